@@ -1,0 +1,176 @@
+"""Ownership of background work: :class:`BackgroundService` and the per-loop :class:`ServiceRegistry`.
+
+Shared monitors (one topology monitor per cluster, one health monitor per
+host) are services kept in a registry that belongs to one event loop. A
+service is acquired by every connection that needs it and released when the
+connection closes; the last release starts a disposal delay after which the
+service stops. :func:`release_resources` stops every service of the running
+loop at once. No task is ever created without an owner that cancels and
+awaits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any, TypeVar
+
+__all__ = ["BackgroundService", "ServiceRegistry", "registry", "release_resources"]
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S", bound="BackgroundService")
+
+_CLOSE_TIMEOUT = 5.0
+
+
+class BackgroundService:
+    """Something that runs owned asyncio tasks until :meth:`aclose`."""
+
+    name: str = "service"
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def task_count(self) -> int:
+        """How many of this service's tasks are still running."""
+        return sum(1 for t in self._tasks if not t.done())
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``coro`` as a task owned by this service; it is cancelled by :meth:`aclose`."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError(f"{self.name} is closed")
+        task = asyncio.get_running_loop().create_task(coro, name=f"awsasyncwrap:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("background task %s died: %r", task.get_name(), exc, exc_info=exc)
+
+    async def aclose(self) -> None:
+        """Cancel every owned task and wait (bounded) for them to finish."""
+        self._closed = True
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            current = asyncio.current_task()
+            tasks = [t for t in tasks if t is not current]
+            _done, pending = (
+                await asyncio.shield(asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT)) if tasks else (set(), set())
+            )
+            for task in pending:
+                logger.warning(
+                    "background task %s did not stop within %.0f s", task.get_name(), _CLOSE_TIMEOUT
+                )
+        await self.on_close()
+
+    async def on_close(self) -> None:
+        """Hook for subclasses: free resources (connections) after the tasks stopped."""
+
+
+class _Entry:
+    __slots__ = ("disposer", "refs", "service")
+
+    def __init__(self, service: BackgroundService) -> None:
+        self.service = service
+        self.refs = 0
+        self.disposer: asyncio.TimerHandle | None = None
+
+
+class ServiceRegistry:
+    """Shared services of one event loop, by key, reference counted."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._entries: dict[Hashable, _Entry] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, key: Hashable) -> BackgroundService | None:
+        """The live service under ``key``, if any (does not acquire it)."""
+        entry = self._entries.get(key)
+        return entry.service if entry else None
+
+    def services(self) -> list[BackgroundService]:
+        """Every live service."""
+        return [e.service for e in self._entries.values()]
+
+    def acquire(self, key: Hashable, factory: Callable[[], S], kind: type[S]) -> S:
+        """The service under ``key`` (created by ``factory`` if missing), with one more reference."""
+        entry = self._entries.get(key)
+        if entry is None or entry.service.closed:
+            entry = _Entry(factory())
+            self._entries[key] = entry
+        if entry.disposer is not None:
+            entry.disposer.cancel()
+            entry.disposer = None
+        entry.refs += 1
+        service = entry.service
+        if not isinstance(service, kind):
+            raise TypeError(f"service {key!r} is a {type(service).__name__}, not a {kind.__name__}")
+        return service
+
+    def release(self, key: Hashable, dispose_after: float) -> None:
+        """Drop one reference; the last one stops the service after ``dispose_after`` seconds."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        entry.refs -= 1
+        if entry.refs > 0:
+            return
+        if dispose_after <= 0:
+            self._dispose(key, entry)
+        else:
+            entry.disposer = self._loop.call_later(dispose_after, self._dispose, key, entry)
+
+    def _dispose(self, key: Hashable, entry: _Entry) -> None:
+        if self._entries.get(key) is entry and entry.refs <= 0:
+            del self._entries[key]
+            task = self._loop.create_task(entry.service.aclose(), name=f"awsasyncwrap:dispose:{key}")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Stop every service now, whoever still holds it."""
+        entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            if entry.disposer is not None:
+                entry.disposer.cancel()
+        await asyncio.gather(
+            *(e.service.aclose() for e in entries), *list(self._closing), return_exceptions=True
+        )
+
+
+_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ServiceRegistry] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def registry() -> ServiceRegistry:
+    """The service registry of the running event loop."""
+    loop = asyncio.get_running_loop()
+    reg = _registries.get(loop)
+    if reg is None:
+        reg = _registries[loop] = ServiceRegistry(loop)
+    return reg
+
+
+async def release_resources() -> None:
+    """Stop every background monitor of the running event loop (call at application shutdown)."""
+    loop = asyncio.get_running_loop()
+    reg = _registries.pop(loop, None)
+    if reg is not None:
+        await reg.aclose()

@@ -1,0 +1,336 @@
+"""The plugin manager: registry of plugin factories and the per-connection call chains.
+
+Decide-then-act: which plugins take part in a method is computed once per
+connection and method, then cached; a method no plugin takes part in gets no
+chain at all, and the proxy calls the driver directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError
+from .events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
+from .hostinfo import HostInfo, HostRole
+from .plugin import Plugin, PluginFactory
+from .properties import Properties, WrapperProperties
+
+if TYPE_CHECKING:
+    from .drivers import DriverDialect
+    from .host_list_provider import HostListProviderService
+    from .plugin_service import PluginService
+
+__all__ = ["WEIGHT_RELATIVE_TO_PRIOR_PLUGIN", "PluginManager"]
+
+logger = logging.getLogger(__name__)
+
+#: A plugin registered with this weight keeps its place relative to the plugin listed before it.
+WEIGHT_RELATIVE_TO_PRIOR_PLUGIN = -1
+
+#: Pipelines (as opposed to driver methods) a plugin can subscribe to.
+PIPELINES = frozenset(
+    {
+        "connect",
+        "force_connect",
+        "notify_connection_changed",
+        "notify_host_list_changed",
+        "init_host_provider",
+        "accepts_strategy",
+    }
+)
+
+Call = Callable[..., Awaitable[Any]]
+Chain = Callable[[object, str, Call, tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
+ConnectStep = Callable[
+    [Callable[..., Awaitable[Any]], "DriverDialect", HostInfo, Properties, bool], Awaitable[Any]
+]
+
+
+async def _call_driver(
+    target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    return await call(*args, **kwargs)
+
+
+def _link(plugin: Plugin, nxt: Chain) -> Chain:
+    execute = plugin.execute
+
+    async def step(
+        target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        return await execute(target, name, lambda: nxt(target, name, call, args, kwargs), *args, **kwargs)
+
+    return step
+
+
+class PluginManager:
+    """Runs the pipelines of one connection through its plugins."""
+
+    _factories: dict[str, tuple[type[PluginFactory], int]] = {}
+
+    # --- registry ---------------------------------------------------------------------------
+
+    @classmethod
+    def register_plugin(
+        cls,
+        plugin_code: str,
+        plugin_factory: type[PluginFactory],
+        weight: int = WEIGHT_RELATIVE_TO_PRIOR_PLUGIN,
+    ) -> None:
+        """Make ``plugin_code`` usable in the ``plugins`` property."""
+        if not isinstance(plugin_code, str) or not plugin_code or any(c in plugin_code for c in " ,\t\n"):
+            raise ConfigurationError(
+                f"Bad plugin code {plugin_code!r}: use a non-empty name without spaces or commas."
+            )
+        if not (isinstance(plugin_factory, type) and issubclass(plugin_factory, PluginFactory)):
+            raise ConfigurationError(
+                f"Bad plugin factory {plugin_factory!r} for {plugin_code!r}: pass a PluginFactory subclass "
+                "(the class itself, not an instance)."
+            )
+        if not isinstance(weight, int) or (weight < 0 and weight != WEIGHT_RELATIVE_TO_PRIOR_PLUGIN):
+            raise ConfigurationError(f"Bad weight {weight!r} for plugin {plugin_code!r}: use an int >= 0.")
+        cls._factories[plugin_code] = (plugin_factory, weight)
+
+    @classmethod
+    def registered_codes(cls) -> set[str]:
+        """Every plugin code usable now (built-in and registered)."""
+        from .plugins import BUILTIN_PLUGINS
+
+        return set(BUILTIN_PLUGINS) | set(cls._factories)
+
+    @classmethod
+    def _factory(cls, code: str) -> tuple[type[PluginFactory], int]:
+        found = cls._factories.get(code)
+        if found is not None:
+            return found
+        from .plugins import BUILTIN_PLUGINS, DEPRECATED_ALIASES
+
+        target = BUILTIN_PLUGINS.get(DEPRECATED_ALIASES.get(code, code))
+        if target is None:
+            raise ConfigurationError.bad_choice("plugin code", code, cls.registered_codes())
+        module_name, factory_name, weight = target
+        factory = getattr(importlib.import_module(module_name), factory_name)
+        return factory, weight
+
+    @classmethod
+    def plugin_codes(cls, props: Properties) -> list[str]:
+        """The plugin codes of a connection, in chain order."""
+        from .plugins import DEFAULT_PLUGINS
+
+        raw = WrapperProperties.PLUGINS.get(props)
+        codes = list(DEFAULT_PLUGINS) if raw is None else [c.strip() for c in raw.split(",") if c.strip()]
+        if not codes:
+            return []
+        seen: set[str] = set()
+        ordered: list[tuple[int, int, str]] = []
+        last_weight = 0
+        for index, code in enumerate(codes):
+            if code in seen:
+                raise ConfigurationError(f"Plugin code {code!r} is listed twice in plugins={raw!r}.")
+            seen.add(code)
+            _, weight = cls._factory(code)
+            if weight == WEIGHT_RELATIVE_TO_PRIOR_PLUGIN:
+                last_weight += 1
+                weight = last_weight
+            else:
+                last_weight = weight
+            ordered.append((weight, index, code))
+        if WrapperProperties.AUTO_SORT_PLUGIN_ORDER.get(props):
+            ordered.sort()
+        return [code for _, _, code in ordered]
+
+    # --- per connection --------------------------------------------------------------------
+
+    def __init__(self, service: PluginService, props: Properties, network_bound: frozenset[str]) -> None:
+        self._service = service
+        self._network_bound = network_bound
+        self.plugins: list[Plugin] = []
+        self._subscriptions: list[frozenset[str]] = []
+        self._chains: dict[tuple[str, bool], Chain | None] = {}
+        for code in self.plugin_codes(props):
+            factory, _ = self._factory(code)
+            self._add(factory().get_instance(service, props))
+
+    def _add(self, plugin: Plugin) -> None:
+        self.plugins.append(plugin)
+        self._subscriptions.append(frozenset(plugin.subscribed_methods))
+        self._chains.clear()
+
+    def _subscribers(self, name: str, network: bool) -> list[Plugin]:
+        wildcard_ok = network or name in PIPELINES
+        return [
+            plugin
+            for plugin, subs in zip(self.plugins, self._subscriptions, strict=True)
+            if name in subs or ("*" in subs and wildcard_ok)
+        ]
+
+    def chain(self, name: str, network: bool | None = None) -> Chain | None:
+        """The cached call chain of ``name``, or None when no plugin takes part."""
+        key = (name, name in self._network_bound if network is None else network)
+        try:
+            return self._chains[key]
+        except KeyError:
+            pass
+        plugins = self._subscribers(name, key[1])
+        chain: Chain | None = None
+        if plugins:
+            chain = _call_driver
+            for plugin in reversed(plugins):
+                chain = _link(plugin, chain)
+        self._chains[key] = chain
+        return chain
+
+    async def execute(self, target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Any:
+        """Run ``call(*args, **kwargs)`` through the plugins subscribed to ``name``."""
+        chain = self.chain(name)
+        if chain is None:
+            return await call(*args, **kwargs)
+        return await chain(target, name, call, args, kwargs)
+
+    async def _run_connect(
+        self,
+        pipeline: str,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver: DriverDialect,
+        host_info: HostInfo,
+        props: Properties,
+        is_initial: bool,
+        skip: Plugin | None,
+    ) -> Any:
+        service = self._service
+
+        async def terminal() -> Any:
+            conn = await driver.connect(target_driver_func, host_info, props)
+            if is_initial:
+                try:
+                    await service.update_dialect(conn)
+                except BaseException:
+                    driver.abort(conn)
+                    await driver.close(conn)
+                    raise
+            return conn
+
+        step: Callable[[], Awaitable[Any]] = terminal
+        for plugin in reversed(self._subscribers(pipeline, True)):
+            if plugin is skip:
+                continue
+            method = plugin.connect if pipeline == "connect" else plugin.force_connect
+            step = _bind_connect(method, target_driver_func, driver, host_info, props, is_initial, step)
+        logger.debug("%s to %s started", pipeline, host_info.url)
+        try:
+            conn = await step()
+        except BaseException as exc:
+            logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
+            raise
+        logger.debug("%s to %s complete", pipeline, host_info.url)
+        return conn
+
+    async def connect(
+        self,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver: DriverDialect,
+        host_info: HostInfo,
+        props: Properties,
+        is_initial: bool,
+        skip: Plugin | None = None,
+    ) -> Any:
+        """Run the connect pipeline."""
+        return await self._run_connect(
+            "connect", target_driver_func, driver, host_info, props, is_initial, skip
+        )
+
+    async def force_connect(
+        self,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver: DriverDialect,
+        host_info: HostInfo,
+        props: Properties,
+        is_initial: bool,
+        skip: Plugin | None = None,
+    ) -> Any:
+        """Run the force-connect pipeline."""
+        return await self._run_connect(
+            "force_connect", target_driver_func, driver, host_info, props, is_initial, skip
+        )
+
+    async def notify_connection_changed(
+        self, changes: set[ConnectionEvent], skip: Plugin | None = None
+    ) -> OldConnectionSuggestedAction:
+        """Tell every subscribed plugin; PRESERVE wins over DISPOSE, which wins over NO_OPINION."""
+        result = OldConnectionSuggestedAction.NO_OPINION
+        for plugin in self._subscribers("notify_connection_changed", True):
+            if plugin is skip:
+                continue
+            action = await plugin.notify_connection_changed(changes)
+            if action is OldConnectionSuggestedAction.PRESERVE or (
+                action is OldConnectionSuggestedAction.DISPOSE
+                and result is OldConnectionSuggestedAction.NO_OPINION
+            ):
+                result = action
+        return result
+
+    async def notify_host_list_changed(self, changes: dict[str, set[HostEvent]]) -> None:
+        """Tell every subscribed plugin that hosts changed."""
+        for plugin in self._subscribers("notify_host_list_changed", True):
+            await plugin.notify_host_list_changed(changes)
+
+    async def init_host_provider(self, props: Properties, service: HostListProviderService) -> None:
+        """Run the host-list-provider pipeline."""
+
+        async def terminal() -> None:
+            return None
+
+        step: Callable[[], Awaitable[None]] = terminal
+        for plugin in reversed(self._subscribers("init_host_provider", True)):
+            step = _bind_init(plugin, props, service, step)
+        await step()
+
+    def accepts_strategy(self, role: HostRole, strategy: str) -> bool:
+        """Whether some plugin can pick hosts by ``strategy``."""
+        return any(p.accepts_strategy(role, strategy) for p in self._subscribers("accepts_strategy", True))
+
+    def get_host_info_by_strategy(
+        self, role: HostRole, strategy: str, host_list: list[HostInfo] | None = None
+    ) -> HostInfo:
+        """A host picked by the first plugin that accepts ``strategy``."""
+        for plugin in self._subscribers("accepts_strategy", True):
+            if plugin.accepts_strategy(role, strategy):
+                return plugin.get_host_info_by_strategy(role, strategy, host_list)
+        raise ConfigurationError(f"No plugin selects hosts with strategy {strategy!r}.")
+
+    async def release_resources(self) -> None:
+        """The connection closed: let every plugin free what it holds (errors are logged, not raised)."""
+        for plugin in self.plugins:
+            try:
+                await plugin.release_resources()
+            except Exception:
+                logger.warning(
+                    "plugin %s failed to release its resources", type(plugin).__name__, exc_info=True
+                )
+
+
+def _bind_connect(
+    method: Callable[..., Awaitable[Any]],
+    target_driver_func: Callable[..., Awaitable[Any]],
+    driver: DriverDialect,
+    host_info: HostInfo,
+    props: Properties,
+    is_initial: bool,
+    nxt: Callable[[], Awaitable[Any]],
+) -> Callable[[], Awaitable[Any]]:
+    async def step() -> Any:
+        return await method(target_driver_func, driver, host_info, props, is_initial, nxt)
+
+    return step
+
+
+def _bind_init(
+    plugin: Plugin, props: Properties, service: HostListProviderService, nxt: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def step() -> None:
+        await plugin.init_host_provider(props, service, nxt)
+
+    return step

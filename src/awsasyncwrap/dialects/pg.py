@@ -1,0 +1,30 @@
+"""PostgreSQL dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..drivers import DriverDialect
+from ._base import DatabaseDialect
+
+__all__ = ["PgDialect"]
+
+
+class PgDialect(DatabaseDialect):
+    """Plain PostgreSQL."""
+
+    code = "pg"
+    engine = "postgres"
+    default_port = 5432
+    update_candidates = ("aurora-pg", "multi-az-pg", "rds-pg")
+    is_reader_query = "SELECT pg_is_in_recovery()"
+    host_alias_query = "SELECT CONCAT(inet_server_addr(), ':', inet_server_port())"
+    # class 08 connection exceptions; shutdowns; system errors that end the session
+    network_error_prefixes = ("08", "53", "57P", "58", "XX")
+    network_error_codes = frozenset({"57P01", "57P02", "57P03"})
+    login_error_codes = frozenset({"28000", "28P01"})
+    read_only_error_codes = frozenset({"25006"})
+
+    async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:
+        rows = await self._probe(conn, driver, "SELECT 1 FROM pg_catalog.pg_proc LIMIT 1")
+        return bool(rows)

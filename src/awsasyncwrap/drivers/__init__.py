@@ -1,0 +1,39 @@
+"""Driver dialects: how the wrapper talks to psycopg async and aiomysql."""
+
+from __future__ import annotations
+
+from ..errors import ConfigurationError, UnsupportedDriverError
+from ._base import DriverDialect, SessionState, TargetConnectFunc
+from .aiomysql import AiomysqlDriverDialect
+from .psycopg import PsycopgDriverDialect
+
+__all__ = [
+    "AiomysqlDriverDialect",
+    "DriverDialect",
+    "PsycopgDriverDialect",
+    "SessionState",
+    "driver_dialect_for",
+]
+
+_DIALECTS: dict[str, type[DriverDialect]] = {
+    PsycopgDriverDialect.code: PsycopgDriverDialect,
+    AiomysqlDriverDialect.code: AiomysqlDriverDialect,
+}
+
+
+def driver_dialect_for(target_driver_func: TargetConnectFunc, forced: str | None = None) -> DriverDialect:
+    """The driver dialect for ``target_driver_func`` (or the one named by ``forced``)."""
+    if forced is not None:
+        cls = _DIALECTS.get(forced)
+        if cls is None:
+            raise ConfigurationError.bad_choice("driver dialect", forced, _DIALECTS)
+        return cls()
+    for cls in _DIALECTS.values():
+        if cls.matches(target_driver_func):
+            return cls()
+    name = getattr(target_driver_func, "__qualname__", None) or repr(target_driver_func)
+    module = getattr(target_driver_func, "__module__", "?")
+    raise UnsupportedDriverError(
+        f"Unsupported target connect function {module}.{name}. Supported: "
+        "psycopg.AsyncConnection.connect (psycopg 3, async) and aiomysql.connect."
+    )

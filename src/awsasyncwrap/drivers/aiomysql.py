@@ -1,0 +1,163 @@
+"""Driver dialect for aiomysql (``aiomysql.connect``)."""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, ClassVar
+
+from ._base import DriverDialect, TargetConnectFunc
+
+__all__ = ["AiomysqlDriverDialect"]
+
+_ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+
+
+@cache
+def _connect_params() -> frozenset[str]:
+    import aiomysql
+
+    return frozenset(inspect.signature(aiomysql.connect).parameters) - {"loop"}
+
+
+class AiomysqlDriverDialect(DriverDialect):
+    """aiomysql (MySQL and MariaDB)."""
+
+    code = "aiomysql"
+    generic_names: ClassVar[dict[str, str]] = {
+        "host": "host",
+        "port": "port",
+        "user": "user",
+        "password": "password",
+        "database": "db",
+    }
+    network_bound_methods = frozenset(
+        {
+            "Connection.commit",
+            "Connection.rollback",
+            "Connection.begin",
+            "Connection.close",
+            "Connection.ping",
+            "Connection.select_db",
+            "Connection.set_autocommit",
+            "Connection.set_read_only",
+            "Connection.set_isolation_level",
+            "Connection.set_charset",
+            "Cursor.execute",
+            "Cursor.executemany",
+            "Cursor.callproc",
+            "Cursor.nextset",
+            "ServerCursor.fetchone",
+            "ServerCursor.fetchmany",
+            "ServerCursor.fetchall",
+            "ServerCursor.scroll",
+        }
+    )
+
+    def __init__(self) -> None:
+        # read-only / isolation are session settings aiomysql does not track itself
+        self._read_only: weakref.WeakKeyDictionary[Any, bool | None] = weakref.WeakKeyDictionary()
+        self._isolation: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def matches(cls, target_driver_func: TargetConnectFunc) -> bool:
+        module = getattr(target_driver_func, "__module__", "") or ""
+        return module == "aiomysql" or module.startswith("aiomysql.")
+
+    def driver_params(self) -> frozenset[str]:
+        return _connect_params()
+
+    def adjust_connect_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "port" in kwargs:
+            kwargs["port"] = int(kwargs["port"])
+        if isinstance(kwargs.get("connect_timeout"), str):
+            kwargs["connect_timeout"] = float(kwargs["connect_timeout"])
+        return kwargs
+
+    # --- state --------------------------------------------------------------------------------
+
+    def is_closed(self, conn: Any) -> bool:
+        return bool(conn.closed)
+
+    def is_in_transaction(self, conn: Any) -> bool:
+        return bool(conn.get_transaction_status())
+
+    def get_autocommit(self, conn: Any) -> bool:
+        return bool(conn.get_autocommit())
+
+    async def set_autocommit(self, conn: Any, value: bool) -> None:
+        await conn.autocommit(value)
+
+    def get_read_only(self, conn: Any) -> bool | None:
+        return self._read_only.get(conn)
+
+    async def set_read_only(self, conn: Any, value: bool | None) -> None:
+        mode = "READ ONLY" if value else "READ WRITE"
+        await self._run(conn, f"SET SESSION TRANSACTION {mode}")
+        self._read_only[conn] = value
+
+    def get_isolation_level(self, conn: Any) -> Any:
+        return self._isolation.get(conn)
+
+    async def set_isolation_level(self, conn: Any, value: Any) -> None:
+        level = str(value).replace("_", " ").upper()
+        if level not in _ISOLATION_LEVELS:
+            from ..errors import ConfigurationError
+
+            raise ConfigurationError.bad_choice("isolation level", value, _ISOLATION_LEVELS)
+        await self._run(conn, f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
+        self._isolation[conn] = level
+
+    async def _run(self, conn: Any, sql: str) -> None:
+        import aiomysql
+
+        async with conn.cursor(aiomysql.Cursor) as cur:
+            await cur.execute(sql)
+
+    # --- I/O helpers ----------------------------------------------------------------------------
+
+    def open_cursor(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = conn.cursor(*args, **kwargs)
+        # aiomysql builds the cursor at once and hands it over in a finished future
+        return manager._coro.result()
+
+    async def query(self, conn: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        import aiomysql
+
+        was_idle = not conn.get_autocommit() and not conn.get_transaction_status()
+        async with conn.cursor(aiomysql.Cursor) as cur:
+            await cur.execute(sql, params)
+            rows = list(await cur.fetchall()) if cur.description is not None else []
+        if was_idle and conn.get_transaction_status():
+            await conn.rollback()
+        return [tuple(r) for r in rows]
+
+    async def close(self, conn: Any) -> None:
+        await conn.ensure_closed()
+
+    def socket_fd(self, conn: Any) -> int | None:
+        writer = getattr(conn, "_writer", None)
+        sock = writer.get_extra_info("socket") if writer is not None else None
+        return None if sock is None else int(sock.fileno())
+
+    # --- errors ---------------------------------------------------------------------------------
+
+    def error_code(self, exc: BaseException) -> str | None:
+        import pymysql
+
+        if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+            return str(exc.args[0])
+        return None
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        import pymysql
+
+        return isinstance(exc, pymysql.err.MySQLError)
+
+    def operational_error_class(self) -> type[Exception]:
+        import pymysql
+
+        cls: type[Exception] = pymysql.err.OperationalError
+        return cls

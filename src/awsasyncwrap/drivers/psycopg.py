@@ -1,0 +1,150 @@
+"""Driver dialect for psycopg 3 ``AsyncConnection``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, ClassVar
+
+from ._base import DriverDialect, TargetConnectFunc
+from ._conninfo import parse_conninfo
+
+__all__ = ["PsycopgDriverDialect"]
+
+_CONNECT_KEYWORDS = frozenset({"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"})
+
+
+@cache
+def _libpq_keywords() -> frozenset[str]:
+    from psycopg import pq
+
+    return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
+
+
+class PsycopgDriverDialect(DriverDialect):
+    """psycopg 3, asyncio (``psycopg.AsyncConnection.connect``)."""
+
+    code = "psycopg"
+    generic_names: ClassVar[dict[str, str]] = {
+        "host": "host",
+        "port": "port",
+        "user": "user",
+        "password": "password",
+        "database": "dbname",
+    }
+    network_bound_methods = frozenset(
+        {
+            "Connection.commit",
+            "Connection.rollback",
+            "Connection.execute",
+            "Connection.close",
+            "Connection.set_autocommit",
+            "Connection.set_read_only",
+            "Connection.set_isolation_level",
+            "Connection.transaction",
+            "Connection.tpc_begin",
+            "Connection.tpc_commit",
+            "Connection.tpc_rollback",
+            "Connection.tpc_prepare",
+            "Cursor.execute",
+            "Cursor.executemany",
+            "Cursor.stream",
+            "Cursor.copy",
+            "ServerCursor.fetchone",
+            "ServerCursor.fetchmany",
+            "ServerCursor.fetchall",
+            "ServerCursor.scroll",
+        }
+    )
+
+    @classmethod
+    def matches(cls, target_driver_func: TargetConnectFunc) -> bool:
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - psycopg not installed
+            return False
+        owner = getattr(target_driver_func, "__self__", target_driver_func)
+        return inspect.isclass(owner) and issubclass(owner, psycopg.AsyncConnection)
+
+    def driver_params(self) -> frozenset[str]:
+        return _libpq_keywords() | _CONNECT_KEYWORDS
+
+    def parse_conninfo(self, conninfo: str) -> dict[str, Any]:
+        return parse_conninfo(conninfo)
+
+    # --- state --------------------------------------------------------------------------------
+
+    def is_closed(self, conn: Any) -> bool:
+        return bool(conn.closed)
+
+    def is_in_transaction(self, conn: Any) -> bool:
+        from psycopg import pq
+
+        return conn.info.transaction_status in (
+            pq.TransactionStatus.INTRANS,
+            pq.TransactionStatus.INERROR,
+            pq.TransactionStatus.ACTIVE,
+        )
+
+    def get_autocommit(self, conn: Any) -> bool:
+        return bool(conn.autocommit)
+
+    async def set_autocommit(self, conn: Any, value: bool) -> None:
+        await conn.set_autocommit(value)
+
+    def get_read_only(self, conn: Any) -> bool | None:
+        value = conn.read_only
+        return None if value is None else bool(value)
+
+    async def set_read_only(self, conn: Any, value: bool | None) -> None:
+        await conn.set_read_only(value)
+
+    def get_isolation_level(self, conn: Any) -> Any:
+        return conn.isolation_level
+
+    async def set_isolation_level(self, conn: Any, value: Any) -> None:
+        await conn.set_isolation_level(value)
+
+    # --- I/O helpers ----------------------------------------------------------------------------
+
+    def open_cursor(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        return conn.cursor(*args, **kwargs)
+
+    async def query(self, conn: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        from psycopg import pq
+        from psycopg.rows import tuple_row
+
+        was_idle = not conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(sql, params)
+            rows: list[tuple[Any, ...]] = await cur.fetchall() if cur.description is not None else []
+        if was_idle:
+            await conn.rollback()
+        return rows
+
+    async def close(self, conn: Any) -> None:
+        await conn.close()
+
+    def socket_fd(self, conn: Any) -> int | None:
+        try:
+            fd = conn.pgconn.socket
+        except Exception:  # closed or broken connection
+            return None
+        return int(fd)
+
+    # --- errors ---------------------------------------------------------------------------------
+
+    def error_code(self, exc: BaseException) -> str | None:
+        code = getattr(exc, "sqlstate", None)
+        return str(code) if code else None
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(exc, psycopg.Error)
+
+    def operational_error_class(self) -> type[Exception]:
+        import psycopg
+
+        return psycopg.OperationalError

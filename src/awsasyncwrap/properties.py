@@ -1,0 +1,233 @@
+"""Connection properties: the :class:`Properties` mapping and every :class:`WrapperProperty`.
+
+A connection's properties are one flat mapping holding both the wrapper's own
+settings (``plugins``, ``failover_timeout_sec`` ...) and the driver's
+connection arguments. Generic names (``host``, ``port``, ``user``,
+``password``, ``database``) are converted to each driver's spelling by its
+driver dialect (``dbname`` for psycopg, ``db`` for aiomysql).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .errors import ConfigurationError
+
+__all__ = ["MONITORING_PREFIX", "Properties", "WrapperProperties", "WrapperProperty", "mask"]
+
+T = TypeVar("T")
+
+#: Properties starting with this prefix configure the wrapper's own monitoring connections.
+MONITORING_PREFIX = "monitoring-"
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "private_key")
+_MASK = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a property of this name holds a secret that must never be shown."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def mask(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``props`` safe to log: secret values replaced by ``***``."""
+    return {k: (_MASK if is_secret_name(k) and v is not None else v) for k, v in props.items()}
+
+
+class Properties(dict[str, Any]):
+    """A connection's properties. Its ``repr`` never shows a secret value."""
+
+    def __repr__(self) -> str:
+        return f"Properties({mask(self)!r})"
+
+    __str__ = __repr__
+
+    def copy(self) -> Properties:  # keep the masking type on copies
+        return Properties(self)
+
+    def monitoring_props(self) -> Properties:
+        """Properties for a monitoring connection: ``monitoring-X`` entries override ``X``."""
+        props = Properties((k, v) for k, v in self.items() if not k.startswith(MONITORING_PREFIX))
+        for key, value in self.items():
+            if key.startswith(MONITORING_PREFIX):
+                props[key[len(MONITORING_PREFIX) :]] = value
+        return props
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected a boolean (true/false)")
+
+
+def _parse_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    return int(str(value).strip())
+
+
+def _parse_float(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    return float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+
+
+def _parse_str(value: object) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class WrapperProperty(Generic[T]):
+    """One named setting of the wrapper, with its default, parser and valid choices."""
+
+    name: str
+    description: str
+    default: T | None
+    parse: Callable[[object], T]
+    choices: tuple[str, ...] | None = None
+    min_value: float | None = None
+
+    def get(self, props: Mapping[str, Any]) -> T | None:
+        """The parsed value in ``props``, or the default."""
+        raw = props.get(self.name)
+        if raw is None:
+            return self.default
+        return self.convert(raw)
+
+    def get_or(self, props: Mapping[str, Any], fallback: T) -> T:
+        """The parsed value, the default, or ``fallback`` when both are None."""
+        value = self.get(props)
+        return fallback if value is None else value
+
+    def convert(self, raw: object) -> T:
+        """Parse ``raw``; raise :class:`ConfigurationError` naming the bad value and the valid ones."""
+        try:
+            value = self.parse(raw)
+        except (TypeError, ValueError) as exc:
+            shown = _MASK if is_secret_name(self.name) else repr(raw)
+            raise ConfigurationError(f"Bad value {shown} for property {self.name!r}: {exc}.") from None
+        if self.choices is not None and value not in self.choices:
+            raise ConfigurationError.bad_choice(f"value for property {self.name!r}:", value, self.choices)
+        if self.min_value is not None and isinstance(value, (int, float)) and value < self.min_value:
+            raise ConfigurationError(
+                f"Bad value {raw!r} for property {self.name!r}: must be >= {self.min_value:g}."
+            )
+        return value
+
+    def set(self, props: dict[str, Any], value: T) -> None:
+        """Store ``value`` in ``props``."""
+        props[self.name] = value
+
+
+def _bool(name: str, default: bool | None, description: str) -> WrapperProperty[bool]:
+    return WrapperProperty(name, description, default, _parse_bool)
+
+
+def _int(name: str, default: int | None, description: str, minimum: int | None = 0) -> WrapperProperty[int]:
+    return WrapperProperty(name, description, default, _parse_int, min_value=minimum)
+
+
+def _float(name: str, default: float | None, description: str) -> WrapperProperty[float]:
+    return WrapperProperty(name, description, default, _parse_float, min_value=0)
+
+
+def _str(
+    name: str, default: str | None, description: str, choices: Iterable[str] | None = None
+) -> WrapperProperty[str]:
+    return WrapperProperty(name, description, default, _parse_str, tuple(choices) if choices else None)
+
+
+class WrapperProperties:
+    """Every property the wrapper itself understands (the rest go to the driver)."""
+
+    # --- core -----------------------------------------------------------------------------
+    PLUGINS = _str("plugins", None, "Comma-separated plugin codes; empty for none; unset for the defaults.")
+    AUTO_SORT_PLUGIN_ORDER = _bool(
+        "auto_sort_wrapper_plugin_order", True, "Order plugins by their weight rather than as listed."
+    )
+    DIALECT = _str("wrapper_dialect", None, "Force a database dialect code instead of detecting it.")
+    DRIVER_DIALECT = _str("wrapper_driver_dialect", None, "Force a driver dialect code.")
+    HOST = _str("host", None, "Database host (generic name).")
+    PORT = _int("port", None, "Database port (generic name).", minimum=1)
+    USER = _str("user", None, "Database user (generic name).")
+    PASSWORD = _str("password", None, "Database password (generic name).")
+    DATABASE = _str("database", None, "Database name (generic name; dbname for psycopg, db for aiomysql).")
+    CONNECT_TIMEOUT_SEC = _float(
+        "wrapper_connect_timeout_sec", None, "Upper bound for one connection attempt made by the wrapper."
+    )
+    # --- topology / host list -------------------------------------------------------------
+    CLUSTER_ID = _str("cluster_id", None, "Identifies the cluster; connections with one id share a topology.")
+    CLUSTER_INSTANCE_HOST_PATTERN = _str(
+        "cluster_instance_host_pattern",
+        None,
+        "Host of an instance, with '?' replaced by the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com'"
+        " (optionally ':port').",
+    )
+    CLUSTER_TOPOLOGY_REFRESH_RATE_MS = _int(
+        "cluster_topology_refresh_rate_ms", 30_000, "Normal topology refresh period of the cluster monitor."
+    )
+    CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS = _int(
+        "cluster_topology_high_refresh_rate_ms", 100, "Topology refresh period while a failover is suspected."
+    )
+    TOPOLOGY_QUERY = _str("topology_query", None, "Override the dialect's topology query.")
+    HOST_ID_QUERY = _str("host_id_query", None, "Override the dialect's instance-id query.")
+    IS_READER_QUERY = _str("is_reader_query", None, "Override the dialect's is-reader query.")
+    MONITOR_DISPOSAL_TIME_MS = _int(
+        "monitor_disposal_time_ms", 60_000, "How long an unused shared monitor lives before it stops."
+    )
+    # --- failover -------------------------------------------------------------------------
+    ENABLE_FAILOVER = _bool("enable_failover", True, "Turn the failover plugin on or off.")
+    FAILOVER_MODE = _str(
+        "failover_mode",
+        None,
+        "strict_writer, strict_reader or reader_or_writer.",
+        ("strict_writer", "strict_reader", "reader_or_writer"),
+    )
+    FAILOVER_TIMEOUT_SEC = _float("failover_timeout_sec", 300.0, "Give up on failover after this long.")
+    FAILOVER_READER_HOST_SELECTOR_STRATEGY = _str(
+        "failover_reader_host_selector_strategy", "random", "How reader failover picks a reader."
+    )
+    # --- enhanced failure monitoring -----------------------------------------------------
+    FAILURE_DETECTION_ENABLED = _bool("failure_detection_enabled", True, "Turn host monitoring on or off.")
+    FAILURE_DETECTION_TIME_MS = _int(
+        "failure_detection_time_ms", 30_000, "Grace time before a call's host starts being probed."
+    )
+    FAILURE_DETECTION_INTERVAL_MS = _int(
+        "failure_detection_interval_ms", 5_000, "Time between two probes of a host.", minimum=1
+    )
+    FAILURE_DETECTION_COUNT = _int(
+        "failure_detection_count", 3, "Failed probes in a row after which a host is declared dead.", minimum=1
+    )
+    # --- read/write splitting -------------------------------------------------------------
+    READER_HOST_SELECTOR_STRATEGY = _str(
+        "reader_host_selector_strategy", "random", "How read/write splitting picks a reader."
+    )
+
+    @classmethod
+    def all(cls) -> dict[str, WrapperProperty[Any]]:
+        """Every wrapper property by name."""
+        return {p.name: p for p in vars(cls).values() if isinstance(p, WrapperProperty)}
+
+
+_EXTRA: dict[str, WrapperProperty[Any]] = {}
+
+
+def register_property(prop: WrapperProperty[T]) -> WrapperProperty[T]:
+    """Make a plugin's own property known to validation; returns it for assignment."""
+    _EXTRA[prop.name] = prop
+    return prop
+
+
+def known_properties() -> dict[str, WrapperProperty[Any]]:
+    """Every wrapper property by name: the core ones and those registered by plugins."""
+    return {**WrapperProperties.all(), **_EXTRA}
