@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._background import release_resources
 from ._pipeline import WEIGHT_RELATIVE_TO_PRIOR_PLUGIN, PluginManager
-from .connection import AsyncAwsConnection
+from .connection import AsyncAwsConnection, AsyncAwsMysqlConnection
 from .cursor import AsyncAwsCursor
 from .dialects import DatabaseDialect
 from .drivers import DriverDialect, SessionState
@@ -31,6 +31,7 @@ __all__ = [
     "WEIGHT_RELATIVE_TO_PRIOR_PLUGIN",
     "AsyncAwsConnection",
     "AsyncAwsCursor",
+    "AsyncAwsMysqlConnection",
     "AwsConnectError",
     "AwsWrapperError",
     "ConfigurationError",

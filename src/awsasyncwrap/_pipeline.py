@@ -57,6 +57,14 @@ async def _call_driver(
 
 def _link(plugin: Plugin, nxt: Chain) -> Chain:
     execute = plugin.execute
+    if nxt is _call_driver:  # innermost plugin: its execute_func calls the driver itself
+
+        def innermost(
+            target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Awaitable[Any]:
+            return execute(target, name, lambda: call(*args, **kwargs), *args, **kwargs)
+
+        return innermost
 
     async def step(
         target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -64,6 +72,16 @@ def _link(plugin: Plugin, nxt: Chain) -> Chain:
         return await execute(target, name, lambda: nxt(target, name, call, args, kwargs), *args, **kwargs)
 
     return step
+
+
+class CursorChains:
+    """The chains of the methods a cursor calls most (None: call the driver directly)."""
+
+    __slots__ = ("execute", "fetchone")
+
+    def __init__(self, execute: Chain | None, fetchone: Chain | None) -> None:
+        self.execute = execute
+        self.fetchone = fetchone
 
 
 class PluginManager:
@@ -150,6 +168,7 @@ class PluginManager:
         self.plugins: list[Plugin] = []
         self._subscriptions: list[frozenset[str]] = []
         self._chains: dict[tuple[str, bool], Chain | None] = {}
+        self._cursor_chains: dict[bool, CursorChains] = {}
         for code in self.plugin_codes(props):
             factory, _ = self._factory(code)
             self._add(factory().get_instance(service, props))
@@ -158,6 +177,7 @@ class PluginManager:
         self.plugins.append(plugin)
         self._subscriptions.append(frozenset(plugin.subscribed_methods))
         self._chains.clear()
+        self._cursor_chains.clear()
 
     def _subscribers(self, name: str, network: bool) -> list[Plugin]:
         wildcard_ok = network or name in PIPELINES
@@ -166,6 +186,15 @@ class PluginManager:
             for plugin, subs in zip(self.plugins, self._subscriptions, strict=True)
             if name in subs or ("*" in subs and wildcard_ok)
         ]
+
+    def cursor_chains(self, server_side: bool) -> CursorChains:
+        """The chains of a cursor's hot methods, computed once per connection and cursor kind."""
+        found = self._cursor_chains.get(server_side)
+        if found is None:
+            found = self._cursor_chains[server_side] = CursorChains(
+                self.chain("Cursor.execute"), self.chain("Cursor.fetchone", server_side)
+            )
+        return found
 
     def chain(self, name: str, network: bool | None = None) -> Chain | None:
         """The cached call chain of ``name``, or None when no plugin takes part."""

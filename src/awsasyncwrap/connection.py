@@ -15,7 +15,7 @@ from .hostinfo import HostInfo, HostRole
 from .plugin_service import PluginService
 from .properties import Properties, WrapperProperties, known_properties
 
-__all__ = ["AsyncAwsConnection"]
+__all__ = ["AsyncAwsConnection", "AsyncAwsMysqlConnection"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class AsyncAwsConnection:
             await service.dispose(conn)
             await service.release()
             raise
-        return cls(service)
+        proxy_cls = AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
+        return proxy_cls(service)
 
     # --- identity --------------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class AsyncAwsConnection:
 
     def get_autocommit(self) -> bool:
         """Whether each statement commits by itself (aiomysql spelling)."""
-        return self.autocommit
+        return self._driver.get_autocommit(self._service.current_connection)
 
     @property
     def read_only(self) -> bool | None:
@@ -253,6 +254,14 @@ class AsyncAwsConnection:
                     await self.rollback()
         finally:
             await self.close()
+
+
+class AsyncAwsMysqlConnection(AsyncAwsConnection):
+    """The proxy of an aiomysql connection: aiomysql's own spellings where they differ from psycopg's."""
+
+    async def autocommit(self, value: bool) -> None:  # type: ignore[override]
+        """Turn autocommit on or off (aiomysql's ``await conn.autocommit(v)``)."""
+        await self.set_autocommit(value)
 
 
 class _Transaction:

@@ -21,7 +21,7 @@ class AsyncAwsCursor:
     (psycopg style) or ``cur = await conn.cursor()`` (aiomysql style).
     """
 
-    __slots__ = ("_conn", "_cursor", "_driver_conn", "_manager", "_server_side", "_service")
+    __slots__ = ("_chains", "_conn", "_cursor", "_driver_conn", "_manager", "_server_side", "_service")
 
     def __init__(self, conn: AsyncAwsConnection, cursor: Any, server_side: bool = False) -> None:
         self._conn = conn
@@ -30,6 +30,7 @@ class AsyncAwsCursor:
         self._manager = self._service.manager
         self._driver_conn = self._service.current_connection
         self._server_side = server_side
+        self._chains = self._manager.cursor_chains(server_side)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -65,11 +66,13 @@ class AsyncAwsCursor:
         """Run a statement; returns this cursor (psycopg) or the driver's result (aiomysql's row count)."""
         if self._driver_conn is not self._service._current_connection:
             self._check()
-        chain = self._manager.chain("Cursor.execute")
+        cursor = self._cursor
+        chain = self._chains.execute
         if chain is None:
-            return self._result(await self._cursor.execute(query, params, **kwargs))
-        result = await chain(self, "Cursor.execute", self._cursor.execute, (query, params), kwargs)
-        return self._result(result)
+            result = await cursor.execute(query, params, **kwargs)
+        else:
+            result = await chain(self, "Cursor.execute", cursor.execute, (query, params), kwargs)
+        return self if result is cursor else result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> Any:
         """Run a statement once per parameter set."""
@@ -105,7 +108,7 @@ class AsyncAwsCursor:
         """The next row, or None."""
         if self._driver_conn is not self._service._current_connection:
             self._check()
-        chain = self._manager.chain("Cursor.fetchone", self._server_side)
+        chain = self._chains.fetchone
         if chain is None:
             return await self._cursor.fetchone()
         return await chain(self, "Cursor.fetchone", self._cursor.fetchone, (), {})

@@ -114,8 +114,9 @@ class WrapperProperty(Generic[T]):
         try:
             value = self.parse(raw)
         except (TypeError, ValueError) as exc:
-            shown = _MASK if is_secret_name(self.name) else repr(raw)
-            raise ConfigurationError(f"Bad value {shown} for property {self.name!r}: {exc}.") from None
+            if is_secret_name(self.name):  # the parser's message may quote the value
+                raise ConfigurationError(f"Bad value {_MASK} for property {self.name!r}.") from None
+            raise ConfigurationError(f"Bad value {raw!r} for property {self.name!r}: {exc}.") from None
         if self.choices is not None and value not in self.choices:
             raise ConfigurationError.bad_choice(f"value for property {self.name!r}:", value, self.choices)
         if self.min_value is not None and isinstance(value, (int, float)) and value < self.min_value:

@@ -21,6 +21,12 @@ _DIALECTS: dict[str, type[DriverDialect]] = {
 }
 
 
+def register_driver_dialect(cls: type[DriverDialect]) -> type[DriverDialect]:
+    """Make another driver usable (its ``matches()`` picks it by connect function)."""
+    _DIALECTS[cls.code] = cls
+    return cls
+
+
 def driver_dialect_for(target_driver_func: TargetConnectFunc, forced: str | None = None) -> DriverDialect:
     """The driver dialect for ``target_driver_func`` (or the one named by ``forced``)."""
     if forced is not None:

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from ._errors import TestbedError
 
-__all__ = ["CLUSTER_HOST", "READER_HOST", "ClusterAddresses", "claim_cluster_addresses", "free_port"]
+__all__ = [
+    "CLUSTER_HOST",
+    "READER_HOST",
+    "ClusterAddresses",
+    "check_port_free",
+    "claim_cluster_addresses",
+    "free_port",
+]
 
 logger = logging.getLogger(__name__)
 

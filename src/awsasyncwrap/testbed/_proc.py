@@ -24,6 +24,7 @@ __all__ = [
     "is_root",
     "kill_tree_by_path",
     "pid_alive",
+    "pids_using",
     "remove_tree",
     "run",
     "tail",
@@ -151,7 +152,7 @@ def _cmdline(pid: int) -> str:
 
 def pids_using(path: Path) -> list[int]:
     """Processes whose command line names ``path`` (our servers carry their data dir there)."""
-    needle = str(path)
+    needle = str(path).rstrip("/") + "/"
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid() and needle in _cmdline(int(entry.name)):

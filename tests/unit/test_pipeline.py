@@ -1,0 +1,192 @@
+"""Chain building, ordering by weight and subscription matching (pure logic, fake driver)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from awsasyncwrap import (
+    AsyncAwsConnection,
+    ConfigurationError,
+    ConnectionEvent,
+    OldConnectionSuggestedAction,
+    Plugin,
+    PluginFactory,
+    PluginManager,
+)
+from awsasyncwrap.plugin import ConnectFunc, ExecuteFunc
+
+from .fakedriver import FakeConnection, fake_connect
+
+pytestmark = pytest.mark.timeout(10)
+
+CALLS: list[tuple[str, str]] = []
+
+
+class RecordingPlugin(Plugin):
+    name = "base"
+
+    def __init__(self, subscribed: set[str]) -> None:
+        self._subscribed = subscribed
+
+    @property
+    def subscribed_methods(self) -> set[str]:
+        return self._subscribed
+
+    async def execute(self, target: object, method_name: str, execute_func: ExecuteFunc[Any],
+                      *args: Any, **kwargs: Any) -> Any:
+        CALLS.append((self.name, method_name))
+        return await execute_func()
+
+    async def connect(self, target_driver_func: Callable[..., Awaitable[Any]], driver_dialect: Any,
+                      host_info: Any, props: Any, is_initial_connection: bool, connect_func: ConnectFunc) -> Any:
+        CALLS.append((self.name, "connect"))
+        return await connect_func()
+
+    async def notify_connection_changed(self, changes: set[ConnectionEvent]) -> OldConnectionSuggestedAction:
+        CALLS.append((self.name, "notify_connection_changed"))
+        return OldConnectionSuggestedAction.NO_OPINION
+
+
+def make_factory(name: str, subscribed: set[str]) -> type[PluginFactory]:
+    class Named(RecordingPlugin):
+        pass
+
+    Named.name = name
+
+    class Factory(PluginFactory):
+        def get_instance(self, plugin_service: Any, props: Any) -> Plugin:
+            return Named(subscribed)
+
+    return Factory
+
+
+@pytest.fixture(autouse=True)
+def _registry() -> Any:
+    saved = dict(PluginManager._factories)
+    CALLS.clear()
+    PluginManager.register_plugin("all", make_factory("all", {"*"}), 100)
+    PluginManager.register_plugin("exec_only", make_factory("exec_only", {"Cursor.execute"}), 200)
+    PluginManager.register_plugin("fetch", make_factory("fetch", {"Cursor.fetchone"}), 300)
+    PluginManager.register_plugin("rel", make_factory("rel", {"*"}))
+    yield
+    PluginManager._factories = saved
+
+
+async def connect(plugins: str, **props: Any) -> AsyncAwsConnection:
+    return await AsyncAwsConnection.connect(fake_connect, host="db.example", plugins=plugins,
+                                            wrapper_dialect="pg", **props)
+
+
+async def test_no_plugins_means_no_chain_and_direct_calls() -> None:
+    conn = await connect("")
+    manager = conn.plugin_service.manager
+    for name in ("Cursor.execute", "Connection.commit", "Cursor.fetchone", "connect"):
+        assert manager.chain(name) is None
+    cur = conn.cursor()
+    assert await cur.execute("SELECT 1") is cur
+    assert await cur.fetchone() == ("SELECT 1",)
+    assert CALLS == []
+
+
+async def test_subscriptions_select_the_plugins_of_each_method() -> None:
+    conn = await connect("all,exec_only,fetch")
+    CALLS.clear()
+    cur = conn.cursor()
+    await cur.execute("SELECT 1")
+    await cur.fetchone()
+    await conn.commit()
+    assert CALLS == [
+        ("all", "Cursor.execute"), ("exec_only", "Cursor.execute"),
+        # fetchone reads a buffered result: only the plugin naming it explicitly runs, not "*"
+        ("fetch", "Cursor.fetchone"),
+        ("all", "Connection.commit"),
+    ]
+
+
+async def test_chain_is_built_once_and_reused() -> None:
+    conn = await connect("all,exec_only")
+    manager = conn.plugin_service.manager
+    first = manager.chain("Cursor.execute")
+    assert first is not None
+    assert manager.chain("Cursor.execute") is first
+
+
+async def test_weights_order_the_chain_regardless_of_listing() -> None:
+    conn = await connect("fetch,exec_only,all")
+    assert [type(p).name for p in conn.plugin_service.plugins] == ["all", "exec_only", "fetch"]  # type: ignore[attr-defined]
+
+
+async def test_listing_order_kept_when_auto_sort_is_off() -> None:
+    conn = await connect("fetch,exec_only,all", auto_sort_wrapper_plugin_order=False)
+    assert [type(p).name for p in conn.plugin_service.plugins] == ["fetch", "exec_only", "all"]  # type: ignore[attr-defined]
+
+
+def test_relative_weight_follows_the_prior_plugin() -> None:
+    from awsasyncwrap.properties import Properties
+
+    # "rel" has no weight: it stays right after the plugin listed before it
+    assert PluginManager.plugin_codes(Properties(plugins="exec_only,rel,all")) == ["all", "exec_only", "rel"]
+    assert PluginManager.plugin_codes(Properties(plugins="rel,fetch")) == ["rel", "fetch"]
+
+
+async def test_connect_pipeline_runs_outer_to_inner_and_notifies_initial_connection() -> None:
+    await connect("exec_only,all")
+    assert CALLS == [("all", "connect"), ("all", "notify_connection_changed")]
+
+
+async def test_plugin_sees_call_arguments() -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    class ArgsPlugin(Plugin):
+        subscribed_methods = {"Cursor.execute"}
+
+        async def execute(self, target: object, method_name: str, execute_func: ExecuteFunc[Any],
+                          *args: Any, **kwargs: Any) -> Any:
+            seen.append(args)
+            return await execute_func()
+
+    class ArgsFactory(PluginFactory):
+        def get_instance(self, plugin_service: Any, props: Any) -> Plugin:
+            return ArgsPlugin()
+
+    PluginManager.register_plugin("args", ArgsFactory)
+    conn = await connect("args")
+    await conn.cursor().execute("SELECT %s", (5,))
+    assert seen == [("SELECT %s", (5,))]
+
+
+@pytest.mark.parametrize(
+    ("code", "factory", "weight", "message"),
+    [
+        ("", PluginFactory, 1, "Bad plugin code ''"),
+        ("has space", PluginFactory, 1, "Bad plugin code 'has space'"),
+        ("ok", PluginFactory(), 1, "pass a PluginFactory subclass"),
+        ("ok", int, 1, "pass a PluginFactory subclass"),
+        ("ok", PluginFactory, -5, "Bad weight -5"),
+    ],
+)
+def test_register_plugin_rejects_bad_arguments(code: str, factory: Any, weight: int, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        PluginManager.register_plugin(code, factory, weight)
+
+
+async def test_unknown_plugin_code_names_it_and_lists_valid_codes() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await connect("exec_onyl")
+    text = str(info.value)
+    assert "'exec_onyl'" in text and "Did you mean 'exec_only'" in text and "execute_time" in text
+
+
+async def test_unknown_plugin_code_fails_before_any_connection() -> None:
+    before = len(FakeConnection.instances)
+    with pytest.raises(ConfigurationError):
+        await connect("nope")
+    assert len(FakeConnection.instances) == before
+
+
+async def test_duplicate_plugin_code_is_an_error() -> None:
+    with pytest.raises(ConfigurationError, match="listed twice"):
+        await connect("all,all")

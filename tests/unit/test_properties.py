@@ -1,0 +1,111 @@
+"""Property parsing, validation and secret masking (pure logic, fake driver)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from awsasyncwrap import AsyncAwsConnection, ConfigurationError, Properties, WrapperProperty
+from awsasyncwrap.drivers._conninfo import parse_conninfo
+
+from .fakedriver import fake_connect
+
+pytestmark = pytest.mark.timeout(10)
+
+SECRET = "s3cr3t-Pa55"
+
+
+async def connect(**props: Any) -> AsyncAwsConnection:
+    return await AsyncAwsConnection.connect(fake_connect, host="db.example", wrapper_dialect="pg",
+                                            plugins="", **props)
+
+
+async def test_unknown_property_names_it_and_suggests() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await connect(failover_timout_sec=3)
+    text = str(info.value)
+    assert "'failover_timout_sec'" in text
+    assert "Did you mean 'failover_timeout_sec'" in text
+
+
+async def test_driver_keywords_and_monitoring_prefix_are_accepted() -> None:
+    conn = await connect(sslmode="disable", **{"monitoring-connect_timeout": 3})
+    assert conn.target_connection.kwargs["sslmode"] == "disable"
+    assert "monitoring-connect_timeout" not in conn.target_connection.kwargs
+
+
+async def test_bad_choice_lists_the_valid_values() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await connect(failover_mode="strict-writer")
+    text = str(info.value)
+    assert "'strict-writer'" in text and "strict_writer" in text and "reader_or_writer" in text
+
+
+async def test_bad_number_names_property_and_value() -> None:
+    with pytest.raises(ConfigurationError, match=r"Bad value 'soon' for property 'failover_timeout_sec'"):
+        await connect(failover_timeout_sec="soon")
+    with pytest.raises(ConfigurationError, match="must be >= 1"):
+        await connect(failure_detection_count=0)
+
+
+async def test_generic_names_become_driver_keywords() -> None:
+    conn = await connect(database="app", user="u", password=SECRET, port=6543)
+    kwargs = conn.target_connection.kwargs
+    assert kwargs["dbname"] == "app" and kwargs["user"] == "u" and kwargs["port"] == 6543
+    assert kwargs["host"] == "db.example"
+    assert "plugins" not in kwargs and "wrapper_dialect" not in kwargs
+
+
+async def test_secrets_never_in_repr_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="awsasyncwrap")
+    conn = await connect(password=SECRET)
+    assert SECRET not in repr(conn)
+    assert SECRET not in repr(conn.plugin_service.props)
+    assert SECRET not in str(conn.plugin_service.props)
+    pin = WrapperProperty("idp_password_pin", "a secret number", None, int)
+    with pytest.raises(ConfigurationError) as info:
+        pin.convert(SECRET)
+    assert "***" in str(info.value) and SECRET not in str(info.value)
+    assert SECRET not in caplog.text
+
+
+def test_properties_mask_every_secret_like_name() -> None:
+    props = Properties(password="a", idp_password="b", secret_value="c", token="d", user="visible")
+    shown = repr(props)
+    assert "visible" in shown
+    for hidden in ("'a'", "'b'", "'c'", "'d'"):
+        assert hidden not in shown
+
+
+def test_monitoring_props_override_plain_ones() -> None:
+    props = Properties({"connect_timeout": 10, "monitoring-connect_timeout": 2, "user": "u"})
+    assert props.monitoring_props() == {"connect_timeout": 2, "user": "u"}
+
+
+@pytest.mark.parametrize(
+    ("conninfo", "expected"),
+    [
+        ("host=h port=5 dbname=d plugins=failover,dev", {"host": "h", "port": "5", "dbname": "d",
+                                                           "plugins": "failover,dev"}),
+        ("password='it''s' user = 'a b'", None),
+        (r"password='x\'y' user=u", {"password": "x'y", "user": "u"}),
+        ("postgresql://us%40r:p%3Aw@h1:5432,h2:5433/db?sslmode=disable&plugins=dev",
+         {"user": "us@r", "password": "p:w", "host": "h1,h2", "port": "5432,5433", "dbname": "db",
+          "sslmode": "disable", "plugins": "dev"}),
+    ],
+)
+def test_conninfo_parser(conninfo: str, expected: dict[str, str] | None) -> None:
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_conninfo(conninfo)
+    else:
+        assert parse_conninfo(conninfo) == expected
+
+
+def test_conninfo_parser_errors() -> None:
+    with pytest.raises(ValueError, match="missing '='"):
+        parse_conninfo("host")
+    with pytest.raises(ValueError, match="unterminated"):
+        parse_conninfo("password='abc")
