@@ -1,6 +1,7 @@
 """Per-call overhead of the wrapper over the raw driver: ``execute("SELECT 1") + fetchone()``.
 
-Every variant runs in the same process against the same server, interleaved in small shuffled blocks, so machine noise hits all variants alike. Prints µs/op (median, p99) and the
+Every variant runs in the same process against the same server, interleaved in small shuffled
+blocks, so machine noise hits all variants alike. Prints µs/op (median, p99) and the
 ratio to the raw driver measured in the same run.
 
     python benchmarks/overhead.py [--engine postgres|mariadb|both] [--ops 20000] [--block 20] [--dsn DSN]
@@ -20,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, percentile, single_server  # noqa: E402
+from _common import median, percentile, single_server
 
-from awsasyncwrap import AsyncAwsConnection, Plugin, PluginFactory, PluginManager, release_resources  # noqa: E402
-from awsasyncwrap.plugins import DEFAULT_PLUGINS  # noqa: E402
+from awsasyncwrap import AsyncAwsConnection, Plugin, PluginFactory, PluginManager, release_resources
+from awsasyncwrap.plugins import DEFAULT_PLUGINS
 
 
 class PassThroughPlugin(Plugin):
@@ -31,7 +32,9 @@ class PassThroughPlugin(Plugin):
 
     subscribed_methods = {"Cursor.execute"}
 
-    async def execute(self, target: object, method_name: str, execute_func: Any, *args: Any, **kwargs: Any) -> Any:
+    async def execute(
+        self, target: object, method_name: str, execute_func: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         return await execute_func()
 
 
@@ -76,7 +79,9 @@ async def pg_ops(dsn: str) -> tuple[dict[str, Op], list[Any]]:
     closers.append(raw)
     for label, plugins in variants_available():
         props: dict[str, Any] = {} if plugins is None else {"plugins": plugins}
-        conn = await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, autocommit=True, **props)
+        conn = await AsyncAwsConnection.connect(
+            psycopg.AsyncConnection.connect, dsn, autocommit=True, **props
+        )
         ops[label] = _wrapped_op(conn.cursor())
         closers.append(conn)
     return ops, closers
@@ -142,8 +147,10 @@ def report(title: str, samples: dict[str, list[float]], raw_label: str) -> None:
     print(f"{'variant':<60} {'median µs':>10} {'p99 µs':>9} {'+µs':>7} {'ratio':>6}")
     for label, values in samples.items():
         med = median(values)
-        print(f"{label:<60} {med:>10.1f} {percentile(values, 0.99):>9.1f} {med - raw_median:>+7.1f} "
-              f"{med / raw_median:>6.3f}")
+        print(
+            f"{label:<60} {med:>10.1f} {percentile(values, 0.99):>9.1f} {med - raw_median:>+7.1f} "
+            f"{med / raw_median:>6.3f}"
+        )
 
 
 async def close_all(closers: list[Any]) -> None:
@@ -178,7 +185,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="postgres")
     parser.add_argument("--ops", type=int, default=20000, help="ops per variant")
     parser.add_argument("--block", type=int, default=20, help="ops per variant before switching variant")

@@ -1,7 +1,9 @@
 """A custom plugin, as in the AWS Advanced Python Wrapper's guide, written for awsasyncwrap.
 
-Run against PostgreSQL:  python examples/custom_plugin.py --dsn "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-Run against MySQL:       python examples/custom_plugin.py --mysql host=127.0.0.1 port=3306 user=u password=p db=test
+Run against PostgreSQL:
+    python examples/custom_plugin.py --dsn "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+Run against MySQL:
+    python examples/custom_plugin.py --mysql host=127.0.0.1 port=3306 user=u password=p db=test
 """
 
 from __future__ import annotations
@@ -68,12 +70,19 @@ class GoodPlugin(Plugin):
         return await execute_func()
 
     async def connect(
-        self, target_driver_func: Callable[..., Awaitable[Any]], driver_dialect: DriverDialect,
-        host_info: HostInfo, props: Properties, is_initial_connection: bool, connect_func: ConnectFunc,
+        self,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver_dialect: DriverDialect,
+        host_info: HostInfo,
+        props: Properties,
+        is_initial_connection: bool,
+        connect_func: ConnectFunc,
     ) -> Any:
         # the generic DATABASE property: the driver dialect turns it into dbname (psycopg) or db (aiomysql)
         if WrapperProperties.DATABASE.get(props) is None:
-            props[WrapperProperties.DATABASE.name] = "postgres" if driver_dialect.code == "psycopg" else "test"
+            props[WrapperProperties.DATABASE.name] = (
+                "postgres" if driver_dialect.code == "psycopg" else "test"
+            )
         return await connect_func()  # always connect through the pipeline
 
 
@@ -87,7 +96,9 @@ PluginManager.register_plugin("good_plugin", GoodPluginFactory)
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--dsn", help="libpq connection string (psycopg)")
     group.add_argument("--mysql", nargs="+", metavar="KEY=VALUE", help="aiomysql.connect arguments")
@@ -103,7 +114,9 @@ async def main() -> None:
 
         kwargs: dict[str, Any] = dict(item.split("=", 1) for item in args.mysql)
         kwargs["port"] = int(kwargs.get("port", 3306))
-        conn = await AsyncAwsConnection.connect(aiomysql.connect, plugins="custom_plugin,good_plugin", **kwargs)
+        conn = await AsyncAwsConnection.connect(
+            aiomysql.connect, plugins="custom_plugin,good_plugin", **kwargs
+        )
     async with conn.cursor() as cur:
         await cur.execute("SELECT 1")
         print("SELECT 1 ->", await cur.fetchone())

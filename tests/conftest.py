@@ -1,3 +1,3 @@
 """Test session setup: fixture plugins (real servers, moto) and shared helpers."""
 
-pytest_plugins = ["fix_testbed"]
+pytest_plugins = ["fix_testbed", "fix_moto"]

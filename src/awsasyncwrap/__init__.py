@@ -18,6 +18,10 @@ from .errors import (
     AwsWrapperError,
     ConfigurationError,
     ConnectionReplacedError,
+    FailoverError,
+    FailoverFailedError,
+    FailoverSuccessError,
+    TransactionResolutionUnknownError,
     UnsupportedDriverError,
 )
 from .events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
@@ -39,6 +43,9 @@ __all__ = [
     "ConnectionReplacedError",
     "DatabaseDialect",
     "DriverDialect",
+    "FailoverError",
+    "FailoverFailedError",
+    "FailoverSuccessError",
     "HostAvailability",
     "HostEvent",
     "HostInfo",
@@ -53,6 +60,7 @@ __all__ = [
     "Properties",
     "SessionState",
     "StaticHostListProvider",
+    "TransactionResolutionUnknownError",
     "UnsupportedDriverError",
     "WrapperProperties",
     "WrapperProperty",

@@ -78,7 +78,9 @@ class AsyncAwsConnection:
             await service.dispose(conn)
             await service.release()
             raise
-        proxy_cls = AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
+        proxy_cls = (
+            AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
+        )
         return proxy_cls(service)
 
     # --- identity --------------------------------------------------------------------------

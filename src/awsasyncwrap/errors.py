@@ -16,6 +16,10 @@ __all__ = [
     "AwsWrapperError",
     "ConfigurationError",
     "ConnectionReplacedError",
+    "FailoverError",
+    "FailoverFailedError",
+    "FailoverSuccessError",
+    "TransactionResolutionUnknownError",
     "UnsupportedDriverError",
 ]
 
@@ -46,3 +50,20 @@ class AwsConnectError(AwsWrapperError):
 
 class ConnectionReplacedError(AwsWrapperError):
     """A cursor (or other object) of a connection that was replaced, e.g. by failover, was used."""
+
+
+class FailoverError(AwsWrapperError):
+    """The connection failed over (or tried to). Raised as a subclass that also derives from the
+    driver's OperationalError (``psycopg.OperationalError``, ``pymysql.err.OperationalError``)."""
+
+
+class FailoverSuccessError(FailoverError):
+    """The connection now points at a healthy host; the failed statement was not run: run it again."""
+
+
+class TransactionResolutionUnknownError(FailoverError):
+    """The connection failed over during a transaction: its outcome is unknown; redo the whole transaction."""
+
+
+class FailoverFailedError(FailoverError):
+    """No healthy host could be reached within ``failover_timeout_sec``; the connection is unusable."""

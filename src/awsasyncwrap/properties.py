@@ -180,6 +180,17 @@ class WrapperProperties:
     CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS = _int(
         "cluster_topology_high_refresh_rate_ms", 100, "Topology refresh period while a failover is suspected."
     )
+    CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS = _int(
+        "cluster_topology_query_timeout_ms",
+        5_000,
+        "Upper bound for one connect or query of the topology monitor (its connection is aborted after).",
+        minimum=1,
+    )
+    CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS = _int(
+        "cluster_topology_high_rate_hold_ms",
+        30_000,
+        "How long the topology monitor keeps the high refresh rate after it verified a new writer.",
+    )
     TOPOLOGY_QUERY = _str("topology_query", None, "Override the dialect's topology query.")
     HOST_ID_QUERY = _str("host_id_query", None, "Override the dialect's instance-id query.")
     IS_READER_QUERY = _str("is_reader_query", None, "Override the dialect's is-reader query.")

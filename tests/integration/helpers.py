@@ -7,7 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, every: float = 0.02) -> None:
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, every: float = 0.02
+) -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not await condition():
@@ -22,7 +24,8 @@ async def pg_query_running(dsn: str, fragment: str) -> bool:
 
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as raw:
         cur = await raw.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
             (f"%{fragment}%",),
         )
         row = await cur.fetchone()
@@ -37,7 +40,8 @@ async def mysql_query_running(kwargs: dict[str, object], fragment: str) -> bool:
     try:
         async with conn.cursor() as cur:
             await cur.execute(
-                "SELECT count(*) FROM information_schema.processlist WHERE info LIKE %s AND id <> CONNECTION_ID()",
+                "SELECT count(*) FROM information_schema.processlist"
+                " WHERE info LIKE %s AND id <> CONNECTION_ID()",
                 (f"%{fragment}%",),
             )
             row = await cur.fetchone()

@@ -36,7 +36,9 @@ async def aconn(pg_dsn: str) -> Any:
 @pytest.fixture
 async def table(pg_dsn: str) -> Any:
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as raw:
-        await raw.execute("DROP TABLE IF EXISTS core_items; CREATE TABLE core_items (id int PRIMARY KEY, v text)")
+        await raw.execute(
+            "DROP TABLE IF EXISTS core_items; CREATE TABLE core_items (id int PRIMARY KEY, v text)"
+        )
     yield "core_items"
 
 
@@ -115,7 +117,10 @@ async def test_session_settings_reach_the_server(aconn: AsyncAwsConnection) -> N
     assert aconn.autocommit and aconn.read_only is True
     state = aconn.plugin_service.session_state
     assert (state.autocommit, state.read_only, state.isolation_level) == (
-        True, True, psycopg.IsolationLevel.SERIALIZABLE)
+        True,
+        True,
+        psycopg.IsolationLevel.SERIALIZABLE,
+    )
 
 
 async def test_driver_errors_pass_through_unchanged(aconn: AsyncAwsConnection) -> None:
@@ -136,11 +141,10 @@ async def test_server_side_cursor_fetches_run_through_wildcard_plugins(pg_dsn: s
     ExecuteTimePlugin.reset()
     conn = await connect(pg_dsn, plugins="execute_time")
     try:
-        async with conn.transaction():
-            async with conn.cursor(name="server_side") as cur:
-                await cur.execute("SELECT generate_series(1, 3)")
-                calls_after_execute = ExecuteTimePlugin.call_count()
-                assert await cur.fetchall() == [(1,), (2,), (3,)]
+        async with conn.transaction(), conn.cursor(name="server_side") as cur:
+            await cur.execute("SELECT generate_series(1, 3)")
+            calls_after_execute = ExecuteTimePlugin.call_count()
+            assert await cur.fetchall() == [(1,), (2,), (3,)]
         assert ExecuteTimePlugin.call_count() > calls_after_execute
     finally:
         await conn.close()
@@ -162,7 +166,9 @@ async def test_execute_time_and_connect_time_measure(pg_dsn: str) -> None:
 async def test_dev_plugin_injects_errors(pg_dsn: str) -> None:
     conn = await connect(pg_dsn, plugins="dev")
     try:
-        DeveloperPlugin.of(conn).simulator.raise_on_next_call(psycopg.OperationalError("boom"), "Cursor.execute")
+        DeveloperPlugin.of(conn).simulator.raise_on_next_call(
+            psycopg.OperationalError("boom"), "Cursor.execute"
+        )
         with pytest.raises(psycopg.OperationalError, match="boom"):
             await conn.execute("SELECT 1")
         assert await (await conn.execute("SELECT 1")).fetchone() == (1,)  # fires once

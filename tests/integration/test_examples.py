@@ -16,8 +16,11 @@ pytestmark = pytest.mark.timeout(60)
 
 async def run_example(*args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(EXAMPLES / "custom_plugin.py"), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        str(EXAMPLES / "custom_plugin.py"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     async with asyncio.timeout(50):
         out, _ = await proc.communicate()

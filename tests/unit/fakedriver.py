@@ -88,10 +88,21 @@ async def fake_connect(**kwargs: Any) -> FakeConnection:
 class FakeDriverDialect(DriverDialect):
     code = "fake"
     generic_names: ClassVar[dict[str, str]] = {
-        "host": "host", "port": "port", "user": "user", "password": "password", "database": "dbname",
+        "host": "host",
+        "port": "port",
+        "user": "user",
+        "password": "password",
+        "database": "dbname",
     }
-    network_bound_methods = frozenset({"Connection.commit", "Connection.rollback", "Cursor.execute",
-                                       "Connection.close", "Connection.set_autocommit"})
+    network_bound_methods = frozenset(
+        {
+            "Connection.commit",
+            "Connection.rollback",
+            "Cursor.execute",
+            "Connection.close",
+            "Connection.set_autocommit",
+        }
+    )
 
     @classmethod
     def matches(cls, target_driver_func: Any) -> bool:

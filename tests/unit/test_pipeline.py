@@ -35,13 +35,21 @@ class RecordingPlugin(Plugin):
     def subscribed_methods(self) -> set[str]:
         return self._subscribed
 
-    async def execute(self, target: object, method_name: str, execute_func: ExecuteFunc[Any],
-                      *args: Any, **kwargs: Any) -> Any:
+    async def execute(
+        self, target: object, method_name: str, execute_func: ExecuteFunc[Any], *args: Any, **kwargs: Any
+    ) -> Any:
         CALLS.append((self.name, method_name))
         return await execute_func()
 
-    async def connect(self, target_driver_func: Callable[..., Awaitable[Any]], driver_dialect: Any,
-                      host_info: Any, props: Any, is_initial_connection: bool, connect_func: ConnectFunc) -> Any:
+    async def connect(
+        self,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver_dialect: Any,
+        host_info: Any,
+        props: Any,
+        is_initial_connection: bool,
+        connect_func: ConnectFunc,
+    ) -> Any:
         CALLS.append((self.name, "connect"))
         return await connect_func()
 
@@ -76,8 +84,9 @@ def _registry() -> Any:
 
 
 async def connect(plugins: str, **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(fake_connect, host="db.example", plugins=plugins,
-                                            wrapper_dialect="pg", **props)
+    return await AsyncAwsConnection.connect(
+        fake_connect, host="db.example", plugins=plugins, wrapper_dialect="pg", **props
+    )
 
 
 async def test_no_plugins_means_no_chain_and_direct_calls() -> None:
@@ -99,7 +108,8 @@ async def test_subscriptions_select_the_plugins_of_each_method() -> None:
     await cur.fetchone()
     await conn.commit()
     assert CALLS == [
-        ("all", "Cursor.execute"), ("exec_only", "Cursor.execute"),
+        ("all", "Cursor.execute"),
+        ("exec_only", "Cursor.execute"),
         # fetchone reads a buffered result: only the plugin naming it explicitly runs, not "*"
         ("fetch", "Cursor.fetchone"),
         ("all", "Connection.commit"),
@@ -143,8 +153,9 @@ async def test_plugin_sees_call_arguments() -> None:
     class ArgsPlugin(Plugin):
         subscribed_methods = {"Cursor.execute"}
 
-        async def execute(self, target: object, method_name: str, execute_func: ExecuteFunc[Any],
-                          *args: Any, **kwargs: Any) -> Any:
+        async def execute(
+            self, target: object, method_name: str, execute_func: ExecuteFunc[Any], *args: Any, **kwargs: Any
+        ) -> Any:
             seen.append(args)
             return await execute_func()
 

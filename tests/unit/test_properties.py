@@ -18,8 +18,9 @@ SECRET = "s3cr3t-Pa55"
 
 
 async def connect(**props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(fake_connect, host="db.example", wrapper_dialect="pg",
-                                            plugins="", **props)
+    return await AsyncAwsConnection.connect(
+        fake_connect, host="db.example", wrapper_dialect="pg", plugins="", **props
+    )
 
 
 async def test_unknown_property_names_it_and_suggests() -> None:
@@ -87,13 +88,24 @@ def test_monitoring_props_override_plain_ones() -> None:
 @pytest.mark.parametrize(
     ("conninfo", "expected"),
     [
-        ("host=h port=5 dbname=d plugins=failover,dev", {"host": "h", "port": "5", "dbname": "d",
-                                                           "plugins": "failover,dev"}),
+        (
+            "host=h port=5 dbname=d plugins=failover,dev",
+            {"host": "h", "port": "5", "dbname": "d", "plugins": "failover,dev"},
+        ),
         ("password='it''s' user = 'a b'", None),
         (r"password='x\'y' user=u", {"password": "x'y", "user": "u"}),
-        ("postgresql://us%40r:p%3Aw@h1:5432,h2:5433/db?sslmode=disable&plugins=dev",
-         {"user": "us@r", "password": "p:w", "host": "h1,h2", "port": "5432,5433", "dbname": "db",
-          "sslmode": "disable", "plugins": "dev"}),
+        (
+            "postgresql://us%40r:p%3Aw@h1:5432,h2:5433/db?sslmode=disable&plugins=dev",
+            {
+                "user": "us@r",
+                "password": "p:w",
+                "host": "h1,h2",
+                "port": "5432,5433",
+                "dbname": "db",
+                "sslmode": "disable",
+                "plugins": "dev",
+            },
+        ),
     ],
 )
 def test_conninfo_parser(conninfo: str, expected: dict[str, str] | None) -> None:

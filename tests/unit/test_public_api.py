@@ -20,9 +20,21 @@ def test_all_names_are_importable_and_public() -> None:
 
 
 def test_seed_names_are_importable() -> None:
-    for name in ("Plugin", "PluginFactory", "PluginManager", "PluginService", "HostInfo", "HostRole",
-                 "HostAvailability", "ConnectionEvent", "OldConnectionSuggestedAction", "WrapperProperties",
-                 "AsyncAwsConnection", "AsyncAwsCursor", "release_resources"):
+    for name in (
+        "Plugin",
+        "PluginFactory",
+        "PluginManager",
+        "PluginService",
+        "HostInfo",
+        "HostRole",
+        "HostAvailability",
+        "ConnectionEvent",
+        "OldConnectionSuggestedAction",
+        "WrapperProperties",
+        "AsyncAwsConnection",
+        "AsyncAwsCursor",
+        "release_resources",
+    ):
         assert hasattr(awsasyncwrap, name)
 
 
@@ -41,5 +53,5 @@ async def test_unsupported_connect_function_is_a_clear_error() -> None:
 
     with pytest.raises(UnsupportedDriverError, match=r"psycopg.AsyncConnection.connect.*aiomysql.connect"):
         await AsyncAwsConnection.connect(my_connect, host="x")
-    with pytest.raises(UnsupportedDriverError, match="Connection.connect"):
+    with pytest.raises(UnsupportedDriverError, match=r"Connection\.connect"):
         await AsyncAwsConnection.connect(psycopg.Connection.connect, "host=x")  # type: ignore[arg-type]

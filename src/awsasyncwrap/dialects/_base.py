@@ -72,6 +72,8 @@ class DatabaseDialect:
         """Whether ``exc`` means the link to the server is gone (never true for cancellation)."""
         if not isinstance(exc, Exception) or not driver.is_driver_error(exc):
             return isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, TimeoutError)
+        if self.is_login_error(exc, driver):
+            return False
         code = driver.error_code(exc)
         if code is None:
             # no server error code: the driver itself lost the connection

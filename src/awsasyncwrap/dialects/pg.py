@@ -25,6 +25,15 @@ class PgDialect(DatabaseDialect):
     login_error_codes = frozenset({"28000", "28P01"})
     read_only_error_codes = frozenset({"25006"})
 
+    def is_login_error(self, exc: BaseException, driver: DriverDialect) -> bool:
+        if super().is_login_error(exc, driver):
+            return True
+        # a failed login arrives before any SQLSTATE can: libpq only carries the server's FATAL message
+        if isinstance(exc, Exception) and driver.is_driver_error(exc) and driver.error_code(exc) is None:
+            text = str(exc).lower()
+            return "authentication failed for user" in text or "password authentication failed" in text
+        return False
+
     async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:
         rows = await self._probe(conn, driver, "SELECT 1 FROM pg_catalog.pg_proc LIMIT 1")
         return bool(rows)

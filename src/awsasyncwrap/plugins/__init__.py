@@ -9,6 +9,24 @@ BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
     "execute_time": ("awsasyncwrap.plugins.execute_time", "ExecuteTimePluginFactory", -1),
     "connect_time": ("awsasyncwrap.plugins.connect_time", "ConnectTimePluginFactory", -1),
     "dev": ("awsasyncwrap.plugins.dev", "DeveloperPluginFactory", 1500),
+    "telemetry": ("awsasyncwrap.plugins.telemetry", "TelemetryPluginFactory", 50),
+    "iam": ("awsasyncwrap.plugins.iam", "IamAuthPluginFactory", 700),
+    "aws_secrets_manager": (
+        "awsasyncwrap.plugins.aws_secrets_manager",
+        "AwsSecretsManagerPluginFactory",
+        800,
+    ),
+    "federated_auth": ("awsasyncwrap.plugins.federated_auth", "FederatedAuthPluginFactory", 900),
+    "okta": ("awsasyncwrap.plugins.okta", "OktaAuthPluginFactory", 1000),
+    "host_monitoring": ("awsasyncwrap.plugins.host_monitoring", "HostMonitoringPluginFactory", 500),
+    "aurora_connection_tracker": (
+        "awsasyncwrap.plugins.aurora_connection_tracker",
+        "AuroraConnectionTrackerPluginFactory",
+        100,
+    ),
+    "stale_dns": ("awsasyncwrap.plugins.stale_dns", "StaleDnsPluginFactory", 200),
+    "initial_connection": ("awsasyncwrap.plugins.initial_connection", "InitialConnectionPluginFactory", 390),
+    "failover": ("awsasyncwrap.plugins.failover", "FailoverPluginFactory", 400),
 }
 
 #: Other names accepted for a built-in code.
@@ -17,5 +35,6 @@ DEPRECATED_ALIASES: dict[str, str] = {
     "failover_v2": "failover",
 }
 
-#: The plugins used when the ``plugins`` property is not given.
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+#: The plugins used when the ``plugins`` property is not given: chosen for Aurora (see docs/failover.md).
+#: On a server without topology the failover plugin and the tracker stay passive.
+DEFAULT_PLUGINS: tuple[str, ...] = ("aurora_connection_tracker", "failover", "host_monitoring")

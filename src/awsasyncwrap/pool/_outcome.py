@@ -24,15 +24,15 @@ def failover_error_classes() -> tuple[tuple[type[BaseException], ...], tuple[typ
 
     Looked up lazily so the pool works whether or not the failover plugin exists.
     """
-    import awsasyncwrap
+    from .. import errors
 
     usable = tuple(
         cls
         for name in ("FailoverSuccessError", "TransactionResolutionUnknownError")
-        if isinstance(cls := getattr(awsasyncwrap, name, None), type)
+        if isinstance(cls := getattr(errors, name, None), type)
     )
     dead = tuple(
-        cls for name in ("FailoverFailedError",) if isinstance(cls := getattr(awsasyncwrap, name, None), type)
+        cls for name in ("FailoverFailedError",) if isinstance(cls := getattr(errors, name, None), type)
     )
     return usable, dead
 

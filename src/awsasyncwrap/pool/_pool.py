@@ -240,6 +240,12 @@ class AsyncAwsConnectionPool:
             await self.open()
         self._check_open()
         self._stats["requests"] += 1
+        if self._check is None and (slot := self._take_idle()) is not None:
+            # fast path: a ready connection and no I/O to bound
+            if not slot.conn.closed:
+                self._used[slot.conn] = slot
+                return slot.conn
+            self._discard(slot, abort=False)
         limit = self.timeout if timeout is None else timeout
         with anyio.move_on_after(limit):
             return await self._acquire()

@@ -7,12 +7,14 @@ with ``dpkg -x`` into the cache (nothing is installed).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -63,11 +65,10 @@ async def _build(bin_dir: Path) -> Path:
     if compiler is None:
         raise TestbedError("no C compiler (gcc/cc)")
     include = await _server_headers(pg_config, major, cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        src = Path(tmp) / "rds_emul.c"
+    with _scratch(cache) as tmp:
+        src = tmp / "rds_emul.c"
         src.write_bytes(source)
-        out = Path(tmp) / "rds_emul.so"
+        out = tmp / "rds_emul.so"
         await run([compiler, "-O2", "-fPIC", "-shared", f"-I{include}", "-o", out, src], timeout=60)
         os.replace(out, target)
     logger.info("built %s", target)
@@ -77,29 +78,47 @@ async def _build(bin_dir: Path) -> Path:
 async def _server_headers(pg_config: Path, major: str, cache: Path) -> Path:
     _, out = await run([pg_config, "--includedir-server"], timeout=10)
     include = Path(out.strip())
-    if (include / "postgres.h").exists():
+    if _has_postgres_h(include):
         return include
     unpacked = cache / f"postgresql-server-dev-{major}"
     include = unpacked / f"usr/include/postgresql/{major}/server"
-    if (include / "postgres.h").exists():
+    if _has_postgres_h(include):
         return include
     apt_get, dpkg = shutil.which("apt-get"), shutil.which("dpkg")
     if apt_get is None or dpkg is None:
         raise TestbedError(f"no server headers for PostgreSQL {major} and no apt-get to fetch them")
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        os.chmod(tmp, 0o755)  # apt's _apt sandbox user writes here when it can
-        await run([apt_get, "download", "-q", f"postgresql-server-dev-{major}"], cwd=Path(tmp), timeout=60)
-        debs = sorted(Path(tmp).glob("*.deb"))
+    with _scratch(cache) as tmp:
+        await run([apt_get, "download", "-q", f"postgresql-server-dev-{major}"], cwd=tmp, timeout=60)
+        debs = _debs(tmp)
         if not debs:
             raise TestbedError(f"apt-get download postgresql-server-dev-{major} produced no .deb")
-        staging = Path(tmp) / "root"
-        await run([dpkg, "-x", debs[0], staging], timeout=60)
-        try:
-            os.replace(staging, unpacked)
-        except OSError:
-            if not (include / "postgres.h").exists():  # else another process unpacked it meanwhile
-                raise
-    if not (include / "postgres.h").exists():
+        await run([dpkg, "-x", debs[0], tmp / "root"], timeout=60)
+        _move_into_place(tmp / "root", unpacked, include)
+    if not _has_postgres_h(include):
         raise TestbedError(f"postgresql-server-dev-{major} has no postgres.h")
     return include
+
+
+def _has_postgres_h(include: Path) -> bool:
+    return (include / "postgres.h").exists()
+
+
+def _debs(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.deb"))
+
+
+@contextlib.contextmanager
+def _scratch(cache: Path) -> Iterator[Path]:
+    """A temporary directory inside the cache (same file system, so results can be renamed in)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        os.chmod(tmp, 0o755)  # apt's unprivileged _apt user downloads here when it can
+        yield Path(tmp)
+
+
+def _move_into_place(staging: Path, target: Path, marker: Path) -> None:
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if not _has_postgres_h(marker):  # else another process unpacked it meanwhile
+            raise

@@ -37,7 +37,7 @@ def default_dir(engine: str) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    where = argparse.ArgumentParser(add_help=False)
+    where = _Parser(add_help=False)
     where.add_argument("--dir", help="testbed directory (default: /tmp/awsasyncwrap-testbed-<engine>)")
     where.add_argument("--engine", help=f"engine ({', '.join(ENGINES)}); picks the default --dir")
     where.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -106,7 +106,8 @@ def _print_status(status: dict[str, Any]) -> None:
     host, port = status["cluster_endpoint"]
     rhost, _ = status["reader_endpoint"]
     modes = status["endpoint_modes"]
-    print(f"{status['engine']} testbed in {status['base_dir']}: host pattern {status['host_pattern']}, port {port}")
+    print(f"{status['engine']} testbed in {status['base_dir']}: ", end="")
+    print(f"host pattern {status['host_pattern']}, port {port}")
     print(
         f"cluster endpoint {host}:{port} -> {status['endpoint_writer']} [{modes['cluster']}]; "
         f"reader endpoint {rhost}:{port} -> {','.join(status['endpoint_readers']) or '-'} [{modes['reader']}]"
@@ -119,11 +120,23 @@ def _print_status(status: dict[str, Any]) -> None:
             repl = f"{repl} from {inst['replicating_from']}"
         ahost, aport = inst["address"]
         rows.append(
-            (inst["id"], inst["role"], state, f"{ahost}:{aport}", inst["proxy_mode"], str(inst["node_port"]), repl)
+            (
+                inst["id"],
+                inst["role"],
+                state,
+                f"{ahost}:{aport}",
+                inst["proxy_mode"],
+                str(inst["node_port"]),
+                repl,
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
+            + "  "
+            + row[-1]
+        )
     print("healthy" if status["healthy"] else "NOT healthy")
 
 
@@ -135,8 +148,8 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     if report:
         print(
             f"failover {report['old_writer']} -> {report['new_writer']} in {report['total']:.3f} s "
-            f"(kill {report['kill']:.3f}, promote {report['promote']:.3f}, writable {report['writable']:.3f}, "
-            f"repoint {report['repoint']:.3f})"
+            f"(kill {report['kill']:.3f}, promote {report['promote']:.3f}, "
+            f"writable {report['writable']:.3f}, repoint {report['repoint']:.3f})"
         )
     if "status" in reply:
         _print_status(reply["status"])
@@ -204,7 +217,9 @@ def _up(args: argparse.Namespace) -> int:
     proc.kill()
     proc.wait(30)
     _cleanup_stale(base)
-    raise TestbedError(f"the testbed daemon did not start within {_UP_TIMEOUT:g} s" if not ready else "daemon died")
+    raise TestbedError(
+        f"the testbed daemon did not start within {_UP_TIMEOUT:g} s" if not ready else "daemon died"
+    )
 
 
 def _down(args: argparse.Namespace) -> int:

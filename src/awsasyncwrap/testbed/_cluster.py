@@ -18,7 +18,14 @@ import anyio
 from ._engine import Engine, EngineOptions
 from ._errors import TestbedError
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, TestbedStatus
-from ._ports import CLUSTER_HOST, READER_HOST, ClusterAddresses, check_port_free, claim_cluster_addresses, free_port
+from ._ports import (
+    CLUSTER_HOST,
+    READER_HOST,
+    ClusterAddresses,
+    check_port_free,
+    claim_cluster_addresses,
+    free_port,
+)
 from ._proc import remove_tree
 from ._proxy import FaultProxy, parse_mode
 
@@ -29,7 +36,7 @@ logger = logging.getLogger(__name__)
 ENGINES: tuple[EngineName, ...] = ("postgres", "mariadb")
 MAX_INSTANCES = 16
 _CATCH_UP = 1.0  # seconds a dying writer's last commits get to reach a replica (Aurora loses none)
-_FOLLOW = 5.0  # seconds a repointed replica gets to stream before it is rebuilt
+_FOLLOW = 2.0  # seconds a repointed replica gets to stream before it is rebuilt (normally 0.05 s)
 
 InstanceRef = Instance | int | str
 EndpointName = Literal["cluster", "reader"]
@@ -143,7 +150,7 @@ class Testbed:
                 dns_lag=dns_lag,
                 bin_dir=bin_dir,
                 aurora_ext=aurora_ext,
-                timeout=timeout,
+                step_timeout=timeout,
             )
         )
 
@@ -159,7 +166,7 @@ class Testbed:
         dns_lag: float,
         bin_dir: str | os.PathLike[str] | None,
         aurora_ext: bool | None,
-        timeout: float,
+        step_timeout: float,
     ) -> Testbed:
         if engine_name not in ENGINES:
             raise TestbedError(f"unknown engine {engine_name!r}; valid: {', '.join(ENGINES)}")
@@ -190,7 +197,7 @@ class Testbed:
                 data_dir=base / f"n{n}" / "data",
                 log_file=base / f"n{n}" / "server.log",
             )
-            for n, port in zip(numbers, node_ports)
+            for n, port in zip(numbers, node_ports, strict=True)
         ]
         options = EngineOptions(
             base_dir=base,
@@ -198,9 +205,11 @@ class Testbed:
             host_of={inst.id: inst.address[0] for inst in instances},
             bin_dir=Path(bin_dir) if bin_dir is not None else None,
             aurora_ext=aurora_ext,
-            timeout=timeout,
+            timeout=step_timeout,
         )
-        testbed = cls(_make_engine(engine_name, options), instances, addresses, base_dir=base, dns_lag=dns_lag)
+        testbed = cls(
+            _make_engine(engine_name, options), instances, addresses, base_dir=base, dns_lag=dns_lag
+        )
         try:
             testbed._start_proxies()
             for proxy in testbed._proxies.values():
@@ -294,6 +303,17 @@ class Testbed:
         return (self._addresses.host(READER_HOST), self._addresses.port)
 
     @property
+    def dns_lag(self) -> float:
+        """Seconds the endpoints keep the old roles after a topology change (settable)."""
+        return self._dns_lag
+
+    @dns_lag.setter
+    def dns_lag(self, value: float) -> None:
+        if value < 0:
+            raise TestbedError(f"bad dns_lag {value!r}; must be >= 0")
+        self._dns_lag = value
+
+    @property
     def user(self) -> str:
         return self._engine.user
 
@@ -316,9 +336,11 @@ class Testbed:
             if inst.id == key:
                 return inst
         valid = ", ".join(inst.id for inst in self._instances)
-        raise TestbedError(f"bad instance {which!r}; valid: {valid}")
+        raise TestbedError(f"bad instance {key!r}; valid: {valid}")
 
-    def address_of(self, target: InstanceRef | tuple[str, int] | None = None, *, direct: bool = False) -> tuple[str, int]:
+    def address_of(
+        self, target: InstanceRef | tuple[str, int] | None = None, *, direct: bool = False
+    ) -> tuple[str, int]:
         """(host, port) of an instance's proxy (or its server when ``direct``), or of an endpoint.
 
         ``target``: an instance reference, ``"cluster"`` / ``None`` (cluster endpoint), ``"reader"``
@@ -406,9 +428,9 @@ class Testbed:
             if inst is self._writer:
                 raise TestbedError(f"instance {inst.id} is the writer; rejoin is for readers")
             if inst.running:
-                if await self._engine.follow(inst, self._writer, _FOLLOW):
+                if await self._follow(inst, self._writer, _FOLLOW):
                     return
-                await self._engine.kill(inst)
+                await self._engine.stop(inst)
                 inst.running = False
             await self._start(inst, force_rebuild=self._engine.needs_rebuild(inst))
             await self._publish()
@@ -423,20 +445,25 @@ class Testbed:
         async with self._lock:
             return await self._failover(None if to is None else self.instance(to), delay)
 
-    async def heal(self, *, timeout: float = 60.0) -> None:
-        """Restore a healthy cluster: all proxies pass, every node up and replicating from a live writer."""
-        with anyio.fail_after(timeout):
-            async with self._lock:
-                await self._heal()
+    async def heal(self) -> None:
+        """Restore a healthy cluster: all proxies pass, every node up and replicating from a live writer.
 
-    async def wait_replicated(self, timeout: float = 10.0) -> None:
-        """Wait until every running reader has replayed all the writer has committed so far."""
+        Cheap when the cluster is healthy already. Bound it with ``anyio.fail_after`` if needed.
+        """
+        async with self._lock:
+            await self._heal()
+
+    async def wait_replicated(self) -> None:
+        """Wait until every running reader has applied all the writer has committed so far.
+
+        Waits as long as it takes: bound it with ``anyio.fail_after``.
+        """
         writer = self._writer
         if not writer.running:
             raise TestbedError(f"writer {writer.id} is down")
         for inst in self.readers:
-            if inst.running and not await self._engine.catch_up(writer, inst, timeout):
-                raise TestbedError(f"instance {inst.id} did not catch up within {timeout:g} s")
+            if inst.running:
+                await self._engine.catch_up(writer, inst)
 
     async def status(self) -> TestbedStatus:
         """Ask every node for its state."""
@@ -523,16 +550,25 @@ class Testbed:
         if not live:
             return None
         best = await self._most_advanced(live)
-        if not await self._engine.catch_up(writer, best, _CATCH_UP):
+        if not await self._catch_up(writer, best):
             logger.warning("instance %s did not catch up with writer %s in time", best.id, writer.id)
         return best
 
     async def _most_advanced(self, candidates: list[Instance]) -> Instance:
         positions = await asyncio.gather(*(self._engine.position(inst) for inst in candidates))
-        return max(zip(positions, candidates), key=lambda pc: (pc[0], -pc[1].number))[1]
+        return max(zip(positions, candidates, strict=True), key=lambda pc: (pc[0], -pc[1].number))[1]
 
-    def _donors(self, inst: Instance) -> list[Instance]:
-        return [other for other in self.readers if other is not inst and other.running]
+    async def _catch_up(self, writer: Instance, replica: Instance) -> bool:
+        with anyio.move_on_after(_CATCH_UP):
+            await self._engine.catch_up(writer, replica)
+            return True
+        return False
+
+    async def _follow(self, inst: Instance, writer: Instance, limit: float) -> bool:
+        with anyio.move_on_after(limit):
+            return await self._engine.follow(inst, writer)
+        logger.info("instance %s does not replicate from %s after %g s", inst.id, writer.id, limit)
+        return False
 
     async def _start(self, inst: Instance, *, force_rebuild: bool = False) -> None:
         if inst.running:
@@ -549,18 +585,20 @@ class Testbed:
                     f"instance {inst.id} must be rebuilt from writer {writer.id}, which is down; "
                     "start the writer or fail over first"
                 )
-            await self._engine.rebuild(inst, writer, self._donors(inst))
+            await self._engine.rebuild(inst, writer)
         await self._engine.start(inst, writer=False)
         inst.running = True
-        if writer.running and not await self._engine.follow(inst, writer, _FOLLOW):
+        if writer.running and not await self._follow(inst, writer, _FOLLOW):
             logger.info("instance %s cannot follow writer %s; rebuilding it", inst.id, writer.id)
-            await self._engine.kill(inst)
+            await self._engine.stop(inst)
             inst.running = False
-            await self._engine.rebuild(inst, writer, self._donors(inst))
+            await self._engine.rebuild(inst, writer)
             await self._engine.start(inst, writer=False)
             inst.running = True
-            if not await self._engine.follow(inst, writer, self._engine.options.timeout):
-                raise TestbedError(f"instance {inst.id} does not replicate from {writer.id}; see {inst.log_file}")
+            if not await self._follow(inst, writer, self._engine.options.timeout):
+                raise TestbedError(
+                    f"instance {inst.id} does not replicate from {writer.id}; see {inst.log_file}"
+                )
         logger.info("instance %s started as a reader of %s", inst.id, writer.id)
 
     async def _failover(self, target: Instance | None, delay: float) -> FailoverReport:
@@ -575,7 +613,7 @@ class Testbed:
         elif not live:
             raise TestbedError("no running reader to promote")
         new = target or await self._most_advanced(live)
-        if old.running and not await self._engine.catch_up(old, new, _CATCH_UP):
+        if old.running and not await self._catch_up(old, new):
             logger.warning("instance %s did not catch up with writer %s in time", new.id, old.id)
         t_kill = time.perf_counter()
         if old.running:
@@ -588,18 +626,22 @@ class Testbed:
         await self._engine.promote(new)
         promote = time.perf_counter() - t_promote
         t_writable = time.perf_counter()
-        await self._engine.wait_writable(new, self._engine.options.timeout)
+        try:
+            with anyio.fail_after(self._engine.options.timeout):
+                await self._engine.wait_writable(new)
+        except TimeoutError:
+            raise TestbedError(f"instance {new.id} did not become writable; see {new.log_file}") from None
         writable = time.perf_counter() - t_writable
         old.role, new.role = "reader", "writer"
         self._writer = new
         self._schedule_endpoints()
         t_repoint = time.perf_counter()
         others = [inst for inst in self.readers if inst.running]
-        followed = await asyncio.gather(*(self._engine.follow(inst, new, _FOLLOW) for inst in others))
-        for inst, ok in zip(others, followed):
+        followed = await asyncio.gather(*(self._follow(inst, new, _FOLLOW) for inst in others))
+        for inst, ok in zip(others, followed, strict=True):
             if not ok:  # it had replayed more than the new writer got: rebuild it
                 logger.info("instance %s cannot follow instance %s; rebuilding it", inst.id, new.id)
-                await self._engine.kill(inst)
+                await self._engine.stop(inst)
                 inst.running = False
                 await self._start(inst, force_rebuild=True)
         repoint = time.perf_counter() - t_repoint
@@ -619,21 +661,25 @@ class Testbed:
     async def _heal(self) -> None:
         self.net("all", "pass")
         self._apply_endpoints()
-        writer = self._writer
-        if not writer.running:
+        changed = False
+        if not self._writer.running:
+            changed = True
             if any(inst.running for inst in self.readers):
                 await self._failover(None, 0.0)
             else:
-                await self._start(writer)
+                await self._start(self._writer)
         writer = self._writer
         for inst in self.readers:
-            if inst.running and not await self._engine.follow(inst, writer, _FOLLOW):
-                await self._engine.kill(inst)
+            if not inst.running:
+                await self._start(inst)
+                changed = True
+            elif not await self._follow(inst, writer, _FOLLOW):
+                await self._engine.stop(inst)
                 inst.running = False
                 await self._start(inst, force_rebuild=True)
-            elif not inst.running:
-                await self._start(inst)
-        await self._publish()
+                changed = True
+        if changed:
+            await self._publish()
         self._apply_endpoints()
 
     async def _publish(self) -> None:

@@ -37,6 +37,9 @@ class Engine(abc.ABC):
     """Server-level operations; the cluster logic in ``_cluster`` decides when to call them.
 
     Every method taking an :class:`Instance` leaves ``Instance.running`` alone: the caller owns it.
+    Methods that wait (``catch_up``, ``wait_writable``, ``follow``) wait without a limit of their own:
+    the caller bounds them with a cancel scope. Steps with a natural limit (server start, promotion)
+    use ``options.timeout``.
     """
 
     name: EngineName
@@ -63,6 +66,10 @@ class Engine(abc.ABC):
     async def kill(self, inst: Instance) -> None:
         """Stop a node abruptly, as a crash would."""
 
+    async def stop(self, inst: Instance) -> None:
+        """Stop a node before its data is rebuilt (cleanly, where that makes the rebuild faster)."""
+        await self.kill(inst)
+
     @abc.abstractmethod
     async def stop_all(self, instances: list[Instance]) -> None:
         """Stop every server fast (data is thrown away afterwards)."""
@@ -72,27 +79,27 @@ class Engine(abc.ABC):
         """How much of the writer's log a node holds (larger = more advanced)."""
 
     @abc.abstractmethod
-    async def catch_up(self, writer: Instance, replica: Instance, timeout: float) -> bool:
-        """Wait until ``replica`` holds everything ``writer`` has committed so far."""
+    async def catch_up(self, writer: Instance, replica: Instance) -> None:
+        """Wait until ``replica`` has applied everything ``writer`` has committed so far."""
 
     @abc.abstractmethod
     async def promote(self, inst: Instance) -> None:
         """Turn a replica into a writer (its upstream is gone)."""
 
     @abc.abstractmethod
-    async def wait_writable(self, inst: Instance, timeout: float) -> None:
+    async def wait_writable(self, inst: Instance) -> None:
         """Return once ``inst`` accepts writes."""
 
     @abc.abstractmethod
-    async def follow(self, inst: Instance, writer: Instance, timeout: float) -> bool:
-        """Make a running replica replicate from ``writer``; True once it does."""
+    async def follow(self, inst: Instance, writer: Instance) -> bool:
+        """Make a running replica replicate from ``writer``: True once it does, False if it cannot."""
 
     @abc.abstractmethod
     def needs_rebuild(self, inst: Instance) -> bool:
         """True if a stopped node cannot simply be started as a replica (e.g. an ex-writer)."""
 
     @abc.abstractmethod
-    async def rebuild(self, inst: Instance, writer: Instance, donors: list[Instance]) -> None:
+    async def rebuild(self, inst: Instance, writer: Instance) -> None:
         """Make a stopped node's data a replica of ``writer`` (rewind or fresh copy)."""
 
     @abc.abstractmethod

@@ -19,16 +19,31 @@ import anyio
 from ._engine import Engine, EngineOptions, NodeState
 from ._errors import TestbedError
 from ._model import Instance
-from ._proc import OsUser, chown, clean_env, ensure_os_user, is_root, kill_tree_by_path, pid_alive, remove_tree, run, tail
+from ._proc import (
+    OsUser,
+    check_reachable,
+    chown,
+    clean_env,
+    cmdline,
+    ensure_os_user,
+    is_root,
+    kill_tree_by_path,
+    pid_alive,
+    remove_tree,
+    run,
+    tail,
+)
+from ._wait import until
 
 __all__ = ["MariaDBEngine", "find_mariadb"]
 
 logger = logging.getLogger(__name__)
 
-_POLL = 0.02
 _REPL_USER = "repl"
 _REPL_PASSWORD = "repl"
 _SOCKET_MAX = 100  # sun_path is 108 bytes
+_REPLAY_SERVER_ID = 1000  # + instance number: a rebuilt node's server id while it replays the history
+_ER_MASTER_FATAL_READING_BINLOG = 1236  # e.g. a diverged ex-writer asking for GTIDs the writer lacks
 
 
 def find_mariadb(bin_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
@@ -44,6 +59,21 @@ def find_mariadb(bin_dir: str | os.PathLike[str] | None = None) -> tuple[Path, P
             "or set AWSASYNCWRAP_TESTBED_MARIADB_BIN"
         )
     return Path(server), Path(install)
+
+
+def _sql_text(name: str) -> str:
+    return resources.files("awsasyncwrap.testbed").joinpath(f"sql/{name}").read_text()
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+async def _dead(pid: int) -> bool:
+    return not pid_alive(pid)  # a zombie counts as dead
 
 
 def _statements(text: str) -> list[str]:
@@ -72,6 +102,8 @@ class MariaDBEngine(Engine):
         self.os_user = OsUser(None)
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._pristine = options.base_dir / "pristine"
+        self._tmp = options.base_dir / "tmp"
+        self._fresh: set[str] = set()  # rebuilt from the pristine datadir, history not replayed yet
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -89,7 +121,11 @@ class MariaDBEngine(Engine):
 
         try:
             conn = await aiomysql.connect(
-                unix_socket=str(self._socket(inst)), user="root", password="", autocommit=True, connect_timeout=5
+                unix_socket=str(self._socket(inst)),
+                user="root",
+                password="",
+                autocommit=True,
+                connect_timeout=5,
             )
         except Exception as exc:  # aiomysql wraps socket errors in OperationalError
             raise TestbedError(f"mariadb instance {inst.id}: {exc}") from exc
@@ -98,7 +134,9 @@ class MariaDBEngine(Engine):
         finally:
             conn.close()
 
-    async def _query(self, inst: Instance, *statements: str, args: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+    async def _query(
+        self, inst: Instance, *statements: str, args: tuple[Any, ...] | None = None
+    ) -> list[dict[str, Any]]:
         """Run statements on one connection; return the last one's rows (as dicts)."""
         import aiomysql
 
@@ -130,6 +168,7 @@ class MariaDBEngine(Engine):
         self.os_user = await ensure_os_user("mysql")
         base = self.options.base_dir
         os.chmod(base, 0o755)
+        await check_reachable(base, self.os_user)
         longest = base / "n99" / "mysqld.sock"
         if len(str(longest)) > _SOCKET_MAX:
             raise TestbedError(f"base dir {base} is too long for unix sockets; use a shorter one")
@@ -140,10 +179,18 @@ class MariaDBEngine(Engine):
         for inst in instances:
             inst.data_dir.parent.mkdir(mode=0o750)
             chown(inst.data_dir.parent, self.os_user)
+        self._tmp.mkdir(mode=0o750)
+        chown(self._tmp, self.os_user)
         user_args = [f"--user={self.os_user.name}"] if is_root() and self.os_user.name else []
+        install = [str(self.install_db), "--no-defaults", *user_args, f"--datadir={self._pristine}"]
         await run(
-            [str(self.install_db), "--no-defaults", *user_args, f"--datadir={self._pristine}"]
-            + ["--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M"],
+            [
+                *install,
+                f"--tmpdir={self._tmp}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--innodb-log-file-size=16M",
+            ],
             cwd=self.options.base_dir,
             timeout=self.options.timeout,
         )
@@ -154,7 +201,7 @@ class MariaDBEngine(Engine):
         await asyncio.gather(*(self.start(inst, writer=inst is first) for inst in instances))
         for inst in instances:
             inst.running = True
-        await self._query(first, *_statements(resources.files(__package__).joinpath("sql/aurora_mariadb.sql").read_text()))
+        await self._query(first, *_statements(_sql_text("aurora_mariadb.sql")))
         await self._query(
             first,
             f"CREATE USER '{_REPL_USER}'@'%' IDENTIFIED BY '{_REPL_PASSWORD}'",
@@ -166,14 +213,19 @@ class MariaDBEngine(Engine):
             f"GRANT SELECT ON aurora_emul.* TO '{self.user}'@'%'",
             f"GRANT PROCESS, REPLICATION CLIENT ON *.* TO '{self.user}'@'%'",
         )
-        followed = await asyncio.gather(*(self.follow(inst, first, self.options.timeout) for inst in rest))
-        for inst, ok in zip(rest, followed):
-            if not ok:
-                raise TestbedError(f"instance {inst.id} does not replicate; see {inst.log_file}")
-        await self.publish_topology(first, instances)
-        for inst in rest:
-            if not await self.catch_up(first, inst, self.options.timeout):
-                raise TestbedError(f"instance {inst.id} did not catch up; see {inst.log_file}")
+        try:
+            with anyio.fail_after(self.options.timeout):
+                followed = await asyncio.gather(*(self.follow(inst, first) for inst in rest))
+                for inst, ok in zip(rest, followed, strict=True):
+                    if not ok:
+                        raise TestbedError(f"instance {inst.id} does not replicate; see {inst.log_file}")
+                await self.publish_topology(first, instances)
+                for inst in rest:
+                    await self.catch_up(first, inst)
+        except TimeoutError:
+            raise TestbedError(
+                f"replicas did not catch up with instance {first.id}; see their logs"
+            ) from None
 
     async def start(self, inst: Instance, *, writer: bool) -> None:
         args = [
@@ -181,6 +233,7 @@ class MariaDBEngine(Engine):
             "--no-defaults",
             *([f"--user={self.os_user.name}"] if is_root() and self.os_user.name else []),
             f"--datadir={inst.data_dir}",
+            f"--tmpdir={self._tmp}",
             "--bind-address=127.0.0.1",
             f"--port={inst.node_port}",
             f"--socket={self._socket(inst)}",
@@ -215,17 +268,27 @@ class MariaDBEngine(Engine):
             start_new_session=True,
         )
         self._procs[inst.id] = proc
-        with anyio.move_on_after(self.options.timeout):
-            while proc.returncode is None:
-                try:
-                    await self._query(inst, "SELECT 1")
-                except TestbedError:
-                    await asyncio.sleep(_POLL)
-                else:
-                    logger.debug("instance %s started on port %d (pid %d)", inst.id, inst.node_port, proc.pid)
-                    return
-        await self.kill(inst)
-        raise TestbedError(f"instance {inst.id} did not start; log: {tail(inst.log_file, 3)}")
+
+        async def answers() -> bool:
+            if proc.returncode is not None:
+                raise TestbedError(f"instance {inst.id} exited during startup; log: {tail(inst.log_file, 3)}")
+            try:
+                await self._query(inst, "SELECT 1")
+            except TestbedError:
+                return False
+            return True
+
+        try:
+            with anyio.fail_after(self.options.timeout):
+                await until(answers)
+        except BaseException as exc:
+            await self.kill(inst)
+            if isinstance(exc, TimeoutError):
+                raise TestbedError(
+                    f"instance {inst.id} did not start; log: {tail(inst.log_file, 3)}"
+                ) from None
+            raise
+        logger.debug("instance %s started on port %d (pid %d)", inst.id, inst.node_port, proc.pid)
 
     async def kill(self, inst: Instance) -> None:
         proc = self._procs.pop(inst.id, None)
@@ -234,15 +297,13 @@ class MariaDBEngine(Engine):
                 proc.kill()
             await proc.wait()  # reaps it: no zombie
             return
-        try:
-            pid = int(self._pid_file(inst).read_text().strip())
-        except (OSError, ValueError):
-            return
-        if pid_alive(pid) and str(inst.data_dir) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+        pid = _read_pid(self._pid_file(inst))
+        if (
+            pid and pid_alive(pid) and str(inst.data_dir) in cmdline(pid)
+        ):  # not ours: started by a dead daemon
             os.kill(pid, signal.SIGKILL)
             with anyio.move_on_after(10):
-                while pid_alive(pid):  # a zombie counts as dead
-                    await asyncio.sleep(_POLL)
+                await until(lambda: _dead(pid))
 
     async def stop_all(self, instances: list[Instance]) -> None:
         await asyncio.gather(*(self.kill(inst) for inst in instances), return_exceptions=True)
@@ -254,31 +315,35 @@ class MariaDBEngine(Engine):
         io_pos = status.get("Gtid_IO_Pos") if status else None
         return max(_gtid_seq(rows[0]["b"]), _gtid_seq(rows[0]["s"]), _gtid_seq(io_pos))
 
-    async def catch_up(self, writer: Instance, replica: Instance, timeout: float) -> bool:
+    async def catch_up(self, writer: Instance, replica: Instance) -> None:
         pos = (await self._query(writer, "SELECT @@gtid_binlog_pos AS p"))[0]["p"]
-        if not pos:
-            return True
-        rows = await self._query(replica, "SELECT MASTER_GTID_WAIT(%s, %s) AS r", args=(pos, timeout))
-        return bool(rows[0]["r"] == 0)
+
+        async def applied() -> bool:  # short server-side waits, so a cancelled caller leaves nothing behind
+            rows = await self._query(replica, "SELECT MASTER_GTID_WAIT(%s, 0.2) AS r", args=(pos,))
+            return bool(rows[0]["r"] == 0)
+
+        if pos:
+            await until(applied, interval=0)
 
     async def promote(self, inst: Instance) -> None:
         await self._query(inst, "STOP SLAVE IO_THREAD")
         status = await self._slave_status(inst)
         io_pos = status.get("Gtid_IO_Pos") if status else None
         if io_pos:  # apply what the relay log already holds
-            rows = await self._query(inst, "SELECT MASTER_GTID_WAIT(%s, %s) AS r", args=(io_pos, self.options.timeout))
+            rows = await self._query(
+                inst, "SELECT MASTER_GTID_WAIT(%s, %s) AS r", args=(io_pos, self.options.timeout)
+            )
             if rows[0]["r"] != 0:
                 logger.warning("instance %s did not apply its relay log before promotion", inst.id)
         await self._query(inst, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0")
 
-    async def wait_writable(self, inst: Instance, timeout: float) -> None:
-        with anyio.move_on_after(timeout):
-            while (await self._query(inst, "SELECT @@read_only AS ro"))[0]["ro"]:
-                await asyncio.sleep(_POLL)
-            return
-        raise TestbedError(f"instance {inst.id} did not become writable within {timeout:g} s")
+    async def wait_writable(self, inst: Instance) -> None:
+        async def writable() -> bool:
+            return not (await self._query(inst, "SELECT @@read_only AS ro"))[0]["ro"]
 
-    async def follow(self, inst: Instance, writer: Instance, timeout: float) -> bool:
+        await until(writable)
+
+    async def follow(self, inst: Instance, writer: Instance) -> bool:
         status = await self._slave_status(inst)
         if (
             status
@@ -292,6 +357,9 @@ class MariaDBEngine(Engine):
         setup = ["SET GLOBAL read_only = 1"]
         if status is None:  # never replicated, or an ex-writer: continue after its own binlog
             setup.append("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
+        fresh = inst.id in self._fresh
+        if fresh:  # replaying the whole history: a replica skips events carrying its own server id
+            setup.append(f"SET GLOBAL server_id = {_REPLAY_SERVER_ID + inst.number}")
         await self._query(
             inst,
             *setup,
@@ -300,29 +368,36 @@ class MariaDBEngine(Engine):
             "MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
             "START SLAVE",
         )
-        with anyio.move_on_after(timeout):
-            while True:
-                status = await self._slave_status(inst)
-                if status and status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
-                    return True
-                if status and (status["Last_IO_Errno"] or status["Last_SQL_Errno"]):
-                    logger.info(
-                        "instance %s cannot replicate from %s: %s",
-                        inst.id,
-                        writer.id,
-                        status["Last_IO_Error"] or status["Last_SQL_Error"],
-                    )
-                    return False
-                await asyncio.sleep(_POLL)
-        return False
+        failed: list[str] = []
+
+        async def replicating() -> bool:
+            status = await self._slave_status(inst)
+            if status is None:
+                return False
+            if status["Last_IO_Errno"] == _ER_MASTER_FATAL_READING_BINLOG or status["Last_SQL_Errno"]:
+                failed.append(status["Last_IO_Error"] or status["Last_SQL_Error"])
+                return True
+            return bool(status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes")
+
+        await until(replicating)
+        if failed:
+            logger.info("instance %s cannot replicate from %s: %s", inst.id, writer.id, failed[0])
+            return False
+        if fresh:
+            await self.catch_up(writer, inst)
+            await self._query(inst, "STOP SLAVE", f"SET GLOBAL server_id = {inst.number}", "START SLAVE")
+            await until(replicating)
+            self._fresh.discard(inst.id)
+        return not failed
 
     def needs_rebuild(self, inst: Instance) -> bool:
         return False  # follow() turns an ex-writer into a replica; divergence makes it fail -> rebuild
 
-    async def rebuild(self, inst: Instance, writer: Instance, donors: list[Instance]) -> None:
+    async def rebuild(self, inst: Instance, writer: Instance) -> None:
         # a fresh datadir replays the writer's whole binlog (binlogs are never purged here)
         await remove_tree(inst.data_dir)
         await run(["cp", "-a", str(self._pristine), str(inst.data_dir)], timeout=60)
+        self._fresh.add(inst.id)
 
     async def publish_topology(self, writer: Instance, instances: list[Instance]) -> None:
         rows = ", ".join(

@@ -18,14 +18,26 @@ from ._cbuild import build_rds_emul
 from ._engine import Engine, EngineOptions, NodeState
 from ._errors import TestbedError
 from ._model import Instance
-from ._proc import OsUser, chown, ensure_os_user, kill_tree_by_path, remove_tree, run, tail
+from ._proc import (
+    OsUser,
+    check_reachable,
+    chown,
+    ensure_os_user,
+    kill_tree_by_path,
+    remove_tree,
+    run,
+    summary,
+    tail,
+)
+from ._wait import POLL_INTERVAL as _POLL
+from ._wait import until
 
 __all__ = ["PostgresEngine", "find_pg_bin"]
 
 logger = logging.getLogger(__name__)
 
 _TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "postgres")
-_POLL = 0.02
+_TIMELINE = "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 
 _COMMON_CONF = """
 # --- awsasyncwrap testbed ---
@@ -110,13 +122,19 @@ class PostgresEngine(Engine):
     def _tool(self, name: str) -> str:
         return str(self.bin / name)
 
-    async def _run(self, argv: list[str], *, cwd: Path | None = None, timeout: float | None = None) -> str:
-        _, out = await run(
-            argv, user=self.os_user, cwd=cwd or self.options.base_dir, timeout=timeout or self.options.timeout
+    async def _run(self, *argv: str, limit: float | None = None, check: bool = True) -> tuple[int, str]:
+        """Run a PostgreSQL tool as the server's OS user."""
+        return await run(
+            argv,
+            user=self.os_user,
+            cwd=self.options.base_dir,
+            timeout=limit or self.options.timeout,
+            check=check,
         )
-        return out
 
-    async def _query(self, port: int, query: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+    async def _query(
+        self, port: int, query: str, params: tuple[Any, ...] | None = None
+    ) -> list[tuple[Any, ...]]:
         import psycopg
 
         try:
@@ -129,10 +147,13 @@ class PostgresEngine(Engine):
                 connect_timeout=5,
                 application_name="awsasyncwrap-testbed",
             ) as conn:
-                cur = await conn.execute(query, params)  # type: ignore[arg-type]
+                cur = await conn.execute(query, params)
                 return await cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             raise TestbedError(f"postgres on port {port}: {str(exc).strip()}") from exc
+
+    async def _value(self, port: int, query: str, params: tuple[Any, ...] | None = None) -> Any:
+        return (await self._query(port, query, params))[0][0]
 
     def _write(self, path: Path, text: str, *, append: bool = False) -> None:
         with path.open("a" if append else "w") as f:
@@ -151,17 +172,16 @@ class PostgresEngine(Engine):
         self.os_user = await ensure_os_user("postgres")
         base = self.options.base_dir
         os.chmod(base, 0o755)
+        await check_reachable(base, self.os_user)
         if self.options.aurora_ext is not False:
             built = await build_rds_emul(self.bin)
             if built is None and self.options.aurora_ext:
                 raise TestbedError("rds_emul.so could not be built (aurora_ext=True); see the log")
             if built is not None:
-                lib = base / "lib"
-                lib.mkdir(exist_ok=True)
-                self.ext = lib / "rds_emul.so"
-                shutil.copyfile(built, self.ext)
-                os.chmod(self.ext, 0o755)
-        logger.debug("postgres binaries %s, os user %s, rds_emul.so %s", self.bin, self.os_user.name, self.ext)
+                self.ext = _install_module(built, base / "lib")
+        logger.debug(
+            "postgres binaries %s, os user %s, rds_emul.so %s", self.bin, self.os_user.name, self.ext
+        )
 
     async def bootstrap(self, instances: list[Instance]) -> None:
         first, rest = instances[0], instances[1:]
@@ -170,18 +190,15 @@ class PostgresEngine(Engine):
             node_dir.mkdir(mode=0o700)
             chown(node_dir, self.os_user)
             self._write(node_dir / "node.conf", f"port = {inst.node_port}\ncluster_name = '{inst.id}'\n")
-        await self._run(
-            [self._tool("initdb"), "-D", str(first.data_dir), "-U", "postgres", "--auth=trust"]
-            + ["-E", "UTF8", "--no-locale", "--no-sync"],
-            cwd=first.data_dir.parent,
-        )
+        initdb = [self._tool("initdb"), "-D", str(first.data_dir), "-U", "postgres", "--auth=trust"]
+        await self._run(*initdb, "-E", "UTF8", "--no-locale", "--no-sync")
         conf = _COMMON_CONF
         if self.ext is not None:
             conf += f"shared_preload_libraries = '{self.ext}'\n"
         conf += "include_if_exists = '../node.conf'   # per node: port, cluster_name\n"
         self._write(first.data_dir / "postgresql.conf", conf, append=True)
         # replicas start from copies of the never-started cluster: no base backups needed
-        await asyncio.gather(*(self._run(["cp", "-a", str(first.data_dir), str(r.data_dir)]) for r in rest))
+        await asyncio.gather(*(self._run("cp", "-a", str(first.data_dir), str(r.data_dir)) for r in rest))
         for replica in rest:
             self._make_standby(replica, first)
         await self.start(first, writer=True)
@@ -190,127 +207,156 @@ class PostgresEngine(Engine):
         await asyncio.gather(*(self.start(r, writer=False) for r in rest))
         for replica in rest:
             replica.running = True
-        await self._wait_streaming(first, len(rest))
-        await self.publish_topology(first, instances)
-        for replica in rest:
-            if not await self.catch_up(first, replica, self.options.timeout):
-                raise TestbedError(f"instance {replica.id} did not catch up; see {replica.log_file}")
+        query = (
+            "SELECT count(*) >= %s FROM pg_stat_replication "
+            "WHERE state = 'streaming' AND application_name <> 'pg_basebackup'"
+        )
+        try:
+            with anyio.fail_after(self.options.timeout):
+                await until(lambda: self._value(first.node_port, query, (len(rest),)))
+                await self.publish_topology(first, instances)
+                for replica in rest:
+                    await self.catch_up(first, replica)
+        except TimeoutError:
+            raise TestbedError(
+                f"replicas did not catch up with instance {first.id}; see their logs"
+            ) from None
 
     async def _install_emulation(self, writer: Instance) -> None:
         await self._query(writer.node_port, _sql_text("aurora_pg.sql"))
         if self.ext is None:
             await self._query(writer.node_port, _sql_text("aurora_pg_noext.sql"))
 
-    async def _wait_streaming(self, writer: Instance, count: int) -> None:
-        query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'pg_basebackup'"
-        with anyio.move_on_after(self.options.timeout):
-            while (await self._query(writer.node_port, query))[0][0] < count:
-                await asyncio.sleep(_POLL)
-            return
-        raise TestbedError(f"replicas did not start streaming from instance {writer.id}")
-
     async def start(self, inst: Instance, *, writer: bool) -> None:
-        timeout = self.options.timeout
+        limit = self.options.timeout
+        pg_ctl = [self._tool("pg_ctl"), "-D", str(inst.data_dir), "-l", str(inst.log_file)]
         try:
-            await self._run(
-                [self._tool("pg_ctl"), "-D", str(inst.data_dir), "-l", str(inst.log_file)]
-                + ["-w", "-t", str(int(timeout)), "-s", "start"],
-                timeout=timeout + 5,
-            )
+            await self._run(*pg_ctl, "-w", "-t", str(int(limit)), "-s", "start", limit=limit + 5)
         except TestbedError as exc:
-            raise TestbedError(f"instance {inst.id} did not start: {exc}; log: {tail(inst.log_file, 3)}") from None
+            log = tail(inst.log_file, 3)
+            raise TestbedError(f"instance {inst.id} did not start: {exc}; log: {log}") from None
         logger.debug("instance %s started on port %d", inst.id, inst.node_port)
 
     async def kill(self, inst: Instance) -> None:
-        if not (inst.data_dir / "postmaster.pid").exists():
-            return
-        await run(
-            [self._tool("pg_ctl"), "-D", str(inst.data_dir), "-m", "immediate", "-w", "-t", "30", "-s", "stop"],
-            user=self.os_user,
-            cwd=self.options.base_dir,
-            timeout=35,
-            check=False,
-        )
+        if _has_postmaster(inst):
+            pg_ctl = [self._tool("pg_ctl"), "-D", str(inst.data_dir)]
+            await self._run(*pg_ctl, "-m", "immediate", "-w", "-t", "30", "-s", "stop", limit=35, check=False)
+
+    async def stop(self, inst: Instance) -> None:
+        if _has_postmaster(inst):  # a clean stop spares pg_rewind its crash recovery
+            pg_ctl = [self._tool("pg_ctl"), "-D", str(inst.data_dir)]
+            await self._run(*pg_ctl, "-m", "fast", "-w", "-t", "30", "-s", "stop", limit=35, check=False)
+            await self.kill(inst)  # in case the fast stop did not finish
 
     async def stop_all(self, instances: list[Instance]) -> None:
         await asyncio.gather(*(self.kill(inst) for inst in instances), return_exceptions=True)
         await kill_tree_by_path(self.options.base_dir)
 
     async def position(self, inst: Instance) -> int:
-        rows = await self._query(
+        lsn = await self._value(
             inst.node_port,
             "SELECT (CASE WHEN pg_is_in_recovery() "
             "THEN GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) "
             "ELSE pg_current_wal_flush_lsn() END - '0/0'::pg_lsn)::bigint",
         )
-        return int(rows[0][0] or 0)
+        return int(lsn or 0)
 
-    async def catch_up(self, writer: Instance, replica: Instance, timeout: float) -> bool:
-        target = (await self._query(writer.node_port, "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"))[
-            0
-        ][0]
-        query = "SELECT (COALESCE(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::bigint"
-        with anyio.move_on_after(timeout):
-            while (await self._query(replica.node_port, query))[0][0] < target:
-                await asyncio.sleep(_POLL / 4)
-            return True
-        return False
+    async def catch_up(self, writer: Instance, replica: Instance) -> None:
+        target = await self._value(
+            writer.node_port, "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"
+        )
+        query = "SELECT (COALESCE(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::bigint >= %s"
+        await until(lambda: self._value(replica.node_port, query, (target,)), interval=_POLL / 4)
 
     async def promote(self, inst: Instance) -> None:
-        rows = await self._query(inst.node_port, "SELECT pg_promote(true, %s)", (int(self.options.timeout),))
-        if not rows or not rows[0][0]:
+        if not await self._value(inst.node_port, "SELECT pg_promote(true, %s)", (int(self.options.timeout),)):
             raise TestbedError(f"instance {inst.id} was not promoted; see {inst.log_file}")
 
-    async def wait_writable(self, inst: Instance, timeout: float) -> None:
-        with anyio.move_on_after(timeout):
-            while (await self._query(inst.node_port, "SELECT pg_is_in_recovery()"))[0][0]:
-                await asyncio.sleep(_POLL / 4)
-            return
-        raise TestbedError(f"instance {inst.id} did not become writable within {timeout:g} s")
+    async def wait_writable(self, inst: Instance) -> None:
+        await until(lambda: self._value(inst.node_port, "SELECT NOT pg_is_in_recovery()"), interval=_POLL / 4)
 
-    async def follow(self, inst: Instance, writer: Instance, timeout: float) -> bool:
+    async def follow(self, inst: Instance, writer: Instance) -> bool:
         from psycopg import sql
 
-        state = await self.node_state(inst)
-        if state.writable:
-            return False
-        if state.upstream_port == writer.node_port:
+        if not await self._value(inst.node_port, "SELECT pg_is_in_recovery()"):
+            return False  # a writer cannot follow
+        timeline = await self._value(writer.node_port, _TIMELINE)
+
+        async def streaming() -> bool:
+            # right after a promotion a replica may stream the old timeline from the new writer for a
+            # moment, even one that cannot follow: only the writer's timeline counts
+            rows = await self._query(
+                inst.node_port, "SELECT status, sender_port, received_tli FROM pg_stat_wal_receiver"
+            )
+            return bool(rows) and rows[0] == ("streaming", writer.node_port, timeline)
+
+        if await streaming():
             return True
         conninfo = f"host=127.0.0.1 port={writer.node_port} user=postgres application_name={inst.id}"
         stmt = sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo))
         await self._query(inst.node_port, stmt.as_string())
         await self._query(inst.node_port, "SELECT pg_reload_conf()")
-        with anyio.move_on_after(timeout):
-            while (await self.node_state(inst)).upstream_port != writer.node_port:
-                await asyncio.sleep(_POLL)
-            return True
-        logger.info("instance %s does not stream from instance %s", inst.id, writer.id)
+        verdict: list[bool] = []
+
+        async def settled() -> bool:
+            if await streaming():
+                verdict.append(True)
+            elif await self._diverged(inst, writer, timeline):
+                verdict.append(False)
+            return bool(verdict)
+
+        await until(settled)
+        return verdict[0]
+
+    async def _diverged(self, inst: Instance, writer: Instance, timeline: int) -> bool:
+        """True if ``inst`` replayed WAL of an old timeline past the point where ``writer`` left it."""
+        rows = await self._query(
+            inst.node_port, "SELECT received_tli, pg_last_wal_replay_lsn()::text FROM pg_stat_wal_receiver"
+        )
+        if not rows or rows[0][0] is None or rows[0][0] >= timeline:
+            return False
+        own_timeline, replayed = rows[0]
+        history = await self._value(
+            writer.node_port,
+            "SELECT pg_read_file('pg_wal/' || lpad(upper(to_hex(%s::int)), 8, '0') || '.history')",
+            (timeline,),
+        )
+        for line in str(history).splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == str(own_timeline):
+                return bool(
+                    await self._value(
+                        writer.node_port, "SELECT %s::pg_lsn > %s::pg_lsn", (replayed, fields[1])
+                    )
+                )
         return False
 
     def needs_rebuild(self, inst: Instance) -> bool:
         return not (inst.data_dir / "standby.signal").exists()
 
-    async def rebuild(self, inst: Instance, writer: Instance, donors: list[Instance]) -> None:
+    async def rebuild(self, inst: Instance, writer: Instance) -> None:
         # right after a promotion pg_rewind may see the old timeline in the control file: checkpoint first
         await self._query(writer.node_port, "CHECKPOINT")
-        # a leftover standby.signal breaks pg_rewind's single-user crash recovery
-        (inst.data_dir / "standby.signal").unlink(missing_ok=True)
-        source = f"host=127.0.0.1 port={writer.node_port} user=postgres dbname=postgres"
-        code, out = await run(
-            [self._tool("pg_rewind"), "-D", str(inst.data_dir), f"--source-server={source}"],
-            user=self.os_user,
-            cwd=self.options.base_dir,
-            timeout=self.options.timeout * 2,
-            check=False,
+        _remove_standby_signal(inst)  # a leftover one breaks pg_rewind's single-user crash recovery
+        source = f"--source-server=host=127.0.0.1 port={writer.node_port} user=postgres dbname=postgres"
+        limit = self.options.timeout * 2
+        code, out = await self._run(
+            self._tool("pg_rewind"), "-D", str(inst.data_dir), source, limit=limit, check=False
         )
         if code != 0:
-            last = out.strip().splitlines()[-1] if out.strip() else f"exit {code}"
-            logger.info("pg_rewind of instance %s failed (%s); taking a base backup", inst.id, last)
+            logger.info("pg_rewind of instance %s failed (%s); taking a base backup", inst.id, summary(out))
             await remove_tree(inst.data_dir)
+            backup = [
+                self._tool("pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(writer.node_port),
+                "-U",
+                "postgres",
+            ]
             await self._run(
-                [self._tool("pg_basebackup"), "-h", "127.0.0.1", "-p", str(writer.node_port), "-U", "postgres"]
-                + ["-D", str(inst.data_dir), "-X", "stream", "-c", "fast", "--no-sync"],
-                timeout=self.options.timeout * 2,
+                *backup, "-D", str(inst.data_dir), "-X", "stream", "-c", "fast", "--no-sync", limit=limit
             )
         # the node.conf include (port, cluster_name) lives outside the data dir, so it survived the copy
         self._make_standby(inst, writer)
@@ -333,3 +379,20 @@ class PostgresEngine(Engine):
             return NodeState(True, writable=True, replication=f"{replicas} streaming replica(s)")
         upstream = int(sender_port) if status == "streaming" and sender_port else None
         return NodeState(True, writable=False, upstream_port=upstream, replication=status or "not connected")
+
+
+def _has_postmaster(inst: Instance) -> bool:
+    return (inst.data_dir / "postmaster.pid").exists()
+
+
+def _remove_standby_signal(inst: Instance) -> None:
+    (inst.data_dir / "standby.signal").unlink(missing_ok=True)
+
+
+def _install_module(built: Path, lib: Path) -> Path:
+    """Copy the cached module where the server's OS user can read it."""
+    lib.mkdir(exist_ok=True)
+    target = lib / "rds_emul.so"
+    shutil.copyfile(built, target)
+    os.chmod(target, 0o755)
+    return target

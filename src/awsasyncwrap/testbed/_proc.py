@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import pwd
+import re
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
@@ -15,11 +16,14 @@ from pathlib import Path
 import anyio
 
 from ._errors import TestbedError
+from ._wait import until
 
 __all__ = [
     "OsUser",
+    "check_reachable",
     "chown",
     "clean_env",
+    "cmdline",
     "ensure_os_user",
     "is_root",
     "kill_tree_by_path",
@@ -27,6 +31,7 @@ __all__ = [
     "pids_using",
     "remove_tree",
     "run",
+    "summary",
     "tail",
 ]
 
@@ -67,6 +72,17 @@ async def ensure_os_user(name: str) -> OsUser:
     return OsUser(name)
 
 
+async def check_reachable(path: Path, user: OsUser) -> None:
+    """Raise :class:`TestbedError` unless ``user`` can enter ``path`` (every parent must be searchable)."""
+    if user.switch:
+        code, _ = await run(["test", "-x", str(path)], user=user, cwd=Path("/"), timeout=10, check=False)
+        if code != 0:
+            raise TestbedError(
+                f"the server's OS user {user.name} cannot enter {path}; "
+                "use a directory whose parents are world-searchable (e.g. under /tmp)"
+            )
+
+
 def chown(path: Path, user: OsUser) -> None:
     if user.switch:
         os.chown(path, user.uid, user.gid)
@@ -87,7 +103,7 @@ async def run(
     user: OsUser | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-    timeout: float = 60.0,
+    timeout: float = 60.0,  # noqa: ASYNC109 - the limit is the command's: on expiry it is killed and named
     check: bool = True,
 ) -> tuple[int, str]:
     """Run a command to completion; return (exit code, stdout+stderr).
@@ -127,9 +143,17 @@ async def run(
     code = proc.returncode if proc.returncode is not None else -1
     logger.debug("%s exited %d", Path(args[0]).name, code)
     if check and code != 0:
-        last = text.strip().splitlines()[-1] if text.strip() else "(no output)"
-        raise TestbedError(f"{Path(args[0]).name} failed (exit {code}): {last}")
+        raise TestbedError(f"{Path(args[0]).name} failed (exit {code}): {summary(text)}")
     return code, text
+
+
+def summary(output: str) -> str:
+    """The most telling line of a tool's output: its first error line, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if re.search(r"\b(error|fatal|panic)\b", line, re.IGNORECASE):
+            return line
+    return lines[-1] if lines else "(no output)"
 
 
 def pid_alive(pid: int) -> bool:
@@ -143,7 +167,8 @@ def pid_alive(pid: int) -> bool:
     return bool(state) and state[0] not in ("Z", "X")
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
+    """A process's command line, arguments joined by spaces ("" if it is gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -155,27 +180,29 @@ def pids_using(path: Path) -> list[int]:
     needle = str(path).rstrip("/") + "/"
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and needle in _cmdline(int(entry.name)):
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and needle in cmdline(int(entry.name)):
             found.append(int(entry.name))
     return found
 
 
-async def kill_tree_by_path(path: Path, *, timeout: float = 10.0) -> int:
-    """SIGKILL every process whose command line names ``path``; wait until they are gone."""
+async def kill_tree_by_path(path: Path) -> int:
+    """SIGKILL every process whose command line names ``path``; wait (10 s at most) until they are gone."""
     pids = pids_using(path)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    with anyio.move_on_after(timeout):
-        while any(pid_alive(pid) for pid in pids):
-            await asyncio.sleep(0.02)
+
+    async def all_dead() -> bool:
+        return not any(pid_alive(pid) for pid in pids)
+
+    with anyio.move_on_after(10):
+        await until(all_dead)
     return len(pids)
 
 
 async def remove_tree(path: Path) -> None:
     """``rm -rf`` in a subprocess (data dirs can be large)."""
-    if path.exists():
-        await run(["rm", "-rf", "--", str(path)], timeout=120)
+    await run(["rm", "-rf", "--", str(path)], timeout=120)
 
 
 def tail(path: Path, lines: int = 5) -> str:

@@ -48,7 +48,7 @@ def parse_mode(mode: str) -> tuple[str, float]:
     raise TestbedError(f"bad network mode {mode!r}; valid: {', '.join(MODES)}")
 
 
-def _reset(transport: asyncio.BaseTransport) -> None:
+def _reset(transport: asyncio.Transport) -> None:
     """Close with an RST instead of a FIN."""
     sock = transport.get_extra_info("socket")
     if sock is not None:

@@ -54,7 +54,8 @@ LANGUAGE sql STABLE AS $$
          coalesce(m.cpu, 0)::real,
          now()
     FROM pg_stat_replication r LEFT JOIN aurora_emul.node_metrics m ON m.server_id = r.application_name
-   WHERE r.state = 'streaming' AND r.application_name NOT IN ('pg_basebackup', 'aurora_emul')
+   WHERE r.state IN ('startup', 'catchup', 'streaming')
+     AND r.application_name NOT IN ('pg_basebackup', 'aurora_emul')
 $$;
 
 -- Writer only: store the live topology in the snapshot table (replicated to every reader).

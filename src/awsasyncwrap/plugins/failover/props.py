@@ -1,0 +1,17 @@
+"""Properties of the failover plugin beyond the core ``failover_*`` ones."""
+
+from __future__ import annotations
+
+from ...properties import WrapperProperty, _parse_float, register_property
+
+__all__ = ["FAILOVER_CONNECT_TIMEOUT_SEC"]
+
+FAILOVER_CONNECT_TIMEOUT_SEC = register_property(
+    WrapperProperty(
+        "failover_connect_timeout_sec",
+        "Upper bound for one connection attempt to a failover candidate (and its role check).",
+        5.0,
+        _parse_float,
+        min_value=0.001,
+    )
+)

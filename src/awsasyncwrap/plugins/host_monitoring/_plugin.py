@@ -1,0 +1,173 @@
+"""``host_monitoring``: register network-bound calls with their host's shared monitor."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..._background import ServiceRegistry, registry
+from ...hostinfo import HostInfo
+from ...plugin import ExecuteFunc, Plugin, PluginFactory
+from ...properties import WrapperProperties
+from ._calls import MonitoredCall
+from ._deadline import run_bounded
+from ._monitor import HostMonitor, MonitorSettings
+from ._probe import describe_error
+
+if TYPE_CHECKING:
+    from ...plugin_service import PluginService
+    from ...properties import Properties
+
+__all__ = ["HostMonitoringPlugin", "HostMonitoringPluginFactory", "host_monitors", "monitor_key"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_monotonic = time.monotonic
+
+#: Network-bound methods that are not monitored: closing never waits on the server's answer.
+_UNMONITORED = frozenset({"Connection.close"})
+
+
+def monitor_key(driver_code: str, host: HostInfo, settings: MonitorSettings) -> Hashable:
+    """The registry key of the monitor of ``host`` (one per host, driver and timing settings)."""
+    return ("host_monitoring", driver_code, host.url, settings)
+
+
+def host_monitors() -> list[HostMonitor]:
+    """Every live host monitor of the running event loop."""
+    return [s for s in registry().services() if isinstance(s, HostMonitor) and not s.closed]
+
+
+class HostMonitoringPlugin(Plugin):
+    """Enhanced failure monitoring for one connection.
+
+    Each network-bound call is registered with the monitor of the host the
+    connection is on (O(1), removed in ``finally``). The connection acquires
+    that monitor at its first monitored call and releases it on close or when it
+    moves to another host; the monitor stops ``monitor_disposal_time_ms`` after
+    its last connection released it.
+    """
+
+    def __init__(self, service: PluginService, props: Properties) -> None:
+        self._service = service
+        self._props = props
+        self._settings = MonitorSettings.from_props(props)
+        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000
+        enabled = WrapperProperties.FAILURE_DETECTION_ENABLED.get_or(props, True)
+        methods = service.driver_dialect.network_bound_methods - _UNMONITORED
+        self._subscribed: set[str] = set(methods) if enabled else set()
+        self._conn: Any = None  # the driver connection the monitor below was resolved for
+        self._host: HostInfo | None = None
+        self._monitor: HostMonitor | None = None
+        self._registry: ServiceRegistry | None = None
+        self._key: Hashable = None
+        self._spare: MonitoredCall | None = MonitoredCall(None, service)  # reused by every call
+
+    @property
+    def subscribed_methods(self) -> set[str]:
+        return self._subscribed
+
+    @property
+    def monitor(self) -> HostMonitor | None:
+        """The monitor of the connection's current host (None before the first monitored call)."""
+        return self._monitor
+
+    async def execute(
+        self, target: object, method_name: str, execute_func: ExecuteFunc[T], *args: Any, **kwargs: Any
+    ) -> T:
+        conn = self._service.current_connection
+        monitor = self._monitor
+        if conn is not self._conn or monitor is None or not monitor.running:
+            monitor = await self._resolve(conn)
+            if monitor is None:
+                return await execute_func()
+        call = self._spare
+        if call is None:  # another call of this connection is in flight: it has the spare
+            call = MonitoredCall(conn, self._service)
+        else:
+            self._spare = None
+            call.conn = conn
+            call.start = _monotonic()
+            call.aborted = False
+        calls = monitor.calls
+        calls[call] = None
+        if not monitor.armed:
+            monitor.arm()
+        try:
+            return await execute_func()
+        except Exception as exc:
+            if call.aborted and not isinstance(exc, self._service.driver_dialect.operational_error_class()):
+                raise self._aborted_error(monitor) from exc
+            raise
+        finally:
+            del calls[call]
+            call.conn = None
+            self._spare = call
+
+    def _aborted_error(self, monitor: HostMonitor) -> Exception:
+        """The driver's OperationalError for a call whose connection the monitor aborted."""
+        error_class = self._service.driver_dialect.operational_error_class()
+        return error_class(f"connection to {monitor.host.url} aborted: the host stopped answering")
+
+    # --- which monitor ------------------------------------------------------------------------
+
+    async def _resolve(self, conn: Any) -> HostMonitor | None:
+        """Find the monitor of ``conn``'s host, acquiring it (and releasing the previous one)."""
+        if conn is None:
+            self._drop_monitor()
+            return None
+        host = self._host if conn is self._conn else await self._monitoring_host(conn)
+        if host is None:
+            self._drop_monitor()
+            self._conn = conn
+            return None
+        service = self._service
+        driver = service.driver_dialect
+        settings = self._settings
+        key = monitor_key(driver.code, host, settings)
+        reg = registry()
+        props = self._props.monitoring_props()
+        monitor = reg.acquire(
+            key,
+            lambda: HostMonitor(host, settings, driver, service.target_driver_func, props),
+            HostMonitor,
+        )
+        self._drop_monitor()
+        self._conn, self._host, self._monitor, self._registry, self._key = conn, host, monitor, reg, key
+        return monitor
+
+    async def _monitoring_host(self, conn: Any) -> HostInfo | None:
+        """The instance ``conn`` is on: the current host, or (behind a cluster endpoint) as identified."""
+        service = self._service
+        host = service.current_host_info
+        if host is None or host.host_id is not None or any(h == host for h in service.hosts):
+            return host  # an instance of the topology (or a plain host)
+        driver = service.driver_dialect
+        try:
+            found = await run_bounded(
+                service.identify_connection(conn),
+                time.monotonic() + self._settings.detection_time,
+                lambda _t: driver.abort(conn),  # no answer within the detection time: as good as dead
+                "host_monitoring:identify",
+            )
+        except Exception as exc:
+            logger.debug("could not identify the instance behind %s: %s", host.url, describe_error(exc))
+            return host
+        return found or host
+
+    def _drop_monitor(self) -> None:
+        if self._registry is not None:
+            self._registry.release(self._key, self._disposal)
+        self._conn = self._host = self._monitor = self._registry = self._key = None
+
+    async def release_resources(self) -> None:
+        self._drop_monitor()
+
+
+class HostMonitoringPluginFactory(PluginFactory):
+    """Creates :class:`HostMonitoringPlugin`."""
+
+    def get_instance(self, plugin_service: PluginService, props: Properties) -> Plugin:
+        return HostMonitoringPlugin(plugin_service, props)

@@ -1,0 +1,472 @@
+"""The cluster topology monitor: one per cluster and event loop, shared by every connection to it.
+
+It keeps one monitoring connection (never a user connection) and reads the topology every
+``cluster_topology_refresh_rate_ms``. When someone suspects a failover
+(:meth:`ClusterTopologyMonitor.request_verification`) or its own connection fails, it switches to
+the high rate: it connects to every known instance in parallel until one of them answers "not a
+reader" (a *verified* writer), publishes that topology at once, and keeps the high rate for
+``cluster_topology_high_rate_hold_ms`` before slowing down again. Callers wait for "a topology
+with a writer verified after T" (:meth:`ClusterTopologyMonitor.wait_for_writer`), bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._background import BackgroundService
+from ..errors import ConfigurationError
+from ..hostinfo import HostInfo, HostRole
+from ..properties import Properties, WrapperProperties
+from ._model import HostMapper, Topology
+
+if TYPE_CHECKING:
+    from ..drivers import DriverDialect
+    from ._dialect import TopologyAwareDialect
+
+__all__ = ["ClusterTopologyMonitor", "Connector", "WriterListener", "hard_close"]
+
+logger = logging.getLogger(__name__)
+
+#: Opens a monitoring connection to a host (through an auth-aware path when one is attached).
+Connector = Callable[[HostInfo], Awaitable[Any]]
+#: Called with (old writer, new writer) when the monitor sees the writer change.
+WriterListener = Callable[[HostInfo, HostInfo], None]
+
+_DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+class _Found(Exception):
+    """Internal: carries the verified writer out of a probe."""
+
+
+class ClusterTopologyMonitor(BackgroundService):
+    """Watches one cluster's topology from its own connection; finds the new writer after a failure."""
+
+    name = "cluster-topology-monitor"
+
+    def __init__(
+        self,
+        cluster_id: str,
+        driver: DriverDialect,
+        dialect: TopologyAwareDialect,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        props: Properties,
+        initial_host: HostInfo,
+        mapper: HostMapper,
+    ) -> None:
+        super().__init__()
+        self.cluster_id = cluster_id
+        self._driver = driver
+        self._dialect = dialect
+        self._target = target_driver_func
+        self._props = props.monitoring_props()
+        self._initial_host = initial_host
+        self._mapper = mapper
+        self._refresh_rate = WrapperProperties.CLUSTER_TOPOLOGY_REFRESH_RATE_MS.get_or(props, 30_000) / 1000
+        self._high_rate = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(props, 100) / 1000
+        self._hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.get_or(props, 30_000) / 1000
+        self._io_timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.get_or(props, 5_000) / 1000
+        self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get_or(props, _DEFAULT_CONNECT_TIMEOUT)
+        self._topology: Topology | None = None
+        self._changed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._conn: Any = None
+        self._conn_host: HostInfo | None = None
+        self._requested_since = 0.0
+        self._high_until = 0.0
+        self._open: set[Any] = set()
+        self._connectors: list[Connector] = []
+        self._started = False
+        self._listeners: list[WriterListener] = []
+        #: how many times the monitor probed the instances for a writer (for tests and stats)
+        self.verification_rounds = 0
+
+    # --- public ---------------------------------------------------------------------------------
+
+    @property
+    def topology(self) -> Topology | None:
+        """The latest topology."""
+        return self._topology
+
+    @property
+    def monitoring_host(self) -> HostInfo | None:
+        """The host of the monitoring connection."""
+        return self._conn_host
+
+    @property
+    def high_rate(self) -> bool:
+        """Whether the monitor is in its high refresh rate."""
+        return self._needs_verification() or time.monotonic() < self._high_until
+
+    def ensure_started(self) -> None:
+        """Start the monitoring task (once)."""
+        if not self._started and not self.closed:
+            self._started = True
+            self.spawn(self._run(), f"topology:{self.cluster_id}")
+
+    def attach(self, connector: Connector) -> None:
+        """A connection's way of opening monitoring connections (auth plugins apply)."""
+        self._connectors.append(connector)
+
+    def detach(self, connector: Connector) -> None:
+        """That connection closed."""
+        with contextlib.suppress(ValueError):
+            self._connectors.remove(connector)
+
+    def add_writer_listener(self, listener: WriterListener) -> None:
+        """Call ``listener(old, new)`` whenever the writer changes (must not block or raise)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def seed(self, topology: Topology) -> None:
+        """Use a topology read elsewhere until the monitor reads its own."""
+        if self._topology is None:
+            self._publish(topology)
+
+    def request_verification(self, since: float, suspect: HostInfo | None = None) -> None:
+        """A failure was seen at ``since`` (``time.monotonic()``): find a verified writer newer than that.
+
+        ``suspect``: the host that failed; if the monitoring connection is on it, it is dropped now
+        instead of waiting for it to time out.
+        """
+        if since > self._requested_since:
+            self._requested_since = since
+        if suspect is not None and self._conn is not None and self._is_same(self._conn_host, suspect):
+            self._driver.abort(self._conn)
+        self.ensure_started()
+        self._wake.set()
+
+    async def wait_for_writer(self, since: float, timeout: float) -> Topology | None:
+        """A topology whose writer was verified at or after ``since``; None after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            topo = self._topology
+            if (
+                topo is not None
+                and topo.verified_at is not None
+                and topo.verified_at >= since
+                and topo.writer
+            ):
+                return topo
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.closed:
+                return None
+            await self._wait_changed(remaining)
+
+    async def wait_for_topology(self, newer_than: float, timeout: float) -> Topology | None:
+        """A topology read after ``newer_than``; the latest one (maybe older) after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            topo = self._topology
+            if topo is not None and topo.read_at >= newer_than:
+                return topo
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.closed:
+                return topo
+            await self._wait_changed(remaining)
+
+    async def aclose(self) -> None:
+        # unblock every pending I/O first: a cancelled psycopg call on a dead link takes seconds
+        for conn in list(self._open):
+            self._driver.abort(conn)
+        await super().aclose()
+
+    async def on_close(self) -> None:
+        conns, self._open = list(self._open), set()
+        self._conn = None
+        await asyncio.gather(*(self._close(c) for c in conns), return_exceptions=True)
+        ev = self._changed
+        self._changed = asyncio.Event()
+        ev.set()
+
+    def __repr__(self) -> str:
+        return f"<ClusterTopologyMonitor {self.cluster_id} on {self._conn_host!r} high_rate={self.high_rate}>"
+
+    # --- loop -----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self._needs_verification():
+                    await self._verify()
+                else:
+                    await self._refresh()
+            except asyncio.CancelledError:
+                raise
+            except ConfigurationError as exc:
+                logger.error("topology monitor %s stops: %s", self.cluster_id, exc)
+                return
+            except Exception as exc:
+                logger.debug("topology monitor %s: %s: %s", self.cluster_id, type(exc).__name__, exc)
+                self._drop_conn()
+                if not self._needs_verification():
+                    self._requested_since = time.monotonic()  # our own connection failed: look for the writer
+            if self._needs_verification():
+                await asyncio.sleep(0)  # a new request arrived meanwhile: go on at once
+                continue
+            rate = self._high_rate if time.monotonic() < self._high_until else self._refresh_rate
+            await self._sleep(rate)
+
+    def _needs_verification(self) -> bool:
+        if self._requested_since <= 0:
+            return False
+        topo = self._topology
+        verified = topo.verified_at if topo is not None and topo.verified_at is not None else 0.0
+        return verified < self._requested_since
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _wait_changed(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _publish(self, topology: Topology) -> None:
+        old = self._topology
+        self._topology = topology
+        ev = self._changed
+        self._changed = asyncio.Event()
+        ev.set()
+        old_writer, new_writer = old.writer if old else None, topology.writer
+        fresh = topology.verified_at is not None and topology.verified_at == topology.read_at
+        if fresh and old_writer is not None and new_writer is not None and old_writer != new_writer:
+            for listener in list(self._listeners):
+                try:
+                    listener(old_writer, new_writer)
+                except Exception:
+                    logger.warning("writer listener of %s failed", self.cluster_id, exc_info=True)
+        if old is None or old.writer != topology.writer:
+            logger.info(
+                "cluster %s writer: %s (%d hosts%s)",
+                self.cluster_id,
+                topology.writer.url if topology.writer else "?",
+                len(topology.hosts),
+                ", verified" if topology.verified_at else "",
+            )
+
+    # --- normal refresh ---------------------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        if self._conn is None:
+            host = self._preferred_host()
+            conn = await self._connect(host)
+            if host.host_id is None:
+                host = await self._identify(conn, host)
+            self._conn, self._conn_host = conn, host
+        await self._read(self._conn, self._conn_host)
+
+    def _preferred_host(self) -> HostInfo:
+        topo = self._topology
+        if topo is not None and topo.writer is not None:
+            return topo.writer
+        return self._initial_host
+
+    async def _read(self, conn: Any, host: HostInfo | None, timeout: float | None = None) -> bool:
+        """Read role and topology on the monitoring connection; publish; True if it is on the writer."""
+        props, driver, dialect = self._props, self._driver, self._dialect
+        async with self._watchdog(conn, timeout):
+            is_reader = await dialect.query_is_reader(conn, driver, props)
+            entries = await dialect.query_topology(conn, driver, props)
+        now = time.monotonic()
+        host_id = host.host_id if host is not None else None
+        if not is_reader and host_id is not None:
+            keep = self._topology.hosts if self._topology is not None and now < self._high_until else ()
+            hosts = self._mapper.build(entries, verified_writer=host_id, keep=keep)
+            self._publish(Topology(hosts, now, now))
+            return True
+        prev = self._topology
+        hosts = self._mapper.build(entries)
+        writer = _writer(hosts)
+        if prev is not None and prev.verified_at is not None and prev.writer != writer:
+            # a reader's table disagrees with the writer we verified: settle it by probing
+            self._requested_since = max(self._requested_since, now)
+            return False
+        verified = prev.verified_at if prev is not None else None
+        self._publish(Topology(hosts, now, verified))
+        if writer is not None and host is not None and writer.host_id != host_id:
+            self._drop_conn()  # on a reader: move to the writer on the next round
+        return False
+
+    # --- verification (high rate) -------------------------------------------------------------------
+
+    async def _verify(self) -> None:
+        self.verification_rounds += 1
+        started = time.monotonic()
+        self._high_until = started + self._hold  # keep known replicas while they re-attach
+        if self._conn is not None:
+            try:
+                # a healthy monitoring connection answers at once; a hung one is aborted after the grace
+                grace = max(2 * self._high_rate, 0.1)
+                if await self._read(self._conn, self._conn_host, grace):
+                    self._verified(started)
+                    return
+            except Exception as exc:
+                logger.debug("monitoring connection of %s failed: %s", self.cluster_id, type(exc).__name__)
+            self._drop_conn()
+        conn, host = await self._probe_all()
+        self._conn, self._conn_host = conn, host
+        await self._read(conn, host)
+        self._verified(started)
+
+    def _verified(self, started: float) -> None:
+        self._high_until = time.monotonic() + self._hold
+        topo = self._topology
+        logger.debug(
+            "cluster %s: writer %s verified in %.3f s",
+            self.cluster_id,
+            topo.writer.url if topo and topo.writer else "?",
+            time.monotonic() - started,
+        )
+
+    def _probe_targets(self) -> list[HostInfo]:
+        topo = self._topology
+        hosts = list(topo.hosts) if topo is not None else []
+        if not any(self._is_same(h, self._initial_host) for h in hosts):
+            hosts.append(self._initial_host)
+        return hosts
+
+    async def _probe_all(self) -> tuple[Any, HostInfo]:
+        """Connect to every known host in parallel until one is a writer; return its connection."""
+        found: asyncio.Future[tuple[Any, HostInfo]] = asyncio.get_running_loop().create_future()
+        probes: dict[str, asyncio.Task[None]] = {}
+        conns: dict[str, Any] = {}
+
+        def start(host: HostInfo) -> None:
+            if host.url not in probes and not found.done():
+                probes[host.url] = self.spawn(self._probe(host, found, start, conns), f"probe:{host.url}")
+
+        for host in self._probe_targets():
+            start(host)
+        try:
+            return await asyncio.shield(found)
+        finally:
+            winner = found.result()[0] if found.done() and not found.cancelled() else None
+            for conn in conns.values():
+                if conn is not winner:
+                    self._driver.abort(conn)  # unblock pending I/O before cancelling (psycopg)
+            for task in probes.values():
+                task.cancel()
+            if not found.done():
+                found.cancel()
+            await asyncio.gather(*probes.values(), return_exceptions=True)
+
+    async def _probe(
+        self,
+        host: HostInfo,
+        found: asyncio.Future[tuple[Any, HostInfo]],
+        start: Callable[[HostInfo], None],
+        conns: dict[str, Any],
+    ) -> None:
+        conn: Any = None
+        discovered = False
+        key = host.url
+        try:
+            while not found.done():
+                try:
+                    if conn is None:
+                        conn = conns[key] = await self._connect(host)
+                    async with self._watchdog(conn):
+                        is_reader = await self._dialect.query_is_reader(conn, self._driver, self._props)
+                    if not is_reader:
+                        if host.host_id is None:
+                            host = await self._identify(conn, host)
+                        if not found.done():
+                            found.set_result((conn, host.with_role(HostRole.WRITER)))
+                            conns.pop(key, None)
+                            conn = None  # handed over
+                        return
+                    if not discovered:  # a reader knows the instances: probe any we did not know
+                        discovered = True
+                        async with self._watchdog(conn):
+                            entries = await self._dialect.query_topology(conn, self._driver, self._props)
+                        for other in self._mapper.build(entries):
+                            start(other)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    logger.debug("probe of %s: %s", host.url, type(exc).__name__)
+                    if conn is not None:
+                        conns.pop(key, None)
+                        self._driver.abort(conn)
+                        await self._close(conn)
+                        conn = None
+                await asyncio.sleep(self._high_rate)
+        finally:
+            if conn is not None:
+                conns.pop(key, None)
+                self._driver.abort(conn)
+                await self._close(conn)
+
+    # --- connections ------------------------------------------------------------------------------
+
+    async def _connect(self, host: HostInfo) -> Any:
+        connector = self._connectors[-1] if self._connectors else None
+        if connector is not None:
+            coro = connector(host)
+        else:
+            coro = self._driver.connect(self._target, host, self._props)
+        conn = await asyncio.wait_for(coro, self._connect_timeout)
+        self._open.add(conn)
+        return conn
+
+    async def _identify(self, conn: Any, host: HostInfo) -> HostInfo:
+        """The instance behind a connection opened to an endpoint."""
+        async with self._watchdog(conn):
+            host_id = await self._dialect.query_host_id(conn, self._driver, self._props)
+        if host_id is None:
+            return host
+        topo = self._topology
+        known = topo.find(host_id=host_id) if topo is not None else None
+        return known if known is not None else self._mapper.host(host_id, host.role)
+
+    def _drop_conn(self) -> None:
+        conn, self._conn, self._conn_host = self._conn, None, None
+        if conn is not None:
+            self._driver.abort(conn)
+            if not self.closed:
+                self.spawn(self._close(conn), "close")
+
+    async def _close(self, conn: Any) -> None:
+        self._open.discard(conn)
+        try:
+            await asyncio.wait_for(self._driver.close(conn), 1.0)
+        except (asyncio.TimeoutError, Exception):
+            hard_close(self._driver, conn)
+
+    @contextlib.asynccontextmanager
+    async def _watchdog(self, conn: Any, timeout: float | None = None) -> Any:
+        """Abort ``conn`` (socket shutdown) if the block takes longer than ``timeout`` (the I/O timeout)."""
+        limit = self._io_timeout if timeout is None else timeout
+        handle = asyncio.get_running_loop().call_later(limit, self._driver.abort, conn)
+        try:
+            yield
+        finally:
+            handle.cancel()
+
+    @staticmethod
+    def _is_same(a: HostInfo | None, b: HostInfo | None) -> bool:
+        if a is None or b is None:
+            return False
+        if a.host_id is not None and a.host_id == b.host_id:
+            return True
+        return bool(a.all_aliases & b.all_aliases)
+
+
+def hard_close(driver: DriverDialect, conn: Any) -> None:
+    """Drop a connection without talking to the server (socket shutdown + local close)."""
+    driver.abort(conn)
+    close = getattr(conn, "close", None)
+    if close is not None and not asyncio.iscoroutinefunction(close):  # aiomysql: sync, local only
+        with contextlib.suppress(Exception):
+            close()
+
+
+def _writer(hosts: tuple[HostInfo, ...]) -> HostInfo | None:
+    return next((h for h in hosts if h.role is HostRole.WRITER), None)

@@ -1,0 +1,201 @@
+"""The RDS host list provider: hosts come from the cluster's shared topology monitor."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._background import registry
+from ..hostinfo import HostInfo, HostRole
+from ..properties import Properties, WrapperProperties
+from ..rds_utils import RdsUtils
+from ._model import HostMapper, Topology
+from ._monitor import ClusterTopologyMonitor, Connector
+
+if TYPE_CHECKING:
+    from ..host_list_provider import HostListProviderService
+    from ._dialect import TopologyAwareDialect
+
+__all__ = ["RdsHostListProvider", "cluster_id_for", "existing_monitor", "monitor_key"]
+
+logger = logging.getLogger(__name__)
+
+_rds = RdsUtils()
+
+
+def cluster_id_for(props: Properties, initial_host: HostInfo) -> str:
+    """The id connections to one cluster share: ``cluster_id``, else derived from the host names."""
+    explicit = WrapperProperties.CLUSTER_ID.get(props)
+    if explicit:
+        return explicit
+    port = initial_host.port
+    cluster_url = _rds.get_rds_cluster_host_url(initial_host.host)
+    if cluster_url is not None:
+        return f"{cluster_url}:{port}"
+    pattern = WrapperProperties.CLUSTER_INSTANCE_HOST_PATTERN.get(props)
+    if pattern:
+        return f"{pattern}@{port}"
+    return initial_host.url
+
+
+def monitor_key(cluster_id: str) -> tuple[str, str]:
+    """Key of a cluster's topology monitor in the service registry."""
+    return ("cluster-topology", cluster_id)
+
+
+class RdsHostListProvider:
+    """Hosts of an Aurora / Multi-AZ cluster, read by the cluster's shared :class:`ClusterTopologyMonitor`.
+
+    The first refresh of a new connection reads the topology on that connection if the monitor
+    has none yet (one query at connect time); later refreshes only read the monitor's latest result.
+    """
+
+    def __init__(
+        self, service: HostListProviderService, props: Properties, dialect: TopologyAwareDialect
+    ) -> None:
+        self._service = service
+        self._props = props
+        self._dialect = dialect
+        initial = service.initial_connection_host_info
+        self._initial_host = initial
+        pattern = WrapperProperties.CLUSTER_INSTANCE_HOST_PATTERN.get(props)
+        if pattern is None:
+            pattern = _rds.get_rds_instance_host_pattern(initial.host)
+            if pattern is not None and _rds.is_rds_proxy_dns(initial.host):
+                pattern = None
+        self._mapper = HostMapper(pattern, initial.port)
+        #: whether topology hosts can be told apart and reached (else this provider acts static)
+        self.supports_topology = (
+            pattern is not None
+            or dialect.reports_endpoints
+            or WrapperProperties.TOPOLOGY_QUERY.get(props) is not None
+        )
+        if not self.supports_topology:
+            _warn_once(initial.host)
+        self._cluster_id = cluster_id_for(props, initial)
+        self._monitor: ClusterTopologyMonitor | None = None
+        self._connector: Connector | None = None
+        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000
+
+    @property
+    def mapper(self) -> HostMapper:
+        """Maps instance ids to hosts."""
+        return self._mapper
+
+    @property
+    def dialect(self) -> TopologyAwareDialect:
+        """The dialect whose queries this provider uses."""
+        return self._dialect
+
+    def monitor(self) -> ClusterTopologyMonitor:
+        """The cluster's topology monitor (acquired on first use, released by :meth:`release`)."""
+        if self._monitor is None:
+            service = self._service
+            monitor = registry().acquire(
+                monitor_key(self._cluster_id),
+                lambda: ClusterTopologyMonitor(
+                    self._cluster_id,
+                    service.driver_dialect,
+                    self._dialect,
+                    _target_func(service),
+                    self._props,
+                    self._initial_host,
+                    self._mapper,
+                ),
+                ClusterTopologyMonitor,
+            )
+            force_connect = getattr(service, "force_connect", None)
+            if force_connect is not None:
+                mon_props = self._props.monitoring_props()
+
+                async def connector(host: HostInfo) -> Any:
+                    return await force_connect(host, mon_props)
+
+                self._connector = connector
+                monitor.attach(connector)
+            self._monitor = monitor
+        self._monitor.ensure_started()
+        return self._monitor
+
+    async def refresh(self, connection: Any | None = None) -> tuple[HostInfo, ...]:
+        if not self.supports_topology:
+            return (self._initial_host,)
+        monitor = self.monitor()
+        topo = monitor.topology
+        if topo is None and connection is not None:
+            topo = await self._read_on(connection)
+            if topo is not None:
+                monitor.seed(topo)
+        return topo.hosts if topo is not None else (self._initial_host,)
+
+    async def force_refresh(self, connection: Any | None = None) -> tuple[HostInfo, ...]:
+        if not self.supports_topology:
+            return (self._initial_host,)
+        monitor = self.monitor()
+        now = time.monotonic()
+        monitor.request_verification(now)
+        timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.get_or(self._props, 5_000) / 1000
+        topo = await monitor.wait_for_topology(now, timeout)
+        if topo is None and connection is not None:
+            return await self.refresh(connection)
+        return topo.hosts if topo is not None else (self._initial_host,)
+
+    async def _read_on(self, connection: Any) -> Topology | None:
+        service = self._service
+        try:
+            entries = await self._dialect.query_topology(connection, service.driver_dialect, self._props)
+        except Exception as exc:
+            if not service.driver_dialect.is_driver_error(exc):
+                raise
+            logger.debug("topology query on the new connection failed: %s", type(exc).__name__)
+            return None
+        return Topology(self._mapper.build(entries)) if entries else None
+
+    async def get_host_role(self, connection: Any) -> HostRole:
+        service = self._service
+        return await self._dialect.get_host_role(connection, service.driver_dialect, self._props)
+
+    async def identify_connection(self, connection: Any) -> HostInfo | None:
+        service = self._service
+        host_id = await self._dialect.query_host_id(connection, service.driver_dialect, self._props)
+        if host_id is None or not self.supports_topology:
+            return None
+        topo = self.monitor().topology
+        known = topo.find(host_id=host_id) if topo is not None else None
+        return known if known is not None else self._mapper.host(host_id, HostRole.UNKNOWN)
+
+    def get_cluster_id(self) -> str:
+        return self._cluster_id
+
+    async def release(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is None:
+            return
+        if self._connector is not None:
+            monitor.detach(self._connector)
+            self._connector = None
+        registry().release(monitor_key(self._cluster_id), self._disposal)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(host: str) -> None:
+    if host not in _warned:
+        _warned.add(host)
+        logger.warning(
+            "%s serves a cluster topology, but its instances cannot be reached without "
+            "cluster_instance_host_pattern: topology, failover and connection tracking stay off",
+            host,
+        )
+
+
+def _target_func(service: HostListProviderService) -> Any:
+    return getattr(service, "target_driver_func", None)
+
+
+def existing_monitor(cluster_id: str) -> ClusterTopologyMonitor | None:
+    """The live monitor of ``cluster_id`` in the running loop, if any (not acquired)."""
+    found = registry().get(monitor_key(cluster_id))
+    return found if isinstance(found, ClusterTopologyMonitor) and not found.closed else None

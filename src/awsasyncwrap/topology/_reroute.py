@@ -1,0 +1,115 @@
+"""Connecting to an instance of a given role through the topology (for endpoints that lied).
+
+A cluster endpoint is a DNS name whose answer lags behind the cluster: right after a failover the
+writer endpoint may still lead to the old writer (now a reader, or dead). These helpers tell which
+role an endpoint promises and open a connection to a verified instance of that role instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..hostinfo import HostInfo, HostRole
+from ..properties import Properties, WrapperProperty, _parse_str, register_property
+from ..rds_utils import RdsUtils
+from ._provider import RdsHostListProvider
+
+if TYPE_CHECKING:
+    from ..plugin import Plugin
+    from ..plugin_service import PluginService
+
+__all__ = ["CLUSTER_READER_ENDPOINT", "CLUSTER_WRITER_ENDPOINT", "connect_by_role", "endpoint_role"]
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_WRITER_ENDPOINT = register_property(
+    WrapperProperty(
+        "cluster_writer_endpoint",
+        "A host name (e.g. a CNAME or a load balancer) that leads to the writer like the cluster endpoint "
+        "does; stale_dns and initial_connection check where it really led.",
+        None,
+        _parse_str,
+    )
+)
+CLUSTER_READER_ENDPOINT = register_property(
+    WrapperProperty(
+        "cluster_reader_endpoint",
+        "A host name that leads to a reader like the reader cluster endpoint does.",
+        None,
+        _parse_str,
+    )
+)
+
+_rds = RdsUtils()
+
+
+def endpoint_role(host: HostInfo, props: Properties) -> HostRole | None:
+    """The role the endpoint ``host`` promises (None: an instance or unknown)."""
+    name = host.host.lower()
+    for prop, role in (
+        (CLUSTER_WRITER_ENDPOINT, HostRole.WRITER),
+        (CLUSTER_READER_ENDPOINT, HostRole.READER),
+    ):
+        configured = prop.get(props)
+        if configured and name in {h.strip().lower() for h in configured.split(",")}:
+            return role
+    if _rds.is_writer_cluster_dns(name):
+        return HostRole.WRITER
+    if _rds.is_reader_cluster_dns(name):
+        return HostRole.READER
+    return None
+
+
+async def connect_by_role(
+    service: PluginService, skip: Plugin | None, want: HostRole, timeout: float, connect_timeout: float = 5.0
+) -> tuple[Any, HostInfo] | None:
+    """A connection to an instance verified to be ``want``, found through the topology monitor."""
+    provider = service.host_list_provider
+    if not isinstance(provider, RdsHostListProvider) or not provider.supports_topology:
+        return None
+    monitor = provider.monitor()
+    since = time.monotonic()
+    deadline = since + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        if want is HostRole.WRITER:
+            monitor.request_verification(since)
+            topo = await monitor.wait_for_writer(since, remaining)
+            candidates = [topo.writer] if topo is not None and topo.writer is not None else []
+        else:
+            topo = monitor.topology or await monitor.wait_for_topology(0.0, remaining)
+            candidates = list(topo.readers) if topo is not None else []
+            random.shuffle(candidates)
+        for host in candidates:
+            found = await _try(service, skip, host, want, min(connect_timeout, max(0.001, remaining)))
+            if found is not None:
+                return found, host.with_role(want)
+        since = time.monotonic()
+        await asyncio.sleep(min(0.05, max(0.0, deadline - since)))
+    return None
+
+
+async def _try(
+    service: PluginService, skip: Plugin | None, host: HostInfo, want: HostRole, limit: float
+) -> Any:
+    conn = None
+    try:
+        conn = await asyncio.wait_for(service.connect(host, service.props, plugin_to_skip=skip), limit)
+        watchdog = asyncio.get_running_loop().call_later(limit, service.driver_dialect.abort, conn)
+        try:
+            role = await service.get_host_role(conn)
+        finally:
+            watchdog.cancel()
+        if role is want:
+            return conn
+        logger.debug("%s is a %s, not a %s", host.url, role.value, want.value)
+    except Exception as exc:
+        if service.is_login_error(exc):
+            raise
+        logger.debug("connect to %s failed: %s", host.url, type(exc).__name__)
+    if conn is not None:
+        await service.dispose(conn)
+    return None

@@ -1,0 +1,32 @@
+"""Failover tests: one engine-neutral ``cluster`` fixture, parametrized over PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from awsasyncwrap import release_resources
+from awsasyncwrap.testbed import Testbed
+
+from ._helpers import Cluster
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
+    """``pg_cluster`` or ``mariadb_cluster`` (healed)."""
+    name = "pg_cluster" if request.param == "postgres" else "mariadb_cluster"
+    tb: Testbed = request.getfixturevalue(name)
+    return tb
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def cluster(cluster_testbed: Testbed) -> AsyncIterator[Cluster]:
+    """The testbed with a fresh test table; every monitor is stopped afterwards."""
+    c = Cluster(cluster_testbed)
+    await c.create_table()
+    try:
+        yield c
+    finally:
+        await release_resources()  # no monitor carries state into the next test

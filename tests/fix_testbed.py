@@ -1,0 +1,85 @@
+"""pytest fixtures: real servers and emulated Aurora clusters from :mod:`awsasyncwrap.testbed`.
+
+Enable with ``pytest_plugins = ["fix_testbed"]`` in ``tests/conftest.py`` (``tests`` on ``sys.path``).
+Every fixture starts its testbed on first use, keeps it for the session (one session-scoped event
+loop) and stops it at the end. Before each test the testbed is healed: all proxies ``pass``, every
+instance up and replicating. The writer may be any instance; use ``tb.writer``.
+
+- ``pg_server`` / ``mariadb_server``: one instance (a plain server behind its proxy);
+- ``pg_cluster`` / ``mariadb_cluster``: three instances with Aurora topology emulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest_asyncio
+
+from awsasyncwrap.testbed import EngineName, Testbed
+
+__all__ = ["mariadb_cluster", "mariadb_server", "pg_cluster", "pg_server"]
+
+_HEAL_TIMEOUT = 60.0
+
+
+async def _session_testbed(engine: EngineName, instances: int) -> AsyncIterator[Testbed]:
+    testbed = await Testbed.start(engine, instances=instances)
+    try:
+        yield testbed
+    finally:
+        await testbed.aclose()
+
+
+async def _healed(testbed: Testbed) -> Testbed:
+    with anyio.fail_after(_HEAL_TIMEOUT):
+        await testbed.heal()
+    return testbed
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _pg_server_session() -> AsyncIterator[Testbed]:
+    async for testbed in _session_testbed("postgres", 1):
+        yield testbed
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _mariadb_server_session() -> AsyncIterator[Testbed]:
+    async for testbed in _session_testbed("mariadb", 1):
+        yield testbed
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _pg_cluster_session() -> AsyncIterator[Testbed]:
+    async for testbed in _session_testbed("postgres", 3):
+        yield testbed
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _mariadb_cluster_session() -> AsyncIterator[Testbed]:
+    async for testbed in _session_testbed("mariadb", 3):
+        yield testbed
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_server(_pg_server_session: Testbed) -> Testbed:
+    """A single PostgreSQL instance: ``pg_server.dsn()``, user/db ``postgres``, trust auth."""
+    return await _healed(_pg_server_session)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def mariadb_server(_mariadb_server_session: Testbed) -> Testbed:
+    """A single MariaDB instance: ``mariadb_server.connect_kwargs()``, user/password/db ``test``."""
+    return await _healed(_mariadb_server_session)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_cluster(_pg_cluster_session: Testbed) -> Testbed:
+    """A healthy 3-instance Aurora PostgreSQL emulation (writer: ``pg_cluster.writer``)."""
+    return await _healed(_pg_cluster_session)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def mariadb_cluster(_mariadb_cluster_session: Testbed) -> Testbed:
+    """A healthy 3-instance Aurora MySQL emulation on MariaDB (writer: ``mariadb_cluster.writer``)."""
+    return await _healed(_mariadb_cluster_session)

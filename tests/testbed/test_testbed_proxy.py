@@ -1,0 +1,185 @@
+"""FaultProxy against a local echo server (no database)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+import pytest_asyncio
+
+from awsasyncwrap.testbed import FaultProxy, TestbedError
+from awsasyncwrap.testbed._ports import claim_cluster_addresses
+from awsasyncwrap.testbed._proxy import parse_mode
+from awsasyncwrap.testbed._wait import until
+
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+def listener() -> socket.socket:
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def echo_address() -> AsyncIterator[tuple[str, int]]:
+    server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[:2]
+    server.close()
+    await server.wait_closed()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def proxy(echo_address: tuple[str, int]) -> AsyncIterator[FaultProxy]:
+    proxy = FaultProxy(listener(), lambda: echo_address, name="test")
+    await proxy.start()
+    yield proxy
+    await proxy.aclose()
+
+
+async def no_connections(proxy: FaultProxy) -> bool:
+    return proxy.connections == 0
+
+
+async def has_connections(proxy: FaultProxy) -> bool:
+    return proxy.connections > 0
+
+
+async def open_link(proxy: FaultProxy) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    with anyio.fail_after(5):
+        return await asyncio.open_connection(*proxy.address)
+
+
+async def round_trip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> bytes:
+    writer.write(data)
+    await writer.drain()
+    with anyio.fail_after(5):
+        return await reader.readexactly(len(data))
+
+
+def test_parse_mode() -> None:
+    assert parse_mode("delay:250") == ("delay", 0.25)
+    assert parse_mode("blackhole") == ("blackhole", 0.0)
+    for bad in ("drop", "delay:", "delay:-1", "delay:x"):
+        with pytest.raises(TestbedError, match="valid: pass, blackhole, refuse, reset, delay:MS"):
+            parse_mode(bad)
+
+
+async def test_pass_and_large_transfer(proxy: FaultProxy) -> None:
+    reader, writer = await open_link(proxy)
+    assert await round_trip(reader, writer, b"hello") == b"hello"
+    big = bytes(range(256)) * 20000  # 5 MB: exercises flow control
+    assert await round_trip(reader, writer, big) == big
+    assert proxy.connections == 1
+    writer.close()
+    with anyio.fail_after(5):
+        await until(lambda: no_connections(proxy))
+
+
+async def test_delay_keeps_order(proxy: FaultProxy) -> None:
+    reader, writer = await open_link(proxy)
+    proxy.set_mode("delay:100")
+    started = time.perf_counter()
+    for chunk in (b"a", b"b", b"c"):
+        writer.write(chunk)
+        await writer.drain()
+    with anyio.fail_after(5):
+        assert await reader.readexactly(3) == b"abc"
+    assert time.perf_counter() - started >= 0.2  # delayed both ways
+    proxy.set_mode("pass")
+    assert await round_trip(reader, writer, b"d") == b"d"
+    writer.close()
+
+
+async def test_blackhole_holds_then_releases(proxy: FaultProxy) -> None:
+    reader, writer = await open_link(proxy)
+    proxy.set_mode("blackhole")
+    writer.write(b"held")
+    await writer.drain()
+    with anyio.move_on_after(0.5) as scope:
+        await reader.readexactly(4)
+    assert scope.cancelled_caught
+    new_reader, new_writer = await open_link(proxy)  # accepted, not connected upstream yet
+    proxy.set_mode("pass")
+    with anyio.fail_after(5):
+        assert await reader.readexactly(4) == b"held"
+    assert await round_trip(new_reader, new_writer, b"late") == b"late"
+    writer.close()
+    new_writer.close()
+
+
+async def test_refuse_resets_new_connections_only(proxy: FaultProxy) -> None:
+    reader, writer = await open_link(proxy)
+    proxy.set_mode("refuse")
+    refused_reader, _ = await open_link(proxy)
+    with pytest.raises(ConnectionResetError), anyio.fail_after(5):
+        await refused_reader.read(1)
+    assert await round_trip(reader, writer, b"alive") == b"alive"
+    writer.close()
+
+
+async def test_reset_kills_live_connections_then_passes(proxy: FaultProxy) -> None:
+    reader, writer = await open_link(proxy)
+    await round_trip(reader, writer, b"x")
+    proxy.set_mode("reset")
+    assert proxy.mode == "pass"
+    with pytest.raises(ConnectionResetError), anyio.fail_after(5):
+        await reader.read(1)
+    reader, writer = await open_link(proxy)
+    assert await round_trip(reader, writer, b"again") == b"again"
+    writer.close()
+
+
+async def test_dead_upstream_resets_client() -> None:
+    dead = listener()
+    dead_address = dead.getsockname()[:2]
+    dead.close()
+    proxy = FaultProxy(listener(), lambda: dead_address, name="dead")
+    await proxy.start()
+    try:
+        reader, _ = await open_link(proxy)
+        with pytest.raises(ConnectionResetError), anyio.fail_after(5):
+            await reader.read(1)
+    finally:
+        await proxy.aclose()
+
+
+async def test_aclose_stops_everything(echo_address: tuple[str, int]) -> None:
+    proxy = FaultProxy(listener(), lambda: echo_address, name="closing")
+    await proxy.start()
+    proxy.set_mode("blackhole")
+    reader, _ = await open_link(proxy)  # a connect task waiting for the blackhole to end
+    with anyio.fail_after(5):
+        await until(lambda: has_connections(proxy))
+    await proxy.aclose()
+    assert proxy.connections == 0
+    with pytest.raises(ConnectionResetError), anyio.fail_after(5):
+        await reader.read(1)
+    with pytest.raises(OSError):
+        await asyncio.open_connection(*proxy.address)
+
+
+def test_claim_cluster_addresses_binds_every_host() -> None:
+    first = claim_cluster_addresses([1, 2])
+    try:
+        assert sorted(first.sockets) == [1, 2, 200, 201]
+        for octet, sock in first.sockets.items():
+            assert sock.getsockname() == (first.host(octet), first.port)
+        second = claim_cluster_addresses([1, 2], port=first.port)  # same port: must move to another K
+        try:
+            assert second.k != first.k
+        finally:
+            second.close()
+    finally:
+        first.close()
