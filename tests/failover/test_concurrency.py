@@ -23,6 +23,7 @@ async def test_concurrent_connections_through_one_failover(cluster: Cluster) -> 
     acked: dict[int, float] = {}
     outcomes: dict[int, list[str]] = {i: [] for i in range(N)}
     stop = asyncio.Event()
+    everyone_failed_over = asyncio.Event()
 
     async def worker(i: int) -> None:
         conn = conns[i]
@@ -35,6 +36,8 @@ async def test_concurrent_connections_through_one_failover(cluster: Cluster) -> 
                 n += 1
             except FailoverSuccessError:
                 outcomes[i].append("success")
+                if all(outcomes.values()):
+                    everyone_failed_over.set()
             await asyncio.sleep(0.005)
 
     try:
@@ -48,8 +51,7 @@ async def test_concurrent_connections_through_one_failover(cluster: Cluster) -> 
         report = await c.tb.failover()
         t_done = time.monotonic()
         async with asyncio.timeout(30):
-            while not all(outcomes.values()):
-                await asyncio.sleep(0.05)
+            await everyone_failed_over.wait()
         await asyncio.sleep(0.3)
         stop.set()
         await asyncio.gather(*tasks)
@@ -82,9 +84,7 @@ async def test_concurrent_calls_on_one_connection_share_one_failover(cluster: Cl
     try:
         await c.tb.failover()
         results = await asyncio.gather(*(c.run(conn, "SELECT 1") for _ in range(5)), return_exceptions=True)
-        assert all(
-            isinstance(r, FailoverSuccessError) or r == [(1,)] for r in results
-        ), results
+        assert all(isinstance(r, FailoverSuccessError) or r == [(1,)] for r in results), results
         assert any(isinstance(r, FailoverSuccessError) for r in results)
         assert not any(isinstance(r, TransactionResolutionUnknownError) for r in results)
         assert conn.plugin_service.plugins[0].failover_count == 1  # type: ignore[attr-defined]

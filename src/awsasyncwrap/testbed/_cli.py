@@ -213,6 +213,7 @@ def _up(args: argparse.Namespace) -> int:
         return 0
     if line.startswith("ERROR "):
         proc.wait(30)
+        _cleanup_stale(base)
         raise TestbedError(line[6:])
     proc.kill()
     proc.wait(30)
@@ -284,3 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
