@@ -3,7 +3,8 @@
 Enable with ``pytest_plugins = ["fix_testbed"]`` in ``tests/conftest.py`` (``tests`` on ``sys.path``).
 Every fixture starts its testbed on first use, keeps it for the session (one session-scoped event
 loop) and stops it at the end. Before each test the testbed is healed: all proxies ``pass``, every
-instance up and replicating. The writer may be any instance; use ``tb.writer``.
+instance up and replicating, ``dns_lag`` 0 and ``catch_up_timeout`` back to its default. The writer
+may be any instance; use ``tb.writer``.
 
 - ``pg_server`` / ``mariadb_server``: one instance (a plain server behind its proxy);
 - ``pg_cluster`` / ``mariadb_cluster``: three instances with Aurora topology emulation.
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest_asyncio
 
-from awsasyncwrap.testbed import EngineName, Testbed
+from awsasyncwrap.testbed import CATCH_UP_TIMEOUT, EngineName, Testbed
 
 __all__ = ["mariadb_cluster", "mariadb_server", "pg_cluster", "pg_server"]
 
@@ -32,6 +33,8 @@ async def _session_testbed(engine: EngineName, instances: int) -> AsyncIterator[
 
 
 async def _healed(testbed: Testbed) -> Testbed:
+    testbed.dns_lag = 0.0
+    testbed.catch_up_timeout = CATCH_UP_TIMEOUT
     with anyio.fail_after(_HEAL_TIMEOUT):
         await testbed.heal()
     return testbed

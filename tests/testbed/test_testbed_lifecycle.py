@@ -31,6 +31,7 @@ def scratch() -> Iterator[Path]:
         ({"instances": 0}, "bad instance count 0; valid: 1..16"),
         ({"instances": 17}, "bad instance count 17; valid: 1..16"),
         ({"dns_lag": -1.0}, "bad dns_lag"),
+        ({"catch_up_timeout": -1.0}, "bad catch_up_timeout"),
     ],
 )
 async def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:

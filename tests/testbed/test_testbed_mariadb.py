@@ -197,20 +197,44 @@ async def test_single_server(mariadb_server: Testbed) -> None:
     assert servers == {"1"} and writers == ["1"]
 
 
+async def stop_replication(inst: Instance) -> None:
+    root = await aiomysql.connect(unix_socket=str(inst.data_dir.parent / "mysqld.sock"), user="root")
+    try:
+        cur = await root.cursor()
+        await cur.execute("STOP SLAVE")  # synchronous: nothing more arrives once it returns
+    finally:
+        root.close()
+
+
+async def test_failover_reconnects_a_target_that_stopped_replicating(mariadb_cluster: Testbed) -> None:
+    """The target missed a commit the old writer acknowledged: failover gets it there before the kill."""
+    tb = mariadb_cluster
+    old, (target, other) = tb.writer, tb.readers
+    table = f"cut_{uuid.uuid4().hex[:8]}"
+    await fetch(tb, None, f"CREATE TABLE {table} (n int)")
+    await tb.wait_replicated()
+    await stop_replication(target)
+    await fetch(tb, None, f"INSERT INTO {table} VALUES (1)")  # acknowledged; `target` lacks it
+    report = await tb.failover(to=target)
+    assert report.new_writer == target.id and report.total < 2.0, report
+    await tb.rejoin(old)
+    status = await tb.status()
+    assert status.healthy, status
+    await tb.wait_replicated()
+    for inst in (old, target, other):
+        assert (await fetch(tb, inst, f"SELECT count(*) FROM {table}")) == [(1,)]
+
+
 async def test_diverged_replicas_are_rebuilt(mariadb_cluster: Testbed) -> None:
-    """A commit only the old writer and one reader got: both must be rebuilt from the new writer."""
+    """A commit only the old writer and one reader got (no catch-up): both must be rebuilt."""
     tb = mariadb_cluster
     old, (target, other) = tb.writer, tb.readers
     table = f"div_{uuid.uuid4().hex[:8]}"
     await fetch(tb, None, f"CREATE TABLE {table} (n int)")
     await tb.wait_replicated()
-    root = await aiomysql.connect(unix_socket=str(target.data_dir.parent / "mysqld.sock"), user="root")
-    try:
-        cur = await root.cursor()
-        await cur.execute("STOP SLAVE")
-    finally:
-        root.close()
+    await stop_replication(target)
     await fetch(tb, None, f"INSERT INTO {table} VALUES (1)")  # reaches `other`, never `target`
+    tb.catch_up_timeout = 0  # reset by the fixture
     report = await tb.failover(to=target)
     assert report.new_writer == target.id
     await tb.rejoin(old)

@@ -114,7 +114,7 @@ async def test_readers_answer_topology_while_writer_is_dead(pg_cluster: Testbed)
 
 async def test_endpoints_follow_failover_after_dns_lag(pg_cluster: Testbed) -> None:
     tb = pg_cluster
-    tb.dns_lag = 0.5
+    tb.dns_lag = 3.0  # far more than the rest of failover() and status() take, even on a busy machine
     try:
         old = tb.writer
         await tb.failover()
@@ -124,8 +124,8 @@ async def test_endpoints_follow_failover_after_dns_lag(pg_cluster: Testbed) -> N
         async def moved() -> bool:
             return (await tb.status()).endpoint_writer == tb.writer.id
 
-        with anyio.fail_after(5):
-            await until(moved)
+        with anyio.fail_after(10):
+            await until(moved, interval=0.1)
         assert (await fetch(tb.dsn(), HOST_ID))[0][0] == tb.writer.id
     finally:
         tb.dns_lag = 0.0
@@ -247,16 +247,51 @@ async def test_single_server(pg_server: Testbed) -> None:
     assert servers == {"1"} and writers == ["1"]
 
 
+async def stop_replication(tb: Testbed, inst: Instance) -> None:
+    """Cut ``inst`` off its upstream; return once its WAL receiver is gone.
+
+    ``pg_reload_conf()`` only signals: the receiver stops a moment later and would still get what the
+    writer commits meanwhile.
+    """
+    await fetch(tb.dsn(inst, direct=True), "ALTER SYSTEM SET primary_conninfo = ''")
+    await fetch(tb.dsn(inst, direct=True), "SELECT pg_reload_conf()")
+
+    async def receiver_gone() -> bool:
+        return (await fetch(tb.dsn(inst, direct=True), "SELECT count(*) FROM pg_stat_wal_receiver")) == [(0,)]
+
+    with anyio.fail_after(10):
+        await until(receiver_gone)
+
+
+async def test_failover_reconnects_a_target_that_stopped_replicating(pg_cluster: Testbed) -> None:
+    """The target missed a commit the old writer acknowledged: failover gets it there before the kill."""
+    tb = pg_cluster
+    old, (target, other) = tb.writer, tb.readers
+    table = f"cut_{uuid.uuid4().hex[:8]}"
+    await fetch(tb.dsn(), f"CREATE TABLE {table} (n int)")
+    await tb.wait_replicated()
+    await stop_replication(tb, target)
+    await fetch(tb.dsn(), f"INSERT INTO {table} VALUES (1)")  # acknowledged; `target` lacks it
+    report = await tb.failover(to=target)
+    assert report.new_writer == target.id and report.total < 2.0, report
+    await tb.rejoin(old)
+    status = await tb.status()
+    assert status.healthy, status
+    await tb.wait_replicated()
+    for inst in (old, target, other):
+        assert (await fetch(tb.dsn(inst), f"SELECT count(*) FROM {table}")) == [(1,)]
+
+
 async def test_diverged_replicas_are_rewound(pg_cluster: Testbed) -> None:
-    """A commit only the old writer and one reader got: that reader cannot follow the new writer."""
+    """A commit only the old writer and one reader got (no catch-up): that reader cannot follow."""
     tb = pg_cluster
     old, (target, other) = tb.writer, tb.readers
     table = f"div_{uuid.uuid4().hex[:8]}"
     await fetch(tb.dsn(), f"CREATE TABLE {table} (n int)")
     await tb.wait_replicated()
-    await fetch(tb.dsn(target, direct=True), "ALTER SYSTEM SET primary_conninfo = ''")
-    await fetch(tb.dsn(target, direct=True), "SELECT pg_reload_conf()")
+    await stop_replication(tb, target)
     await fetch(tb.dsn(), f"INSERT INTO {table} VALUES (1)")  # reaches `other`, never `target`
+    tb.catch_up_timeout = 0  # reset by the fixture
     report = await tb.failover(to=target)
     assert report.new_writer == target.id
     await tb.rejoin(old)

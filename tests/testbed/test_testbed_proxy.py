@@ -183,3 +183,86 @@ def test_claim_cluster_addresses_binds_every_host() -> None:
             second.close()
     finally:
         first.close()
+
+
+class Upper(Echo):
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data.upper())
+
+
+async def test_fence_holds_one_upstream_until_unfenced(
+    proxy: FaultProxy, echo_address: tuple[str, int]
+) -> None:
+    reader, writer = await open_link(proxy)
+    await round_trip(reader, writer, b"a")
+    proxy.fence(echo_address)
+    writer.write(b"held")
+    await writer.drain()
+    with anyio.move_on_after(0.5) as scope:
+        await reader.readexactly(4)
+    assert scope.cancelled_caught
+    new_reader, new_writer = await open_link(proxy)  # accepted, waits for the fence to lift
+    proxy.unfence(echo_address, drop=False)
+    with anyio.fail_after(5):
+        assert await reader.readexactly(4) == b"held"
+    assert await round_trip(new_reader, new_writer, b"late") == b"late"
+    assert proxy.mode == "pass"
+    writer.close()
+    new_writer.close()
+
+
+async def test_unfence_with_drop_resets_and_reroutes(echo_address: tuple[str, int]) -> None:
+    upper = await asyncio.get_running_loop().create_server(Upper, "127.0.0.1", 0)
+    targets = [echo_address]
+    proxy = FaultProxy(listener(), lambda: targets[0], name="fenced")
+    await proxy.start()
+    try:
+        reader, writer = await open_link(proxy)
+        await round_trip(reader, writer, b"x")
+        proxy.fence(echo_address)
+        writer.write(b"never")  # echoed by the server, held by the fence, then dropped
+        await writer.drain()
+        new_reader, new_writer = await open_link(proxy)
+        targets[0] = upper.sockets[0].getsockname()[:2]  # "DNS" now points elsewhere
+        proxy.unfence(echo_address, drop=True)
+        with pytest.raises(ConnectionResetError), anyio.fail_after(5):
+            await reader.read(5)
+        new_writer.write(b"moved")
+        await new_writer.drain()
+        with anyio.fail_after(5):
+            assert await new_reader.readexactly(5) == b"MOVED"
+        new_writer.close()
+    finally:
+        await proxy.aclose()
+        upper.close()
+        await upper.wait_closed()
+
+
+async def test_fence_leaves_other_upstreams_alone(echo_address: tuple[str, int]) -> None:
+    proxy = FaultProxy(listener(), lambda: echo_address, name="other")
+    await proxy.start()
+    try:
+        reader, writer = await open_link(proxy)
+        proxy.fence(("127.0.0.1", 1))
+        assert await round_trip(reader, writer, b"free") == b"free"
+        proxy.unfence(("127.0.0.1", 1), drop=True)
+        assert await round_trip(reader, writer, b"still") == b"still"
+        writer.close()
+    finally:
+        await proxy.aclose()
+
+
+async def test_dropped_link_stays_silent_while_blackholed(
+    proxy: FaultProxy, echo_address: tuple[str, int]
+) -> None:
+    reader, writer = await open_link(proxy)
+    await round_trip(reader, writer, b"x")
+    proxy.set_mode("blackhole")
+    proxy.fence(echo_address)
+    proxy.unfence(echo_address, drop=True)
+    with anyio.move_on_after(0.5) as scope:
+        await reader.read(1)
+    assert scope.cancelled_caught  # a blackholed dead host: nothing at all
+    proxy.set_mode("pass")
+    with pytest.raises(ConnectionResetError), anyio.fail_after(5):
+        await reader.read(1)

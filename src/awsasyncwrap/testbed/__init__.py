@@ -13,12 +13,13 @@ Command line: ``python -m awsasyncwrap.testbed --help``.
 
 from __future__ import annotations
 
-from ._cluster import ENGINES, Testbed
+from ._cluster import CATCH_UP_TIMEOUT, ENGINES, Testbed
 from ._errors import TestbedError
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, Role, TestbedStatus
 from ._proxy import MODES, FaultProxy
 
 __all__ = [
+    "CATCH_UP_TIMEOUT",
     "ENGINES",
     "MODES",
     "EngineName",

@@ -148,8 +148,9 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     if report:
         print(
             f"failover {report['old_writer']} -> {report['new_writer']} in {report['total']:.3f} s "
-            f"(kill {report['kill']:.3f}, promote {report['promote']:.3f}, "
-            f"writable {report['writable']:.3f}, repoint {report['repoint']:.3f})"
+            f"(catch-up {report['catch_up']:.3f}, kill {report['kill']:.3f}, "
+            f"promote {report['promote']:.3f}, writable {report['writable']:.3f}, "
+            f"repoint {report['repoint']:.3f})"
         )
     if "status" in reply:
         _print_status(reply["status"])

@@ -26,7 +26,7 @@ from ._ports import (
     claim_cluster_addresses,
     free_port,
 )
-from ._proc import remove_tree
+from ._proc import raise_fd_limit, remove_tree
 from ._proxy import FaultProxy, parse_mode
 
 __all__ = ["ENGINES", "Testbed"]
@@ -35,8 +35,10 @@ logger = logging.getLogger(__name__)
 
 ENGINES: tuple[EngineName, ...] = ("postgres", "mariadb")
 MAX_INSTANCES = 16
-_CATCH_UP = 1.0  # seconds a dying writer's last commits get to reach a replica (Aurora loses none)
+CATCH_UP_TIMEOUT = 5.0  # default seconds a stopping writer's last commits get to reach its readers
+_GRACE = 0.5  # seconds the other readers get once the one that matters has caught up
 _FOLLOW = 2.0  # seconds a repointed replica gets to stream before it is rebuilt (normally 0.05 s)
+_FD_LIMIT = 8192  # open files this process wants: its proxies hold 2 sockets per client connection
 
 InstanceRef = Instance | int | str
 EndpointName = Literal["cluster", "reader"]
@@ -57,6 +59,16 @@ def _conninfo_value(value: object) -> str:
     if text and not any(c in text for c in " '\\\t\n"):
         return text
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _succeeded(task: asyncio.Future[bool]) -> bool:
+    """True if ``task`` finished and returned True (False if it failed, was cancelled or runs)."""
+    if not task.done() or task.cancelled():
+        return False
+    if task.exception() is not None:
+        logger.info("catch-up step failed: %r", task.exception())
+        return False
+    return task.result()
 
 
 class _Starting:
@@ -98,12 +110,14 @@ class Testbed:
         *,
         base_dir: Path,
         dns_lag: float,
+        catch_up_timeout: float = CATCH_UP_TIMEOUT,
     ) -> None:
         self._engine = engine
         self._instances = instances
         self._addresses = addresses
         self._base_dir = base_dir
         self._dns_lag = dns_lag
+        self._catch_up_timeout = catch_up_timeout
         self._writer = instances[0]
         self._ep_writer = instances[0]
         self._ep_readers = list(instances[1:])
@@ -125,6 +139,7 @@ class Testbed:
         base_port: int | None = None,
         loopback_k: int | None = None,
         dns_lag: float = 0.0,
+        catch_up_timeout: float = CATCH_UP_TIMEOUT,
         bin_dir: str | os.PathLike[str] | None = None,
         aurora_ext: bool | None = None,
         timeout: float = 60.0,
@@ -136,6 +151,7 @@ class Testbed:
         ``base_port``: the proxies' port, with node ``N`` on ``base_port + N`` (default: free ports).
         ``loopback_k``: use ``127.0.K.0/24`` (default: the first free K in 100..250).
         ``dns_lag``: seconds the endpoints keep pointing at the old roles after a topology change.
+        ``catch_up_timeout``: see :attr:`catch_up_timeout`.
         ``bin_dir``: server binaries (PostgreSQL: the ``bin`` dir with ``initdb``; MariaDB: the dir
         with ``mariadbd``). ``aurora_ext`` (PostgreSQL): build ``rds_emul.so`` (None: if possible,
         else fall back to a ``pg_settings`` shadow view; False: never; True: required).
@@ -148,6 +164,7 @@ class Testbed:
                 base_port=base_port,
                 loopback_k=loopback_k,
                 dns_lag=dns_lag,
+                catch_up_timeout=catch_up_timeout,
                 bin_dir=bin_dir,
                 aurora_ext=aurora_ext,
                 step_timeout=timeout,
@@ -164,6 +181,7 @@ class Testbed:
         base_port: int | None,
         loopback_k: int | None,
         dns_lag: float,
+        catch_up_timeout: float,
         bin_dir: str | os.PathLike[str] | None,
         aurora_ext: bool | None,
         step_timeout: float,
@@ -174,7 +192,10 @@ class Testbed:
             raise TestbedError(f"bad instance count {count!r}; valid: 1..{MAX_INSTANCES}")
         if dns_lag < 0:
             raise TestbedError(f"bad dns_lag {dns_lag!r}; must be >= 0")
+        if catch_up_timeout < 0:
+            raise TestbedError(f"bad catch_up_timeout {catch_up_timeout!r}; must be >= 0")
         started = time.perf_counter()
+        raise_fd_limit(_FD_LIMIT)
         numbers = list(range(1, count + 1))
         if base_port is not None:
             for n in numbers:
@@ -208,7 +229,12 @@ class Testbed:
             timeout=step_timeout,
         )
         testbed = cls(
-            _make_engine(engine_name, options), instances, addresses, base_dir=base, dns_lag=dns_lag
+            _make_engine(engine_name, options),
+            instances,
+            addresses,
+            base_dir=base,
+            dns_lag=dns_lag,
+            catch_up_timeout=catch_up_timeout,
         )
         try:
             testbed._start_proxies()
@@ -314,6 +340,21 @@ class Testbed:
         self._dns_lag = value
 
     @property
+    def catch_up_timeout(self) -> float:
+        """Seconds :meth:`failover` / :meth:`kill` of the writer wait for readers to get its last commits.
+
+        Settable. Aurora loses no acknowledged commit; 0 emulates a crash that loses what the readers had
+        not received yet (diverged readers are then rewound or rebuilt).
+        """
+        return self._catch_up_timeout
+
+    @catch_up_timeout.setter
+    def catch_up_timeout(self, value: float) -> None:
+        if value < 0:
+            raise TestbedError(f"bad catch_up_timeout {value!r}; must be >= 0")
+        self._catch_up_timeout = value
+
+    @property
     def user(self) -> str:
         return self._engine.user
 
@@ -408,7 +449,12 @@ class Testbed:
     # -- node operations -----------------------------------------------------------------------
 
     async def kill(self, which: InstanceRef) -> None:
-        """Crash an instance (its proxy stays up and resets new connections)."""
+        """Crash an instance (its proxy stays up and resets new connections).
+
+        Killing the writer loses no acknowledged commit: its proxies hold client traffic first (an
+        acknowledgement they hold is never delivered: such a commit's outcome is unknown to the client),
+        then the readers get its last commits, then it dies and the held connections are reset.
+        """
         inst = self.instance(which)
         async with self._lock:
             await self._kill(inst)
@@ -438,9 +484,10 @@ class Testbed:
     async def failover(self, to: InstanceRef | None = None, delay: float = 0.0) -> FailoverReport:
         """Crash the writer, promote ``to`` (default: the most advanced live reader), repoint the others.
 
-        ``delay``: seconds between the crash and the promotion. Commits acknowledged before the call
-        survive (the testbed lets one replica catch up first, as Aurora's shared storage would).
-        The old writer stays down until :meth:`rejoin` / :meth:`start_instance` / :meth:`heal`.
+        ``delay``: seconds between the crash and the promotion. No acknowledged commit is lost, as with
+        Aurora's shared storage: client traffic to the writer is held at the proxies, the promotion target
+        catches up with it (see :attr:`catch_up_timeout`), then the writer dies and the held connections
+        are reset. The old writer stays down until :meth:`rejoin` / :meth:`start_instance` / :meth:`heal`.
         """
         async with self._lock:
             return await self._failover(None if to is None else self.instance(to), delay)
@@ -538,31 +585,85 @@ class Testbed:
     async def _kill(self, inst: Instance) -> None:
         if not inst.running:
             return
-        if inst is self._writer:
-            await self._let_replica_catch_up(inst)
-        await self._engine.kill(inst)
-        inst.running = False
-        logger.info("instance %s killed", inst.id)
+        if inst is not self._writer:
+            await self._engine.kill(inst)
+            inst.running = False
+            logger.info("instance %s killed", inst.id)
+            return
+        self._fence(inst)
+        try:
+            await self._drain(inst, None)
+            await self._engine.kill(inst)
+            inst.running = False
+            logger.info("instance %s (writer) killed", inst.id)
+        finally:
+            self._unfence(inst)
 
-    async def _let_replica_catch_up(self, writer: Instance) -> Instance | None:
-        """Give the most advanced live replica up to a second to get the writer's last commits."""
+    def _fence(self, writer: Instance) -> None:
+        """Hold all client traffic to ``writer`` at every proxy: nothing new is acknowledged."""
+        for proxy in self._proxies.values():
+            proxy.fence(("127.0.0.1", writer.node_port))
+
+    def _unfence(self, writer: Instance) -> None:
+        """Lift :meth:`_fence`: a dead writer's held connections are reset, held bytes discarded."""
+        for proxy in self._proxies.values():
+            proxy.unfence(("127.0.0.1", writer.node_port), drop=not writer.running)
+
+    async def _drain(self, writer: Instance, must: Instance | None) -> bool:
+        """Let the running readers get all that the (fenced) ``writer`` has committed.
+
+        ``must`` (default: the most advanced reader) gets up to :attr:`catch_up_timeout`; the others
+        only a short grace after it (one that lags simply follows the next writer later). True if
+        ``must`` caught up.
+        """
         live = [inst for inst in self.readers if inst.running]
-        if not live:
-            return None
-        best = await self._most_advanced(live)
-        if not await self._catch_up(writer, best):
-            logger.warning("instance %s did not catch up with writer %s in time", best.id, writer.id)
-        return best
+        if not live or self._catch_up_timeout <= 0:
+            if live:
+                logger.info("writer %s stops without letting its readers catch up", writer.id)
+            return False
+        if must is None:
+            try:
+                must = await self._most_advanced(live)
+            except TestbedError as exc:
+                logger.info("cannot compare the readers of writer %s (%s)", writer.id, exc)
+                must = live[0]
+        # tasks owned by this call: all of them are done or cancelled and awaited when it returns
+        tasks = {inst: asyncio.ensure_future(self._drain_into(writer, inst)) for inst in live}
+        key = tasks[must]
+        try:
+            with anyio.move_on_after(self._catch_up_timeout):
+                await asyncio.wait({key})
+                rest = [task for task in tasks.values() if task is not key]
+                if rest:
+                    await asyncio.wait(rest, timeout=_GRACE)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for inst, task in tasks.items():
+            if not _succeeded(task):
+                level = logging.WARNING if inst is must else logging.INFO
+                logger.log(level, "instance %s did not catch up with writer %s in time", inst.id, writer.id)
+        return _succeeded(key)
+
+    async def _drain_into(self, writer: Instance, replica: Instance) -> bool:
+        """Make ``replica`` replicate from ``writer`` and apply all of it, until nothing new comes."""
+        try:
+            if not await self._engine.follow(replica, writer):
+                return False
+            while True:
+                before = await self._engine.position(writer)
+                await self._engine.catch_up(writer, replica)
+                if await self._engine.position(writer) == before:
+                    return True
+        except TestbedError as exc:
+            logger.info("instance %s cannot catch up with writer %s: %s", replica.id, writer.id, exc)
+            return False
 
     async def _most_advanced(self, candidates: list[Instance]) -> Instance:
         positions = await asyncio.gather(*(self._engine.position(inst) for inst in candidates))
         return max(zip(positions, candidates, strict=True), key=lambda pc: (pc[0], -pc[1].number))[1]
-
-    async def _catch_up(self, writer: Instance, replica: Instance) -> bool:
-        with anyio.move_on_after(_CATCH_UP):
-            await self._engine.catch_up(writer, replica)
-            return True
-        return False
 
     async def _follow(self, inst: Instance, writer: Instance, limit: float) -> bool:
         with anyio.move_on_after(limit):
@@ -579,7 +680,8 @@ class Testbed:
             inst.running = True
             logger.info("instance %s (writer) started", inst.id)
             return
-        if force_rebuild or self._engine.needs_rebuild(inst):
+        rebuilt = force_rebuild or self._engine.needs_rebuild(inst)
+        if rebuilt:
             if not writer.running:
                 raise TestbedError(
                     f"instance {inst.id} must be rebuilt from writer {writer.id}, which is down; "
@@ -588,17 +690,17 @@ class Testbed:
             await self._engine.rebuild(inst, writer)
         await self._engine.start(inst, writer=False)
         inst.running = True
-        if writer.running and not await self._follow(inst, writer, _FOLLOW):
+        if writer.running and not rebuilt and not await self._follow(inst, writer, _FOLLOW):
             logger.info("instance %s cannot follow writer %s; rebuilding it", inst.id, writer.id)
             await self._engine.stop(inst)
             inst.running = False
             await self._engine.rebuild(inst, writer)
             await self._engine.start(inst, writer=False)
             inst.running = True
-            if not await self._follow(inst, writer, self._engine.options.timeout):
-                raise TestbedError(
-                    f"instance {inst.id} does not replicate from {writer.id}; see {inst.log_file}"
-                )
+            rebuilt = True
+        # a rebuilt node may have a long history to replay: give it the full step timeout
+        if writer.running and rebuilt and not await self._follow(inst, writer, self._engine.options.timeout):
+            raise TestbedError(f"instance {inst.id} does not replicate from {writer.id}; see {inst.log_file}")
         logger.info("instance %s started as a reader of %s", inst.id, writer.id)
 
     async def _failover(self, target: Instance | None, delay: float) -> FailoverReport:
@@ -612,14 +714,23 @@ class Testbed:
                 raise TestbedError(f"instance {target.id} is down; cannot promote it")
         elif not live:
             raise TestbedError("no running reader to promote")
-        new = target or await self._most_advanced(live)
-        if old.running and not await self._catch_up(old, new):
-            logger.warning("instance %s did not catch up with writer %s in time", new.id, old.id)
-        t_kill = time.perf_counter()
-        if old.running:
-            await self._engine.kill(old)
-            old.running = False
-        kill = time.perf_counter() - t_kill
+        fenced = old.running
+        if fenced:
+            self._fence(old)
+        try:
+            new = target or await self._most_advanced(live)
+            t_catch_up = time.perf_counter()
+            if old.running:
+                await self._drain(old, new)
+            catch_up = time.perf_counter() - t_catch_up
+            t_kill = time.perf_counter()
+            if old.running:
+                await self._engine.kill(old)
+                old.running = False
+            kill = time.perf_counter() - t_kill
+        finally:
+            if fenced:
+                self._unfence(old)
         if delay > 0:
             await asyncio.sleep(delay)
         t_promote = time.perf_counter()
@@ -654,6 +765,7 @@ class Testbed:
             writable=writable,
             repoint=repoint,
             total=time.perf_counter() - t0,
+            catch_up=catch_up,
         )
         logger.info("failover %s -> %s in %.3f s", old.id, new.id, report.total)
         return report

@@ -87,6 +87,23 @@ def _gtid_seq(pos: str | None) -> int:
     return sum(int(part.rsplit("-", 1)[1]) for part in (pos or "").split(",") if part.count("-") == 2)
 
 
+def _gtids(pos: str | None) -> list[tuple[int, int, int]]:
+    """A GTID position ``D-S-N[,...]`` as (domain, server id, sequence number) triples."""
+    return [
+        (int(d), int(s), int(n))
+        for d, s, n in (part.strip().split("-") for part in (pos or "").split(",") if part.count("-") == 2)
+    ]
+
+
+def _received(pos: str | None, probe: tuple[int, int, int]) -> bool:
+    """True if ``pos`` is at or past the master's ``probe`` GTID, an event only that master wrote.
+
+    Sequence numbers alone would not do: a diverged replica may hold higher ones from another server.
+    """
+    domain, server, seq = probe
+    return any(d == domain and s == server and n >= seq for d, s, n in _gtids(pos))
+
+
 class MariaDBEngine(Engine):
     """Nodes are ``mariadbd`` children of this process; node 1 is installed, the others are copies."""
 
@@ -254,7 +271,7 @@ class MariaDBEngine(Engine):
             "--innodb-flush-log-at-trx-commit=2",
             "--sync-binlog=0",
             "--performance-schema=0",
-            "--max-connections=200",
+            "--max-connections=300",
             "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_general_ci",
         ]
@@ -343,31 +360,47 @@ class MariaDBEngine(Engine):
 
         await until(writable)
 
+    async def _probe(self, writer: Instance) -> tuple[int, int, int]:
+        """Write a heartbeat on ``writer``; its GTID (domain, server id, sequence number)."""
+        rows = await self._query(
+            writer,
+            "INSERT INTO aurora_emul.heartbeat (id, beats) VALUES (1, 1) "
+            "ON DUPLICATE KEY UPDATE beats = beats + 1",
+            "SELECT @@last_gtid AS g",
+        )
+        gtids = _gtids(rows[0]["g"])
+        if not gtids:
+            raise TestbedError(f"mariadb instance {writer.id}: no GTID for the heartbeat write")
+        return gtids[0]
+
     async def follow(self, inst: Instance, writer: Instance) -> bool:
+        # "Slave_IO_Running: Yes" comes before the master checks the replica's GTID position: a
+        # diverged replica looks fine for a moment, then stops with error 1236. Only a fresh event
+        # from the master, received by the replica, proves that the master accepted it.
         status = await self._slave_status(inst)
-        if (
+        fresh = inst.id in self._fresh
+        if not (
             status
             and int(status["Master_Port"]) == writer.node_port
             and status["Slave_IO_Running"] == "Yes"
             and status["Slave_SQL_Running"] == "Yes"
         ):
-            return True
-        with contextlib.suppress(TestbedError):
-            await self._query(inst, "STOP SLAVE")
-        setup = ["SET GLOBAL read_only = 1"]
-        if status is None:  # never replicated, or an ex-writer: continue after its own binlog
-            setup.append("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
-        fresh = inst.id in self._fresh
-        if fresh:  # replaying the whole history: a replica skips events carrying its own server id
-            setup.append(f"SET GLOBAL server_id = {_REPLAY_SERVER_ID + inst.number}")
-        await self._query(
-            inst,
-            *setup,
-            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={writer.node_port}, "
-            f"MASTER_USER='{_REPL_USER}', MASTER_PASSWORD='{_REPL_PASSWORD}', MASTER_USE_GTID=slave_pos, "
-            "MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
-            "START SLAVE",
-        )
+            with contextlib.suppress(TestbedError):
+                await self._query(inst, "STOP SLAVE")
+            setup = ["SET GLOBAL read_only = 1"]
+            if status is None:  # never replicated, or an ex-writer: continue after its own binlog
+                setup.append("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
+            if fresh:  # replaying the whole history: a replica skips events carrying its own server id
+                setup.append(f"SET GLOBAL server_id = {_REPLAY_SERVER_ID + inst.number}")
+            await self._query(
+                inst,
+                *setup,
+                f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={writer.node_port}, "
+                f"MASTER_USER='{_REPL_USER}', MASTER_PASSWORD='{_REPL_PASSWORD}', "
+                "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
+                "START SLAVE",
+            )
+        probe = await self._probe(writer)
         failed: list[str] = []
 
         async def replicating() -> bool:
@@ -377,7 +410,11 @@ class MariaDBEngine(Engine):
             if status["Last_IO_Errno"] == _ER_MASTER_FATAL_READING_BINLOG or status["Last_SQL_Errno"]:
                 failed.append(status["Last_IO_Error"] or status["Last_SQL_Error"])
                 return True
-            return bool(status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes")
+            return bool(
+                status["Slave_IO_Running"] == "Yes"
+                and status["Slave_SQL_Running"] == "Yes"
+                and _received(status["Gtid_IO_Pos"], probe)
+            )
 
         await until(replicating)
         if failed:

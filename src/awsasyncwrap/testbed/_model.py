@@ -43,7 +43,12 @@ class Instance:
 
 @dataclass(frozen=True)
 class FailoverReport:
-    """Timings (seconds) of one :meth:`Testbed.failover`."""
+    """Timings (seconds) of one :meth:`Testbed.failover`.
+
+    ``catch_up``: the promotion target getting the fenced writer's last commits; ``kill``: stopping
+    the old writer; ``promote`` + ``writable``: the new writer accepting writes; ``repoint``: the
+    other readers following it; ``total`` includes a ``delay``.
+    """
 
     old_writer: str
     new_writer: str
@@ -52,6 +57,7 @@ class FailoverReport:
     writable: float
     repoint: float
     total: float
+    catch_up: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
 import re
 import shutil
+import signal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,10 @@ from ._proc import (
     OsUser,
     check_reachable,
     chown,
+    cmdline,
     ensure_os_user,
     kill_tree_by_path,
+    pid_alive,
     remove_tree,
     run,
     summary,
@@ -46,18 +50,20 @@ unix_socket_directories = ''
 wal_level = replica
 max_wal_senders = 20
 max_replication_slots = 20
-wal_keep_size = '256MB'
+wal_keep_size = '32MB'
+min_wal_size = '4MB'
+max_wal_size = '64MB'
 hot_standby = on
 hot_standby_feedback = on
 wal_log_hints = on
 wal_receiver_status_interval = 1s
-wal_retrieve_retry_interval = 200ms
+wal_retrieve_retry_interval = 50ms
 recovery_target_timeline = 'latest'
 fsync = off
 synchronous_commit = on
 full_page_writes = on
 shared_buffers = '32MB'
-max_connections = 100
+max_connections = 300
 log_line_prefix = '%m [%p] %q%a '
 rds.extensions = 'aurora_stat_utils,pg_stat_statements'
 """
@@ -191,7 +197,8 @@ class PostgresEngine(Engine):
             chown(node_dir, self.os_user)
             self._write(node_dir / "node.conf", f"port = {inst.node_port}\ncluster_name = '{inst.id}'\n")
         initdb = [self._tool("initdb"), "-D", str(first.data_dir), "-U", "postgres", "--auth=trust"]
-        await self._run(*initdb, "-E", "UTF8", "--no-locale", "--no-sync")
+        # 1 MB WAL segments: every promotion starts a segment, and pg_rewind copies every WAL file whole
+        await self._run(*initdb, "-E", "UTF8", "--no-locale", "--no-sync", "--wal-segsize=1")
         conf = _COMMON_CONF
         if self.ext is not None:
             conf += f"shared_preload_libraries = '{self.ext}'\n"
@@ -237,16 +244,33 @@ class PostgresEngine(Engine):
             raise TestbedError(f"instance {inst.id} did not start: {exc}; log: {log}") from None
         logger.debug("instance %s started on port %d", inst.id, inst.node_port)
 
+    async def _shutdown(self, inst: Instance, sig: signal.Signals, limit: float) -> bool:
+        """Signal the postmaster and watch it exit at a 5 ms pace (``pg_ctl -w`` polls every 100 ms).
+
+        True once no postmaster runs; False if it still runs after ``limit`` seconds.
+        """
+        pid = _postmaster_pid(inst)
+        if pid is None:
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+        async def gone() -> bool:
+            return not pid_alive(pid)
+
+        with anyio.move_on_after(limit):  # the postmaster waits for its children, then exits
+            await until(gone, interval=_POLL / 4)
+        return not pid_alive(pid)
+
     async def kill(self, inst: Instance) -> None:
-        if _has_postmaster(inst):
-            pg_ctl = [self._tool("pg_ctl"), "-D", str(inst.data_dir)]
-            await self._run(*pg_ctl, "-m", "immediate", "-w", "-t", "30", "-s", "stop", limit=35, check=False)
+        """Immediate shutdown (SIGQUIT): every server process quits at once, as in a crash."""
+        if not await self._shutdown(inst, signal.SIGQUIT, 30):
+            raise TestbedError(f"instance {inst.id} did not stop; see {inst.log_file}")
 
     async def stop(self, inst: Instance) -> None:
-        if _has_postmaster(inst):  # a clean stop spares pg_rewind its crash recovery
-            pg_ctl = [self._tool("pg_ctl"), "-D", str(inst.data_dir)]
-            await self._run(*pg_ctl, "-m", "fast", "-w", "-t", "30", "-s", "stop", limit=35, check=False)
-            await self.kill(inst)  # in case the fast stop did not finish
+        # a fast shutdown (SIGINT) writes a checkpoint: it spares pg_rewind its crash recovery
+        if not await self._shutdown(inst, signal.SIGINT, 30):
+            await self.kill(inst)
 
     async def stop_all(self, instances: list[Instance]) -> None:
         await asyncio.gather(*(self.kill(inst) for inst in instances), return_exceptions=True)
@@ -269,7 +293,8 @@ class PostgresEngine(Engine):
         await until(lambda: self._value(replica.node_port, query, (target,)), interval=_POLL / 4)
 
     async def promote(self, inst: Instance) -> None:
-        if not await self._value(inst.node_port, "SELECT pg_promote(true, %s)", (int(self.options.timeout),)):
+        # no wait here (pg_promote's own wait polls every 100 ms): wait_writable watches closer
+        if not await self._value(inst.node_port, "SELECT pg_promote(false)"):
             raise TestbedError(f"instance {inst.id} was not promoted; see {inst.log_file}")
 
     async def wait_writable(self, inst: Instance) -> None:
@@ -381,8 +406,15 @@ class PostgresEngine(Engine):
         return NodeState(True, writable=False, upstream_port=upstream, replication=status or "not connected")
 
 
-def _has_postmaster(inst: Instance) -> bool:
-    return (inst.data_dir / "postmaster.pid").exists()
+def _postmaster_pid(inst: Instance) -> int | None:
+    """The pid of the node's running postmaster (None if it is not running)."""
+    try:
+        pid = int((inst.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    if pid_alive(pid) and str(inst.data_dir) in cmdline(pid):
+        return pid
+    return None  # a stale file (the server was killed hard) or another process by now
 
 
 def _remove_standby_signal(inst: Instance) -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "kill_tree_by_path",
     "pid_alive",
     "pids_using",
+    "raise_fd_limit",
     "remove_tree",
     "run",
     "summary",
@@ -145,6 +147,18 @@ async def run(
     if check and code != 0:
         raise TestbedError(f"{Path(args[0]).name} failed (exit {code}): {summary(text)}")
     return code, text
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Raise this process's soft open-files limit towards ``wanted`` (never above the hard limit).
+
+    The fault proxies run in this process and hold two sockets per proxied connection.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        logger.debug("open files limit raised from %d to %d", soft, target)
 
 
 def summary(output: str) -> str:

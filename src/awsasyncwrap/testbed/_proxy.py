@@ -10,6 +10,10 @@ Modes (:meth:`FaultProxy.set_mode`):
 - ``reset``: reset (RST) every live connection on both sides, then behave as ``pass``.
 
 A blackhole is a user-space one: the proxy's kernel still ACKs, so client TCP keepalives never fire.
+
+Independently of the mode, :meth:`FaultProxy.fence` holds the traffic of every connection to one
+upstream (and new connections that would go there) until :meth:`FaultProxy.unfence`; the testbed fences
+a writer while it stops it, so no acknowledgement leaves a writer whose last commits may be lost.
 """
 
 from __future__ import annotations
@@ -90,7 +94,10 @@ class _Pipe:
             self._timer.cancel()
             self._timer = None
         dst = self._dst
-        if dst is not None and not self._proxy._blackholed and not self._link.closed:
+        if self._link.doomed and not self._proxy._blackholed:
+            self._link.close(reset=True)
+            return
+        if dst is not None and not self._link.held and not self._link.closed:
             loop = self._proxy._loop
             now = loop.time()
             while self._queue and self._queue[0][0] <= now:
@@ -108,7 +115,7 @@ class _Pipe:
         src = self._src
         if src is None or src.is_closing():
             return
-        hold = self._proxy._blackholed or self._dst is None or self.dst_full or self._held > _MAX_HELD
+        hold = self._link.held or self._dst is None or self.dst_full or self._held > _MAX_HELD
         if hold:
             src.pause_reading()
         else:
@@ -130,7 +137,20 @@ class _Link:
         self.upstream: asyncio.Transport | None = None
         self.up = _Pipe(proxy, self, from_client=True)
         self.down = _Pipe(proxy, self, from_client=False)
+        self.target: tuple[str, int] | None = None  # the upstream address, once chosen
+        self.fenced = False
+        self.doomed = False  # reset once the blackhole ends: its upstream died while fenced
         self.closed = False
+
+    @property
+    def held(self) -> bool:
+        """True while no byte may be forwarded either way."""
+        return self._proxy._blackholed or self.fenced or self.doomed
+
+    def pump(self) -> None:
+        self.up.pump()
+        if not self.closed:
+            self.down.pump()
 
     def close(self, *, reset: bool = False) -> None:
         if self.closed:
@@ -224,6 +244,8 @@ class FaultProxy:
         self._blackholed = False
         self._unblocked = asyncio.Event()
         self._unblocked.set()
+        self._fenced: set[tuple[str, int]] = set()
+        self._fence_lifted = asyncio.Event()
         self._closed = False
 
     @property
@@ -263,9 +285,38 @@ class FaultProxy:
         else:
             self._unblocked.set()
         for link in list(self._links):
-            link.up.pump()
-            link.down.pump()
+            link.pump()
         logger.debug("proxy %s: mode %s", self.name, mode)
+
+    def fence(self, upstream: tuple[str, int]) -> None:
+        """Hold every byte to and from ``upstream``, and new connections that would go there.
+
+        Other connections and the mode are untouched. Ends with :meth:`unfence`.
+        """
+        self._fenced.add(upstream)
+        for link in self._links:
+            if link.target == upstream:
+                link.fenced = True
+                link.pump()
+
+    def unfence(self, upstream: tuple[str, int], *, drop: bool) -> None:
+        """End :meth:`fence`. ``drop``: discard what was held and reset those connections (at once, or
+        when a blackhole ends), as a crashed host would; else let the held bytes flow.
+
+        New connections held by the fence pick their upstream again.
+        """
+        self._fenced.discard(upstream)
+        for link in list(self._links):
+            if not link.fenced or link.target != upstream:
+                continue
+            link.fenced = False
+            if drop:
+                link.up.cancel()
+                link.down.cancel()
+                link.doomed = True
+            link.pump()
+        self._fence_lifted.set()
+        self._fence_lifted = asyncio.Event()
 
     def _accept(self, client: asyncio.Transport) -> _Link | None:
         if self._mode == "refuse" or self._closed:
@@ -283,14 +334,19 @@ class FaultProxy:
         task.add_done_callback(self._tasks.discard)
 
     async def _connect(self, link: _Link) -> None:
-        while self._blackholed and not link.closed:
-            await self._unblocked.wait()
-        if link.closed:
-            return
-        target = self._target()
-        if target is None:
-            link.close(reset=True)
-            return
+        while True:
+            while self._blackholed and not link.closed:
+                await self._unblocked.wait()
+            if link.closed:
+                return
+            target = self._target()
+            if target is None:
+                link.close(reset=True)
+                return
+            if target not in self._fenced:
+                break
+            await self._fence_lifted.wait()  # then ask for the upstream again
+        link.target = target
         try:
             await self._loop.create_connection(lambda: _Side(self, link), target[0], target[1])
         except OSError as exc:

@@ -21,3 +21,10 @@ CREATE OR REPLACE VIEW aurora_emul.replica_host_status AS
          HOST,
          PORT
     FROM aurora_emul.instances;
+
+-- The testbed writes here to see a replica receive a fresh event from its master (proof that the
+-- master accepted its GTID position).
+CREATE TABLE IF NOT EXISTS aurora_emul.heartbeat (
+  id int NOT NULL PRIMARY KEY,
+  beats bigint NOT NULL
+);
