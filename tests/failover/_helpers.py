@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomysql
@@ -14,7 +16,7 @@ from awsasyncwrap._background import registry
 from awsasyncwrap.testbed import Instance, Testbed
 from awsasyncwrap.topology import ClusterTopologyMonitor
 
-__all__ = ["MARIADB_TOPOLOGY_PROPS", "Cluster", "topology_monitors"]
+__all__ = ["MARIADB_TOPOLOGY_PROPS", "Cluster", "topology_monitors", "until", "wrapper_tasks"]
 
 #: The MariaDB testbed answers the Aurora MySQL queries from the aurora_emul schema.
 MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
@@ -28,6 +30,33 @@ MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
 }
 
 _tables = itertools.count(1)
+
+
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, every: float = 0.01
+) -> None:
+    """Poll ``condition`` until it holds; AssertionError after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(every)
+
+
+def wrapper_tasks() -> list[asyncio.Task[Any]]:
+    """Unfinished tasks of the running loop that run the wrapper's code (the testbed's excluded)."""
+    found = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        path = code.co_filename.replace("\\", "/") if code is not None else ""
+        if not task.done() and "/awsasyncwrap/" in path and "/awsasyncwrap/testbed/" not in path:
+            found.append(task)
+    return found
 
 
 def topology_monitors() -> list[ClusterTopologyMonitor]:
@@ -89,6 +118,32 @@ class Cluster:
         sql = "SELECT pg_is_in_recovery()" if self.pg else "SELECT @@read_only"
         return bool((await self.run(conn, sql))[0][0])
 
+    def sleep_sql(self, seconds: float) -> str:
+        return f"SELECT pg_sleep({seconds:g})" if self.pg else f"SELECT SLEEP({seconds:g})"
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """SQLSTATE (PostgreSQL) or MySQL error number of a driver error."""
+        if self.pg:
+            return getattr(exc, "sqlstate", None)
+        args = getattr(exc, "args", ())
+        return str(args[0]) if args and isinstance(args[0], int) else None
+
+    async def wait_running(self, host_id: str, sql: str, timeout: float = 10.0) -> None:
+        """Poll (bounded) until ``sql`` runs on instance ``host_id``."""
+        conn = await self.direct(self.tb.instance(host_id))
+        if self.pg:
+            check = "SELECT count(*) FROM pg_stat_activity WHERE query = %s AND state = 'active'"
+        else:
+            check = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = %s"
+
+        async def running() -> bool:
+            return bool((await self.run(conn, check, (sql,)))[0][0])
+
+        try:
+            await until(running, timeout)
+        finally:
+            await _close(conn)
+
     # --- direct (unwrapped) access to the current writer -----------------------------------------------
 
     async def direct(self, target: Instance | None = None) -> Any:
@@ -104,6 +159,14 @@ class Cluster:
         finally:
             await _close(conn)
         await self.tb.wait_replicated()
+
+    async def query_writer(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` run on the current writer (direct, unwrapped)."""
+        conn = await self.direct()
+        try:
+            return await self.run(conn, sql)
+        finally:
+            await _close(conn)
 
     async def ids(self) -> set[int]:
         """Every id committed in the test table, read on the current writer."""

@@ -1,4 +1,5 @@
-"""Failover tests: one engine-neutral ``cluster`` fixture, parametrized over PostgreSQL and MariaDB."""
+"""Failover tests: one engine-neutral ``cluster`` fixture, parametrized over PostgreSQL and MariaDB,
+and ``pg_only`` for what only applies to PostgreSQL (psycopg allows concurrent calls on one connection)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,24 @@ def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
     return tb
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def cluster(cluster_testbed: Testbed) -> AsyncIterator[Cluster]:
-    """The testbed with a fresh test table; every monitor is stopped afterwards."""
-    c = Cluster(cluster_testbed)
+async def _with_table(tb: Testbed) -> AsyncIterator[Cluster]:
+    c = Cluster(tb)
     await c.create_table()
     try:
         yield c
     finally:
         await release_resources()  # no monitor carries state into the next test
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def cluster(cluster_testbed: Testbed) -> AsyncIterator[Cluster]:
+    """The testbed with a fresh test table; every monitor is stopped afterwards."""
+    async for c in _with_table(cluster_testbed):
+        yield c
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_only(pg_cluster: Testbed) -> AsyncIterator[Cluster]:
+    """Like ``cluster``, PostgreSQL only."""
+    async for c in _with_table(pg_cluster):
+        yield c

@@ -13,7 +13,7 @@ from awsasyncwrap import (
     TransactionResolutionUnknownError,
 )
 
-from ._helpers import Cluster, topology_monitors
+from ._helpers import Cluster, topology_monitors, until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
@@ -122,8 +122,7 @@ async def test_idle_connections_fail_over(cluster: Cluster) -> None:
     try:
         for i, conn in enumerate(conns):
             await c.insert(conn, i)
-        report = await c.tb.failover()
-        await asyncio.sleep(0.2)  # the connections sit idle while the cluster changes
+        report = await c.tb.failover()  # the connections sit idle while the cluster changes
         for i, conn in enumerate(conns):
             with pytest.raises(FailoverSuccessError):
                 await c.insert(conn, 10 + i)
@@ -144,7 +143,8 @@ async def test_same_writer_comes_back(cluster: Cluster) -> None:
         await c.insert(conn, 1)
         await c.tb.kill(writer)
         call = asyncio.ensure_future(c.insert(conn, 2))
-        await asyncio.sleep(0.3)
+        # the failover is looking for a writer
+        await until(lambda: call.done() or any(m.high_rate for m in topology_monitors()))
         await c.tb.start_instance(writer)  # the writer restarts; no reader was promoted
         with pytest.raises(FailoverSuccessError):
             await call
@@ -177,22 +177,39 @@ async def test_several_failovers_in_a_row(cluster: Cluster) -> None:
 
 
 async def test_session_state_carried_over(cluster: Cluster) -> None:
+    """Autocommit, isolation level, read-only and (MariaDB) the current database move with the connection."""
     c = cluster
     conn = await c.connect()
     try:
+        await c.insert(conn, 1)
         await conn.set_isolation_level(
             __import__("psycopg").IsolationLevel.SERIALIZABLE if c.pg else "SERIALIZABLE"
         )
         await conn.set_autocommit(False)
-        await c.tb.failover()
+        await conn.set_read_only(True)
+        if not c.pg:
+            await conn.select_db("aurora_emul")  # the test user may read it
+        report = await c.tb.failover()
         with pytest.raises(FailoverSuccessError):
             await c.run(conn, "SELECT 1")
-        assert conn.autocommit is False if c.pg else conn.get_autocommit() is False
-        if c.pg:
-            rows = await c.run(conn, "SHOW transaction_isolation")
-        else:
-            rows = await c.run(conn, "SELECT @@session.tx_isolation")
-        assert str(rows[0][0]).lower().replace("-", " ") == "serializable"
+        assert await c.host_id(conn) == report.new_writer
+        assert (conn.autocommit if c.pg else conn.get_autocommit()) is False
         await conn.rollback()
+        if c.pg:
+            isolation = await c.run(conn, "SHOW transaction_isolation")
+            read_only = await c.run(conn, "SHOW transaction_read_only")
+            assert read_only[0][0] == "on"
+        else:
+            isolation = await c.run(conn, "SELECT @@session.tx_isolation")
+            read_only = await c.run(conn, "SELECT @@session.tx_read_only, DATABASE()")
+            assert tuple(read_only[0]) == (1, "aurora_emul")
+        assert str(isolation[0][0]).lower().replace("-", " ") == "serializable"
+        await conn.rollback()
+        await conn.set_read_only(False)
+        await conn.set_autocommit(True)
+        if not c.pg:
+            await conn.select_db(c.tb.database)
+        await c.insert(conn, 2)  # and the connection writes again once the app allows it
     finally:
         await conn.close()
+    assert await c.ids() == {1, 2}

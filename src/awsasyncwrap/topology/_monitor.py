@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .._background import BackgroundService
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from ..drivers import DriverDialect
     from ._dialect import TopologyAwareDialect
 
-__all__ = ["ClusterTopologyMonitor", "Connector", "WriterListener", "hard_close"]
+__all__ = ["ClusterTopologyMonitor", "Connector", "WriterListener"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class ClusterTopologyMonitor(BackgroundService):
         self._hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.get_or(props, 30_000) / 1000
         self._io_timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.get_or(props, 5_000) / 1000
         self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get_or(props, _DEFAULT_CONNECT_TIMEOUT)
+        #: how long a healthy monitoring connection may take to answer once a failure was reported
+        self._grace = max(2 * self._high_rate, 0.1)
         self._topology: Topology | None = None
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -83,6 +87,9 @@ class ClusterTopologyMonitor(BackgroundService):
         self._connectors: list[Connector] = []
         self._started = False
         self._listeners: list[WriterListener] = []
+        # the normal refresh's step in progress, cut short by a verification request
+        self._hurry_scope: anyio.CancelScope | None = None
+        self._hurry_watch: _Watchdog | None = None
         #: how many times the monitor probed the instances for a writer (for tests and stats)
         self.verification_rounds = 0
 
@@ -138,12 +145,13 @@ class ClusterTopologyMonitor(BackgroundService):
             self._requested_since = since
         if suspect is not None and self._conn is not None and self._is_same(self._conn_host, suspect):
             self._driver.abort(self._conn)
+        self._hurry()
         self.ensure_started()
         self._wake.set()
 
-    async def wait_for_writer(self, since: float, timeout: float) -> Topology | None:
-        """A topology whose writer was verified at or after ``since``; None after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+    async def wait_for_writer(self, since: float, within: float) -> Topology | None:
+        """A topology whose writer was verified at or after ``since``; None after ``within`` seconds."""
+        deadline = time.monotonic() + within
         while True:
             topo = self._topology
             if (
@@ -158,9 +166,9 @@ class ClusterTopologyMonitor(BackgroundService):
                 return None
             await self._wait_changed(remaining)
 
-    async def wait_for_topology(self, newer_than: float, timeout: float) -> Topology | None:
-        """A topology read after ``newer_than``; the latest one (maybe older) after ``timeout``."""
-        deadline = time.monotonic() + timeout
+    async def wait_for_topology(self, newer_than: float, within: float) -> Topology | None:
+        """A topology read after ``newer_than``; the latest one (maybe older) after ``within`` seconds."""
+        deadline = time.monotonic() + within
         while True:
             topo = self._topology
             if topo is not None and topo.read_at >= newer_than:
@@ -224,9 +232,9 @@ class ClusterTopologyMonitor(BackgroundService):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    async def _wait_changed(self, timeout: float) -> None:
+    async def _wait_changed(self, within: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await asyncio.wait_for(self._changed.wait(), within)
 
     def _publish(self, topology: Topology) -> None:
         old = self._topology
@@ -256,11 +264,29 @@ class ClusterTopologyMonitor(BackgroundService):
     async def _refresh(self) -> None:
         if self._conn is None:
             host = self._preferred_host()
-            conn = await self._connect(host)
+            conn = await self._connect(host, hurry=True)
             if host.host_id is None:
-                host = await self._identify(conn, host)
+                try:
+                    host = await self._identify(conn, host, hurry=True)
+                except BaseException:
+                    self._open.discard(conn)
+                    self._driver.close_now(conn)
+                    raise
             self._conn, self._conn_host = conn, host
-        await self._read(self._conn, self._conn_host)
+        await self._read(self._conn, self._conn_host, hurry=True)
+
+    def _hurry(self) -> None:
+        """A failure was reported: a normal refresh step that may hang on a dead writer must end soon.
+
+        A connect in progress stops at once (the verification probes every host anyway); a query
+        in progress gets the grace period to answer, then its socket is shut down.
+        """
+        scope = self._hurry_scope
+        if scope is not None:
+            scope.deadline = anyio.current_time()  # fail_after: a TimeoutError in the connecting task
+        watch = self._hurry_watch
+        if watch is not None:
+            watch.bring_forward(self._grace)
 
     def _preferred_host(self) -> HostInfo:
         topo = self._topology
@@ -268,10 +294,13 @@ class ClusterTopologyMonitor(BackgroundService):
             return topo.writer
         return self._initial_host
 
-    async def _read(self, conn: Any, host: HostInfo | None, timeout: float | None = None) -> bool:
-        """Read role and topology on the monitoring connection; publish; True if it is on the writer."""
+    async def _read(
+        self, conn: Any, host: HostInfo | None, limit: float | None = None, hurry: bool = False
+    ) -> bool:
+        """Read role and topology on the monitoring connection (within ``limit`` s, default the I/O
+        timeout); publish; True if it is on the writer."""
         props, driver, dialect = self._props, self._driver, self._dialect
-        async with self._watchdog(conn, timeout):
+        async with self._watchdog(conn, limit, hurry):
             is_reader = await dialect.query_is_reader(conn, driver, props)
             entries = await dialect.query_topology(conn, driver, props)
         now = time.monotonic()
@@ -303,8 +332,7 @@ class ClusterTopologyMonitor(BackgroundService):
         if self._conn is not None:
             try:
                 # a healthy monitoring connection answers at once; a hung one is aborted after the grace
-                grace = max(2 * self._high_rate, 0.1)
-                if await self._read(self._conn, self._conn_host, grace):
+                if await self._read(self._conn, self._conn_host, self._grace):
                     self._verified(started)
                     return
             except Exception as exc:
@@ -348,14 +376,29 @@ class ClusterTopologyMonitor(BackgroundService):
             return await asyncio.shield(found)
         finally:
             winner = found.result()[0] if found.done() and not found.cancelled() else None
-            for conn in conns.values():
-                if conn is not winner:
-                    self._driver.abort(conn)  # unblock pending I/O before cancelling (psycopg)
-            for task in probes.values():
-                task.cancel()
             if not found.done():
                 found.cancel()
-            await asyncio.gather(*probes.values(), return_exceptions=True)
+            for conn in conns.values():
+                if conn is not winner:
+                    self._driver.abort(conn)  # their pending I/O fails at once
+            tasks = list(probes.values())
+            if self.closed:
+                for task in tasks:
+                    task.cancel()
+            else:  # off the critical path: the writer is published first
+                self.spawn(self._reap(tasks), "reap-probes")
+
+    async def _reap(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let the losing probes end by themselves, then cancel those still connecting.
+
+        A probe in a query ends at once (its socket was shut down); cancelling it instead would make
+        psycopg try a server-side cancel first and log a warning.
+        """
+        _done, pending = await asyncio.wait(tasks, timeout=self._grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=self._io_timeout)
 
     async def _probe(
         self,
@@ -397,7 +440,7 @@ class ClusterTopologyMonitor(BackgroundService):
                         self._driver.abort(conn)
                         await self._close(conn)
                         conn = None
-                await asyncio.sleep(self._high_rate)
+                await asyncio.wait({found}, timeout=self._high_rate)  # the next round, or done
         finally:
             if conn is not None:
                 conns.pop(key, None)
@@ -406,19 +449,31 @@ class ClusterTopologyMonitor(BackgroundService):
 
     # --- connections ------------------------------------------------------------------------------
 
-    async def _connect(self, host: HostInfo) -> Any:
+    async def _connect(self, host: HostInfo, hurry: bool = False) -> Any:
+        """A monitoring connection to ``host`` within the connect timeout (``hurry``: see :meth:`_hurry`)."""
         connector = self._connectors[-1] if self._connectors else None
-        if connector is not None:
-            coro = connector(host)
-        else:
-            coro = self._driver.connect(self._target, host, self._props)
-        conn = await asyncio.wait_for(coro, self._connect_timeout)
+        conn: Any = None
+        try:
+            with anyio.fail_after(self._connect_timeout) as scope:
+                if hurry:
+                    self._hurry_scope = scope
+                if connector is not None:
+                    conn = await connector(host)
+                else:
+                    conn = await self._driver.connect(self._target, host, self._props)
+        except BaseException:
+            if conn is not None:  # opened just as the time ran out
+                self._driver.close_now(conn)
+            raise
+        finally:
+            if hurry:
+                self._hurry_scope = None
         self._open.add(conn)
         return conn
 
-    async def _identify(self, conn: Any, host: HostInfo) -> HostInfo:
+    async def _identify(self, conn: Any, host: HostInfo, hurry: bool = False) -> HostInfo:
         """The instance behind a connection opened to an endpoint."""
-        async with self._watchdog(conn):
+        async with self._watchdog(conn, None, hurry):
             host_id = await self._dialect.query_host_id(conn, self._driver, self._props)
         if host_id is None:
             return host
@@ -438,17 +493,24 @@ class ClusterTopologyMonitor(BackgroundService):
         try:
             await asyncio.wait_for(self._driver.close(conn), 1.0)
         except (asyncio.TimeoutError, Exception):
-            hard_close(self._driver, conn)
+            self._driver.close_now(conn)
 
     @contextlib.asynccontextmanager
-    async def _watchdog(self, conn: Any, timeout: float | None = None) -> Any:
-        """Abort ``conn`` (socket shutdown) if the block takes longer than ``timeout`` (the I/O timeout)."""
-        limit = self._io_timeout if timeout is None else timeout
-        handle = asyncio.get_running_loop().call_later(limit, self._driver.abort, conn)
+    async def _watchdog(self, conn: Any, limit: float | None = None, hurry: bool = False) -> Any:
+        """Abort ``conn`` (socket shutdown) if the block takes longer than ``limit`` (the I/O timeout).
+
+        Never cancellation: a cancelled psycopg query on a dead link first tries a server-side cancel
+        for seconds. ``hurry``: a verification request shortens the time left (see :meth:`_hurry`).
+        """
+        watch = _Watchdog(self._io_timeout if limit is None else limit, self._driver.abort, conn)
+        if hurry:
+            self._hurry_watch = watch
         try:
             yield
         finally:
-            handle.cancel()
+            watch.cancel()
+            if hurry:
+                self._hurry_watch = None
 
     @staticmethod
     def _is_same(a: HostInfo | None, b: HostInfo | None) -> bool:
@@ -459,13 +521,34 @@ class ClusterTopologyMonitor(BackgroundService):
         return bool(a.all_aliases & b.all_aliases)
 
 
-def hard_close(driver: DriverDialect, conn: Any) -> None:
-    """Drop a connection without talking to the server (socket shutdown + local close)."""
-    driver.abort(conn)
-    close = getattr(conn, "close", None)
-    if close is not None and not asyncio.iscoroutinefunction(close):  # aiomysql: sync, local only
-        with contextlib.suppress(Exception):
-            close()
+class _Watchdog:
+    """Calls ``action(conn)`` once, ``limit`` seconds from now, unless cancelled; can be brought forward."""
+
+    __slots__ = ("_action", "_conn", "_deadline", "_done", "_handle", "_loop")
+
+    def __init__(self, limit: float, action: Callable[[Any], None], conn: Any) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._action = action
+        self._conn = conn
+        self._done = False
+        self._deadline = self._loop.time() + limit
+        self._handle = self._loop.call_at(self._deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._done = True
+        self._action(self._conn)
+
+    def bring_forward(self, limit: float) -> None:
+        """Fire at most ``limit`` seconds from now."""
+        when = self._loop.time() + limit
+        if when < self._deadline and not self._done:
+            self._handle.cancel()
+            self._deadline = when
+            self._handle = self._loop.call_at(when, self._fire)
+
+    def cancel(self) -> None:
+        self._done = True
+        self._handle.cancel()
 
 
 def _writer(hosts: tuple[HostInfo, ...]) -> HostInfo | None:

@@ -25,7 +25,12 @@ _rds = RdsUtils()
 
 
 def cluster_id_for(props: Properties, initial_host: HostInfo) -> str:
-    """The id connections to one cluster share: ``cluster_id``, else derived from the host names."""
+    """The id connections to one cluster share.
+
+    ``cluster_id`` if set; else the cluster endpoint a cluster / reader endpoint belongs to; else (an
+    instance endpoint, an IP, a custom name) the cluster of a running monitor whose topology lists the
+    host; else the host pattern and port; else the host itself.
+    """
     explicit = WrapperProperties.CLUSTER_ID.get(props)
     if explicit:
         return explicit
@@ -33,10 +38,27 @@ def cluster_id_for(props: Properties, initial_host: HostInfo) -> str:
     cluster_url = _rds.get_rds_cluster_host_url(initial_host.host)
     if cluster_url is not None:
         return f"{cluster_url}:{port}"
+    listed = _cluster_listing(initial_host)
+    if listed is not None:
+        return listed
     pattern = WrapperProperties.CLUSTER_INSTANCE_HOST_PATTERN.get(props)
     if pattern:
         return f"{pattern}@{port}"
     return initial_host.url
+
+
+def _cluster_listing(host: HostInfo) -> str | None:
+    """The cluster id of a live monitor (of the running loop) whose topology lists ``host``."""
+    try:
+        services = registry().services()
+    except RuntimeError:  # no running loop
+        return None
+    for service in services:
+        if isinstance(service, ClusterTopologyMonitor) and not service.closed:
+            topo = service.topology
+            if topo is not None and topo.find(url=host.url) is not None:
+                return service.cluster_id
+    return None
 
 
 def monitor_key(cluster_id: str) -> tuple[str, str]:

@@ -36,7 +36,6 @@ from ...topology import (
     cluster_id_for,
     existing_monitor,
 )
-from ...topology._monitor import hard_close
 from .errors import driver_error_class
 from .props import FAILOVER_CONNECT_TIMEOUT_SEC
 
@@ -125,8 +124,19 @@ class FailoverPlugin(Plugin):
         if self._running is not None:
             await self._wait_running(target)
         service = self._service
-        conn = service.current_connection
-        in_tx = conn is not None and _in_transaction(service.driver_dialect, conn)
+        conn = service._current_connection  # the property's attribute: this runs on every call
+        driver = service._driver_dialect
+        if conn is None:
+            in_tx = False
+        elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
+            status = conn.pgconn.transaction_status
+            in_tx = status in (_PQTRANS_INTRANS, _PQTRANS_INERROR) or (
+                status == _PQTRANS_ACTIVE and not conn.autocommit
+            )
+        elif driver.code == "aiomysql":  # what its driver dialect asks, without the two calls around it
+            in_tx = bool(conn.get_transaction_status())
+        else:
+            in_tx = _in_transaction(driver, conn)
         try:
             return await execute_func()
         except Exception as exc:
@@ -231,9 +241,10 @@ class FailoverPlugin(Plugin):
         provider = self._provider()
         assert provider is not None
         started = time.monotonic()
+        logger.debug("failover from %s starts (mode %s)", failed_host.url if failed_host else "?", self.mode)
         if failed_host is not None:
             service.set_availability(failed_host.all_aliases, HostAvailability.UNAVAILABLE)
-        hard_close(service.driver_dialect, failed_conn)
+        service.driver_dialect.close_now(failed_conn)
         try:
             conn, host = await self._find_host(provider.monitor(), failed_host, started)
         except FailoverFailedError as exc:
@@ -358,6 +369,13 @@ class FailoverPlugin(Plugin):
             if conn is not None:
                 await service.dispose(conn)
             return None
+
+
+#: libpq's PGTransactionStatusType values (psycopg.pq.TransactionStatus) as ints: ``execute`` reads
+#: ``conn.pgconn.transaction_status`` before every call (a broken connection reports UNKNOWN, so it
+#: cannot be asked after the failure), and ``conn.info.transaction_status`` builds an object and an
+#: enum each time (about 1 µs).
+_PQTRANS_ACTIVE, _PQTRANS_INTRANS, _PQTRANS_INERROR = 1, 2, 3
 
 
 def _in_transaction(driver: DriverDialect, conn: Any) -> bool:
