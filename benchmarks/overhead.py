@@ -1,10 +1,23 @@
 """Per-call overhead of the wrapper over the raw driver: ``execute("SELECT 1") + fetchone()``.
 
 Every variant runs in the same process against the same server, interleaved in small shuffled
-blocks, so machine noise hits all variants alike. Prints µs/op (median, p99) and the
-ratio to the raw driver measured in the same run.
+blocks, so machine noise hits all variants alike. The wrapped variants connect the way an Aurora
+user does: to an instance, with ``cluster_instance_host_pattern`` set, so the default plugin set does
+its real work (the cluster's topology monitor runs, the tracker tracks the connection, failover has a
+topology, host_monitoring watches the instance); the run checks that and says so.
 
-    python benchmarks/overhead.py [--engine postgres|mariadb|both] [--ops 20000] [--block 20] [--dsn DSN]
+Each of ``--rounds`` rounds opens fresh connections for every variant (new server backends: on a
+small machine one backend can be a few µs faster than another for its whole life, whatever the client
+does) and measures ``--ops / --rounds`` ops per variant. The report gives, per variant, the median
+over all ops, and the overhead over the raw driver as the median of the per-round differences of
+medians, with their range across rounds (the noise).
+
+``--pin CPU`` runs this process and the server side of every measured connection (PostgreSQL backends;
+every thread of the MariaDB server) on that one CPU: each round trip is then two context switches on
+one core, the same for every variant, instead of depending on where the scheduler put each backend.
+
+    python benchmarks/overhead.py [--engine postgres|mariadb|both] [--ops 20000] [--rounds 5]
+                                  [--block 20] [--pin CPU] [--variants WORDS] [--dsn DSN]
 """
 
 from __future__ import annotations
@@ -12,10 +25,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,72 +60,107 @@ class PassThroughFactory(PluginFactory):
 
 
 PluginManager.register_plugin("bench_pass_through", PassThroughFactory)
+PluginManager.register_plugin("bench_pass_through_2", PassThroughFactory)
 
 Op = Callable[[], Awaitable[Any]]
 
+#: The MariaDB testbed answers the Aurora MySQL topology queries from its ``aurora_emul`` schema.
+MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
+    "wrapper_dialect": "aurora-mysql",
+    "topology_query": (
+        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
+        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
+    ),
+    "host_id_query": "SELECT @@report_host",
+    "is_reader_query": "SELECT @@read_only",
+}
 
-def variants_available() -> list[tuple[str, str | None]]:
-    """(label, plugins) of every wrapper variant measurable with the plugins present."""
+
+def aurora_props(engine: str, port: int) -> dict[str, Any]:
+    """Wrapper properties of an Aurora user connecting to instance 1 of a one-instance testbed directly.
+
+    The testbed names its instances "1".."N"; ``127.0.0.?:<port>`` maps instance 1 to the server itself
+    (no fault proxy on the path, the same address the raw driver uses).
+    """
+    props: dict[str, Any] = {"cluster_instance_host_pattern": f"127.0.0.?:{port}"}
+    if engine == "mariadb":
+        props.update(MARIADB_TOPOLOGY_PROPS)
+    return props
+
+
+def variants_available(only: str | None = None) -> list[tuple[str, str | None]]:
+    """(label, plugins) of every wrapper variant measurable with the plugins present.
+
+    ``only``: comma-separated words; keep the variants whose label contains one of them.
+    """
     variants: list[tuple[str, str | None]] = [
         ("wrapper, no plugins", ""),
         ("wrapper, one pass-through plugin", "bench_pass_through"),
+        ("wrapper, two pass-through plugins", "bench_pass_through,bench_pass_through_2"),
         ("wrapper, execute_time", "execute_time"),
     ]
     codes = PluginManager.registered_codes()
-    if "host_monitoring" in codes:
-        variants.append(("wrapper, host_monitoring", "host_monitoring"))
+    for code in ("failover", "host_monitoring"):
+        if code in codes:
+            variants.append((f"wrapper, {code}", code))
     if DEFAULT_PLUGINS:
         variants.append((f"wrapper, default ({','.join(DEFAULT_PLUGINS)})", None))
+    if only:
+        words = [w.strip() for w in only.split(",") if w.strip()]
+        variants = [v for v in variants if any(w in v[0] for w in words)]
     return variants
 
 
-async def pg_ops(dsn: str) -> tuple[dict[str, Op], list[Any]]:
-    import psycopg
+@dataclass
+class Target:
+    """How to reach the server: the raw driver's arguments plus the wrapper's Aurora properties."""
 
+    engine: str
+    port: int
+    dsn: str = ""
+    kwargs: dict[str, Any] | None = None
+    props: dict[str, Any] | None = None
+
+
+async def open_ops(target: Target, only: str | None = None) -> tuple[dict[str, Op], list[Any]]:
+    """Fresh connections for the raw driver and every wrapper variant, and their ops."""
     ops: dict[str, Op] = {}
     closers: list[Any] = []
-    raw = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-    raw_cur = raw.cursor()
+    props = target.props or {}
+    if target.engine == "postgres":
+        import psycopg
 
-    async def raw_op() -> Any:
-        await raw_cur.execute("SELECT 1")
-        return await raw_cur.fetchone()
+        raw = await psycopg.AsyncConnection.connect(target.dsn, autocommit=True)
+        raw_cur: Any = raw.cursor()
+        raw_label = "raw psycopg"
+    else:
+        import aiomysql
 
-    ops["raw psycopg"] = raw_op
+        raw = await aiomysql.connect(**(target.kwargs or {}), autocommit=True)
+        raw_cur = await raw.cursor()
+        raw_label = "raw aiomysql"
     closers.append(raw)
-    for label, plugins in variants_available():
-        props: dict[str, Any] = {} if plugins is None else {"plugins": plugins}
-        conn = await AsyncAwsConnection.connect(
-            psycopg.AsyncConnection.connect, dsn, autocommit=True, **props
-        )
-        ops[label] = _wrapped_op(conn.cursor())
+    ops[raw_label] = _op(raw_cur)
+    for label, plugins in variants_available(only):
+        extra: dict[str, Any] = {**props} if plugins is None else {**props, "plugins": plugins}
+        if target.engine == "postgres":
+            import psycopg
+
+            conn = await AsyncAwsConnection.connect(
+                psycopg.AsyncConnection.connect, target.dsn, autocommit=True, **extra
+            )
+        else:
+            import aiomysql
+
+            conn = await AsyncAwsConnection.connect(
+                aiomysql.connect, autocommit=True, **(target.kwargs or {}), **extra
+            )
         closers.append(conn)
+        ops[label] = _op(conn.cursor())
     return ops, closers
 
 
-async def mysql_ops(kwargs: dict[str, Any]) -> tuple[dict[str, Op], list[Any]]:
-    import aiomysql
-
-    ops: dict[str, Op] = {}
-    closers: list[Any] = []
-    raw = await aiomysql.connect(**kwargs, autocommit=True)
-    raw_cur = await raw.cursor()
-
-    async def raw_op() -> Any:
-        await raw_cur.execute("SELECT 1")
-        return await raw_cur.fetchone()
-
-    ops["raw aiomysql"] = raw_op
-    closers.append(raw)
-    for label, plugins in variants_available():
-        props: dict[str, Any] = {} if plugins is None else {"plugins": plugins}
-        conn = await AsyncAwsConnection.connect(aiomysql.connect, autocommit=True, **kwargs, **props)
-        ops[label] = _wrapped_op(conn.cursor())
-        closers.append(conn)
-    return ops, closers
-
-
-def _wrapped_op(cur: Any) -> Op:
+def _op(cur: Any) -> Op:
     async def op() -> Any:
         await cur.execute("SELECT 1")
         return await cur.fetchone()
@@ -117,40 +168,99 @@ def _wrapped_op(cur: Any) -> Op:
     return op
 
 
-async def measure(ops: dict[str, Op], n_ops: int, block: int) -> dict[str, list[float]]:
-    """Per-op latencies (µs) of every variant: ``n_ops`` each, run in shuffled blocks of ``block`` ops."""
-    samples: dict[str, list[float]] = {label: [] for label in ops}
+def default_set_at_work(closers: list[Any]) -> list[str]:
+    """What the default-set connection has set up (its plugins doing their real work), one line each."""
+    from awsasyncwrap._background import registry
+    from awsasyncwrap.plugins.aurora_connection_tracker import tracked_connections
+    from awsasyncwrap.plugins.failover import FailoverPlugin
+    from awsasyncwrap.plugins.host_monitoring import HostMonitoringPlugin
+    from awsasyncwrap.topology import ClusterTopologyMonitor
+
+    conn = closers[-1]
+    lines: list[str] = []
+    host = conn.current_host
+    lines.append(f"connected to {host.url if host else '?'} (instance id {host.host_id if host else '?'})")
+    monitors = [s for s in registry().services() if isinstance(s, ClusterTopologyMonitor) and not s.closed]
+    for mon in monitors:
+        topo = mon.topology
+        hosts = ", ".join(f"{h.url} {h.role.value}" for h in topo.hosts) if topo else "none yet"
+        lines.append(f"topology monitor {mon.cluster_id}: {mon.task_count} task(s), topology: {hosts}")
+    if not monitors:
+        lines.append("WARNING: no topology monitor runs")
+    for plugin in conn.plugin_service.plugins:
+        if isinstance(plugin, FailoverPlugin):
+            ready = plugin._provider() is not None
+            lines.append(f"failover: {'has the topology provider' if ready else 'WARNING: no topology'}")
+        elif isinstance(plugin, HostMonitoringPlugin):
+            mon = plugin.monitor
+            lines.append(f"host_monitoring: {mon!r}" if mon else "WARNING: host_monitoring has no monitor")
+    if host is not None:
+        tracked = conn.target_connection in tracked_connections(host.url)
+        lines.append(f"aurora_connection_tracker: {'tracks' if tracked else 'WARNING: does not track'} it")
+    return lines
+
+
+def server_tasks(engine: str, port: int, closers: list[Any]) -> list[int]:
+    """OS ids of the server side of the measured connections (PostgreSQL: backend pids)."""
+    if engine == "postgres":
+        conns = [getattr(c, "target_connection", c) for c in closers]
+        return [c.info.backend_pid for c in conns]
+    tids: list[int] = []
+    for entry in Path("/proc").iterdir():  # the mariadbd serving ``port``: all its threads
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"mariadbd") and f"--port={port}".encode() in cmdline:
+            tids += [int(t.name) for t in (entry / "task").iterdir()]
+    return tids
+
+
+def pin(cpu: int, tids: list[int]) -> None:
+    os.sched_setaffinity(0, {cpu})
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, {cpu})
+        except OSError as exc:
+            print(f"  cannot pin {tid} to CPU {cpu}: {exc}")
+
+
+@dataclass
+class Round:
+    """One round's samples per variant: latency per op (µs) and client CPU time per op of each block (µs)."""
+
+    latency: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+
+
+async def measure(ops: dict[str, Op], n_ops: int, block: int) -> Round:
+    """``n_ops`` ops of every variant, run in shuffled blocks of ``block`` ops."""
+    latency: dict[str, list[float]] = {label: [] for label in ops}
+    cpu: dict[str, list[float]] = {label: [] for label in ops}
     for op in ops.values():  # warm-up
         for _ in range(200):
             await op()
     labels = list(ops)
     clock = time.perf_counter_ns
+    cpu_clock = time.thread_time_ns  # user + system time of this thread only: no server, no waiting
     gc.collect()
     gc.disable()
     try:
         for _ in range(max(1, n_ops // block)):
             random.shuffle(labels)
             for label in labels:
-                op, out = ops[label], samples[label]
+                op, out = ops[label], latency[label]
+                cpu_start = cpu_clock()
                 for _ in range(block):
                     start = clock()
                     await op()
                     out.append((clock() - start) / 1000)
+                cpu[label].append((cpu_clock() - cpu_start) / 1000 / block)
     finally:
         gc.enable()
-    return samples
-
-
-def report(title: str, samples: dict[str, list[float]], raw_label: str) -> None:
-    raw_median = median(samples[raw_label])
-    print(f"\n{title}: {len(samples[raw_label])} ops per variant")
-    print(f"{'variant':<60} {'median µs':>10} {'p99 µs':>9} {'+µs':>7} {'ratio':>6}")
-    for label, values in samples.items():
-        med = median(values)
-        print(
-            f"{label:<60} {med:>10.1f} {percentile(values, 0.99):>9.1f} {med - raw_median:>+7.1f} "
-            f"{med / raw_median:>6.3f}"
-        )
+    return Round(latency, cpu)
 
 
 async def close_all(closers: list[Any]) -> None:
@@ -161,27 +271,75 @@ async def close_all(closers: list[Any]) -> None:
     await release_resources()
 
 
+async def run_rounds(target: Target, args: argparse.Namespace) -> tuple[list[Round], str]:
+    rounds: list[Round] = []
+    raw_label = ""
+    for i in range(args.rounds):
+        ops, closers = await open_ops(target, args.variants)
+        raw_label = next(iter(ops))
+        try:
+            if args.pin is not None:
+                pin(args.pin, server_tasks(target.engine, target.port, closers))
+            if i == 0 and target.props and list(ops)[-1].startswith("wrapper, default"):
+                await ops[list(ops)[-1]]()  # its first call acquires the host monitor
+                for line in default_set_at_work(closers):
+                    print(f"  default set: {line}")
+            rounds.append(await measure(ops, max(args.block, args.ops // args.rounds), args.block))
+        finally:
+            await close_all(closers)
+    return rounds, raw_label
+
+
+def report(title: str, rounds: list[Round], raw_label: str) -> None:
+    labels = list(rounds[0].latency)
+    pooled = {label: [v for r in rounds for v in r.latency[label]] for label in labels}
+    raw_median = median(pooled[raw_label])
+    print(f"\n{title}: {len(pooled[raw_label])} ops per variant in {len(rounds)} round(s)")
+    print(
+        f"{'variant':<70} {'median µs':>9} {'p99 µs':>8} {'+µs':>6} {'ratio':>6} {'+µs min..max':>14} "
+        f"{'cpu µs':>7} {'+cpu':>5}"
+    )
+    for label in labels:
+        deltas = [median(r.latency[label]) - median(r.latency[raw_label]) for r in rounds]
+        delta = statistics.median(deltas)
+        cpu = [v for r in rounds for v in r.cpu[label]]
+        cpu_delta = statistics.median(median(r.cpu[label]) - median(r.cpu[raw_label]) for r in rounds)
+        print(
+            f"{label:<70} {median(pooled[label]):>9.1f} {percentile(pooled[label], 0.99):>8.1f} "
+            f"{delta:>+6.1f} {1 + delta / raw_median:>6.3f} {min(deltas):>+6.1f}..{max(deltas):>+5.1f} "
+            f"{median(cpu):>7.1f} {cpu_delta:>+5.1f}"
+        )
+    print("  per round, +µs over raw (median of the round):")
+    for label in labels[1:]:
+        per_round = " ".join(
+            f"{median(r.latency[label]) - median(r.latency[raw_label]):+5.1f}" for r in rounds
+        )
+        print(f"    {label:<68} {per_round}")
+    print(
+        "  +µs: median over the rounds of (variant median - raw median) in the round; ratio: 1 + +µs / raw"
+        " median;\n  cpu µs: this thread's CPU time per op (driver, wrapper, event loop, syscalls; no server,"
+        " no waiting)."
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
     engines = ["postgres", "mariadb"] if args.engine == "both" else [args.engine]
     for engine in engines:
         if engine == "postgres" and args.dsn:
-            ops, closers = await pg_ops(args.dsn)
-            samples = await measure(ops, args.ops, args.block)
-            await close_all(closers)
-            report("PostgreSQL (given DSN)", samples, "raw psycopg")
+            rounds, raw_label = await run_rounds(Target("postgres", 0, dsn=args.dsn), args)
+            report("PostgreSQL (given DSN, no Aurora properties)", rounds, raw_label)
             continue
         async with single_server(engine) as tb:
+            port = tb.writer.node_port
+            props = aurora_props(engine, port)
             if engine == "postgres":
-                ops, closers = await pg_ops(tb.dsn(tb.writer, direct=True))
-                raw_label = "raw psycopg"
+                target = Target(engine, port, dsn=tb.dsn(tb.writer, direct=True), props=props)
             else:
-                ops, closers = await mysql_ops(tb.connect_kwargs(tb.writer, direct=True))
-                raw_label = "raw aiomysql"
-            try:
-                samples = await measure(ops, args.ops, args.block)
-            finally:
-                await close_all(closers)
-            report(f"{engine} (testbed, loopback TCP)", samples, raw_label)
+                target = Target(engine, port, kwargs=tb.connect_kwargs(tb.writer, direct=True), props=props)
+            pinned = "not pinned" if args.pin is None else f"client and server pinned to CPU {args.pin}"
+            print(f"{engine}: wrapper properties {props}; {pinned}; {os.cpu_count()} CPUs")
+            rounds, raw_label = await run_rounds(target, args)
+            report(f"{engine} (testbed, loopback TCP)", rounds, raw_label)
 
 
 def main() -> None:
@@ -189,8 +347,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="postgres")
-    parser.add_argument("--ops", type=int, default=20000, help="ops per variant")
+    parser.add_argument("--ops", type=int, default=20000, help="ops per variant (over all rounds)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds, each on fresh connections")
     parser.add_argument("--block", type=int, default=20, help="ops per variant before switching variant")
+    parser.add_argument("--variants", help="only the variants whose label contains one of these words")
+    parser.add_argument("--pin", type=int, help="run client and server side on this one CPU")
     parser.add_argument("--dsn", help="measure against this PostgreSQL instead of a testbed server")
     asyncio.run(run(parser.parse_args()))
 

@@ -26,6 +26,16 @@ EFM: dict[str, Any] = {
 DETECTION = 0.5 + 0.2 * 2
 #: What the issue allows on top of the detection time.
 SLACK = 0.5
+#: The MariaDB testbed answers the Aurora MySQL topology queries from its aurora_emul schema.
+MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
+    "wrapper_dialect": "aurora-mysql",
+    "topology_query": (
+        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
+        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
+    ),
+    "host_id_query": "SELECT @@report_host",
+    "is_reader_query": "SELECT @@read_only",
+}
 
 
 async def pg_connect(
@@ -130,6 +140,23 @@ async def mysql_terminate(tb: Testbed, fragment: str) -> None:
                         await cur.execute(f"KILL {int(thread_id)}")
         finally:
             conn.close()
+
+
+async def raise_pg_max_connections(tb: Testbed, wanted: int) -> None:
+    """Restart every PostgreSQL instance of ``tb`` with ``max_connections = wanted`` (the testbed sets 100).
+
+    Replicas first: a hot standby refuses to run with a lower max_connections than its primary.
+    """
+    for inst in tb.instances:
+        async with await psycopg.AsyncConnection.connect(tb.dsn(inst, direct=True), autocommit=True) as raw:
+            await raw.execute(f"ALTER SYSTEM SET max_connections = {int(wanted)}")
+    for inst in [*tb.readers, tb.writer]:
+        await tb.kill(inst)
+        await tb.start_instance(inst)
+    for inst in tb.instances:
+        async with await psycopg.AsyncConnection.connect(tb.dsn(inst, direct=True), autocommit=True) as raw:
+            cur = await raw.execute("SHOW max_connections")
+            assert await cur.fetchone() == (str(wanted),)
 
 
 class ThreadWatch:

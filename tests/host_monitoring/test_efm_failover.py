@@ -1,71 +1,139 @@
-"""host_monitoring + failover on an emulated Aurora cluster: a blackholed writer, then the new one."""
+"""host_monitoring + failover on an emulated Aurora cluster (PostgreSQL and MariaDB): a blackholed writer.
+
+The application's long call (``pg_sleep(600)`` / ``SELECT SLEEP(600)``) on the writer hangs when the writer
+stops answering; EFM ends it within the detection time, failover moves the connection to the new writer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
-import psycopg
 import pytest
 
 import awsasyncwrap
-from awsasyncwrap.testbed import Testbed
+from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError
+from awsasyncwrap.testbed import Instance, Testbed
 
-from ._helpers import DETECTION, SLACK, monitor_of, pg_connect, pg_running, pg_terminate, until
-
-pytest.importorskip("awsasyncwrap.plugins.failover")  # written in parallel: runs once it exists
+from ._helpers import (
+    DETECTION,
+    MARIADB_TOPOLOGY_PROPS,
+    SLACK,
+    monitor_of,
+    mysql_connect,
+    mysql_running,
+    mysql_terminate,
+    pg_connect,
+    pg_running,
+    pg_terminate,
+    until,
+)
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.cluster]
 
 
+@dataclass
+class Engine:
+    """The engine-specific bits of these tests."""
+
+    tb: Testbed
+
+    @property
+    def pg(self) -> bool:
+        return self.tb.engine == "postgres"
+
+    @property
+    def sleep_600(self) -> str:
+        return "SELECT " + self.sleep_fragment
+
+    @property
+    def sleep_fragment(self) -> str:
+        return "pg_sleep(600)" if self.pg else "SLEEP(600)"
+
+    async def connect(self, inst: Instance, **props: Any) -> AsyncAwsConnection:
+        if self.pg:
+            return await pg_connect(self.tb, inst, **props)
+        return await mysql_connect(self.tb, inst, **{**MARIADB_TOPOLOGY_PROPS, **props})
+
+    async def running(self, inst: Instance, fragment: str) -> bool:
+        return await (pg_running if self.pg else mysql_running)(self.tb, inst, fragment)
+
+    async def cursor(self, conn: AsyncAwsConnection) -> Any:
+        return await conn.cursor()  # awaitable for either style
+
+    async def is_writer(self, conn: AsyncAwsConnection) -> bool:
+        cur = await self.cursor(conn)
+        await cur.execute("SELECT pg_is_in_recovery()" if self.pg else "SELECT @@read_only")
+        row = await cur.fetchone()
+        return row is not None and not row[0]
+
+    async def cleanup(self) -> None:
+        self.tb.net("all", "pass")
+        await (pg_terminate if self.pg else mysql_terminate)(
+            self.tb, "SLEEP(" if not self.pg else "pg_sleep("
+        )
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
+    """``pg_cluster`` or ``mariadb_cluster`` (healed)."""
+    tb: Testbed = request.getfixturevalue("pg_cluster" if request.param == "postgres" else "mariadb_cluster")
+    return tb
+
+
 @pytest.fixture
-async def tb(pg_cluster: Testbed) -> AsyncIterator[Testbed]:
-    yield pg_cluster
-    pg_cluster.net("all", "pass")
-    await pg_terminate(pg_cluster, "pg_sleep(")
+async def engine(cluster_testbed: Testbed) -> AsyncIterator[Engine]:
+    eng = Engine(cluster_testbed)
+    yield eng
+    await eng.cleanup()
     await awsasyncwrap.release_resources()
 
 
-async def test_blackholed_writer_fails_over_to_the_new_writer(tb: Testbed) -> None:
+async def test_blackholed_writer_fails_over_to_the_new_writer(engine: Engine) -> None:
+    tb = engine.tb
     old = tb.writer
-    conn = await pg_connect(tb, old, plugins="failover,host_monitoring", failover_timeout_sec=30)
+    conn = await engine.connect(old, plugins="failover,host_monitoring", failover_timeout_sec=30)
     try:
-        cur = conn.cursor()
+        cur = await engine.cursor(conn)
         await cur.execute("SELECT 1")
         monitor = monitor_of(conn)
         start = time.monotonic()
-        call = asyncio.create_task(cur.execute("SELECT pg_sleep(600)"))
-        await until(lambda: pg_running(tb, old, "pg_sleep(600)"))
+        call = asyncio.create_task(cur.execute(engine.sleep_600))
+        await until(lambda: engine.running(old, engine.sleep_fragment))
         tb.net(old, "blackhole")  # the writer stops answering: the app's call hangs ...
         report = await tb.failover()  # ... and a reader is promoted (the old writer is killed)
         new = tb.instance(report.new_writer)
-        with pytest.raises(psycopg.OperationalError) as info:  # FailoverSuccessError is one too
+        with pytest.raises(FailoverSuccessError) as info:  # also the driver's OperationalError
             await asyncio.wait_for(call, 60)
         elapsed = time.monotonic() - start
+        assert isinstance(info.value, conn.plugin_service.driver_dialect.operational_error_class())
         assert monitor.declared_dead == 1 and monitor.failed_probes >= 2
-        assert type(info.value).__name__ == "PsycopgFailoverSuccessError", repr(info.value)
         assert elapsed <= DETECTION + SLACK + 5, elapsed  # detection, then the failover plugin's reconnect
         assert conn.current_host is not None and conn.current_host.host == new.address[0]
-        cur = conn.cursor()
-        await cur.execute("SELECT pg_is_in_recovery()")
-        assert await cur.fetchone() == (False,)
+        assert await engine.is_writer(conn)  # the app is on the new writer, through the same connection
+        assert monitor_of(conn).host.host == new.address[0]  # and EFM now watches the new writer
     finally:
         await conn.close()
 
 
-async def test_call_on_blackholed_writer_fails_within_detection_time_with_failover_on(tb: Testbed) -> None:
+async def test_call_on_blackholed_writer_fails_within_detection_time_with_failover_on(
+    engine: Engine,
+) -> None:
+    tb = engine.tb
     old = tb.writer
-    conn = await pg_connect(tb, old, plugins="failover,host_monitoring", failover_timeout_sec=2)
+    conn = await engine.connect(old, plugins="failover,host_monitoring", failover_timeout_sec=2)
     try:
-        cur = conn.cursor()
+        cur = await engine.cursor(conn)
         start = time.monotonic()
-        call = asyncio.create_task(cur.execute("SELECT pg_sleep(600)"))
-        await until(lambda: pg_running(tb, old, "pg_sleep(600)"))
+        call = asyncio.create_task(cur.execute(engine.sleep_600))
+        await until(lambda: engine.running(old, engine.sleep_fragment))
         tb.net(old, "blackhole")
         await until(lambda: monitor_of(conn).declared_dead == 1, timeout=DETECTION + SLACK + 5, every=0.005)
         assert time.monotonic() - start <= DETECTION + SLACK
-        with pytest.raises(psycopg.OperationalError):
+        with pytest.raises(conn.plugin_service.driver_dialect.operational_error_class()):
             await asyncio.wait_for(call, 60)
     finally:
         await conn.close()

@@ -5,19 +5,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 import awsasyncwrap
-from awsasyncwrap import AsyncAwsConnection, HostAvailability
+from awsasyncwrap import (
+    AsyncAwsConnection,
+    HostAvailability,
+    Plugin,
+    PluginFactory,
+    PluginManager,
+    Properties,
+)
 from awsasyncwrap.plugins.host_monitoring import (
     TASK_PREFIX,
+    HostMonitor,
     HostMonitoringPlugin,
     host_monitors,
 )
 
-from .fakedriver import FakeOperationalError, fake_connect
+from .fakedriver import FakeConnection, FakeOperationalError, fake_connect
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -29,9 +37,8 @@ FAST = {
 
 
 async def connect(host: str = "db1.example", **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(
-        fake_connect, host=host, plugins="host_monitoring", wrapper_dialect="pg", **props
-    )
+    props.setdefault("plugins", "host_monitoring")
+    return await AsyncAwsConnection.connect(fake_connect, host=host, wrapper_dialect="pg", **props)
 
 
 def plugin_of(conn: AsyncAwsConnection) -> HostMonitoringPlugin:
@@ -199,4 +206,105 @@ async def test_aborted_call_raises_the_drivers_operational_error(error: Callable
         assert awsasyncwrap.plugin_service._availability[host.url][0] is HostAvailability.UNAVAILABLE
     finally:
         awsasyncwrap.plugin_service._availability.clear()
+        await conn.close()
+
+
+class _AuthPlugin(Plugin):
+    """Stands for an auth plugin (iam, aws_secrets_manager): supplies the password when connecting."""
+
+    subscribed_methods = {"connect", "force_connect"}
+    refuse = False
+    seen: ClassVar[list[str]] = []
+
+    async def connect(
+        self,
+        target_driver_func: Any,
+        driver_dialect: Any,
+        host_info: Any,
+        props: Properties,
+        is_initial_connection: bool,
+        connect_func: Any,
+    ) -> Any:
+        _AuthPlugin.seen.append("connect")
+        props["password"] = "token-from-plugin"
+        return await connect_func()
+
+    async def force_connect(
+        self,
+        target_driver_func: Any,
+        driver_dialect: Any,
+        host_info: Any,
+        props: Properties,
+        is_initial_connection: bool,
+        connect_func: Any,
+    ) -> Any:
+        _AuthPlugin.seen.append("force_connect")
+        if _AuthPlugin.refuse:
+            raise FakeOperationalError("password authentication failed", code="28P01")
+        props["password"] = "token-from-plugin"
+        return await connect_func()
+
+
+class _AuthPluginFactory(PluginFactory):
+    def get_instance(self, plugin_service: Any, props: Properties) -> Plugin:
+        return _AuthPlugin()
+
+
+PluginManager.register_plugin("efm_test_auth", _AuthPluginFactory, 800)
+
+#: Probes at once, with room for a loaded machine: never declared dead, a probe times out after 200 ms.
+PROBING = {
+    "failure_detection_time_ms": 20,
+    "failure_detection_interval_ms": 200,
+    "failure_detection_count": 1000,
+}
+
+
+async def _overdue_call(
+    conn: AsyncAwsConnection, condition: Callable[[HostMonitor], bool]
+) -> HostMonitoringPlugin:
+    """Run a call until ``condition(monitor)`` holds (the monitor probes meanwhile); it then ends normally."""
+    plugin = next(p for p in conn.plugin_service.plugins if isinstance(p, HostMonitoringPlugin))
+    await conn.cursor().execute("SELECT 1")
+    monitor = plugin.monitor
+    assert monitor is not None
+    done = asyncio.Event()
+
+    async def long_call() -> None:
+        await done.wait()
+
+    task = asyncio.create_task(plugin.execute(conn, "Cursor.execute", long_call))
+    await until(lambda: condition(monitor))
+    done.set()
+    await task
+    return plugin
+
+
+async def test_monitor_connects_through_the_force_connect_pipeline() -> None:
+    _AuthPlugin.seen.clear()
+    _AuthPlugin.refuse = False
+    conn = await connect(plugins="efm_test_auth,host_monitoring", **PROBING)
+    try:
+        plugin = await _overdue_call(conn, lambda m: m.probes - m.failed_probes >= 2)
+        monitor = plugin.monitor
+        assert monitor is not None and monitor.failed_probes == 0
+        assert "force_connect" in _AuthPlugin.seen  # the auth plugin ran for the monitor's connection
+        probe_conns = [c for c in FakeConnection.instances if c.kwargs.get("connect_timeout") is not None]
+        assert probe_conns and probe_conns[-1].kwargs["password"] == "token-from-plugin"
+    finally:
+        await conn.close()
+
+
+async def test_refused_monitoring_login_means_the_host_is_up() -> None:
+    _AuthPlugin.refuse = True
+    conn = await connect(plugins="efm_test_auth,host_monitoring", **PROBING)
+    try:
+        plugin = await _overdue_call(conn, lambda m: m.login_errors >= 3)
+        monitor = plugin.monitor
+        assert monitor is not None
+        # the server answered every probe (with a refusal): nothing failed, nothing was aborted
+        assert monitor.login_errors >= 3 and monitor.failed_probes == 0 and monitor.declared_dead == 0
+        assert all(h.availability is HostAvailability.AVAILABLE for h in conn.plugin_service.hosts)
+    finally:
+        _AuthPlugin.refuse = False
         await conn.close()

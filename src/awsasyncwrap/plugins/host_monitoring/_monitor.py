@@ -14,6 +14,7 @@ marked unavailable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -25,7 +26,7 @@ from ..._background import BackgroundService
 from ...hostinfo import HostAvailability, HostInfo
 from ...properties import WrapperProperties
 from ._calls import InFlightCalls
-from ._probe import ProbeConnection, describe_error
+from ._probe import Connector, ProbeConnection, describe_error
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect
@@ -79,6 +80,7 @@ class HostMonitor(BackgroundService):
         driver: DriverDialect,
         connect_func: Callable[..., Awaitable[Any]],
         props: Properties,
+        is_login_error: Callable[[BaseException], bool] | None = None,
     ) -> None:
         super().__init__()
         self.host = host
@@ -90,7 +92,11 @@ class HostMonitor(BackgroundService):
         self._armed_at = 0.0
         self._wake = asyncio.Event()
         self._driver = driver
-        self._probe_conn = ProbeConnection(driver, connect_func, host, props, f"host_monitor:{host.url}")
+        self._is_login_error = is_login_error
+        self._connectors: list[Connector] = []
+        self._probe_conn = ProbeConnection(
+            driver, connect_func, host, props, f"host_monitor:{host.url}", self._connectors
+        )
         #: "idle" (parked), "waiting" (calls in flight, none overdue), "probing" or "stopped".
         self.state = "idle"
         self.probes = 0
@@ -99,6 +105,8 @@ class HostMonitor(BackgroundService):
         self.declared_dead = 0
         self.aborted_connections = 0
         self.errors = 0
+        #: Probes the host answered with an authentication error (counted as answers: it is up).
+        self.login_errors = 0
         #: How often the task woke up to look at the in-flight calls (not per call: per grace period).
         self.wakeups = 0
         self._marked_by: weakref.ref[PluginService] | None = None  # who marked the host unavailable
@@ -114,6 +122,15 @@ class HostMonitor(BackgroundService):
     def monitoring_connection(self) -> Any:
         """The monitor's own driver connection (open only while it probes), for inspection."""
         return self._probe_conn.connection
+
+    def attach(self, connector: Connector) -> None:
+        """A connection that uses this monitor: probes connect through its force-connect pipeline."""
+        self._connectors.append(connector)
+
+    def detach(self, connector: Connector) -> None:
+        """That connection no longer uses this monitor."""
+        with contextlib.suppress(ValueError):
+            self._connectors.remove(connector)
 
     def arm(self) -> None:
         """A call registered while the monitor was parked: wake it once."""
@@ -199,6 +216,17 @@ class HostMonitor(BackgroundService):
         try:
             await self._probe_conn.probe(self.settings.interval)
         except Exception as exc:
+            if self._is_login_error is not None and self._is_login_error(exc):
+                # the server answered (and refused the monitor's login): the host is up, EFM's only question
+                self.login_errors += 1
+                log = logger.warning if self.login_errors == 1 else logger.debug
+                log(
+                    "host monitor for %s: the monitoring login is refused (%s); the host answers, so it "
+                    "counts as up (set monitoring-user / monitoring-password?)",
+                    self.host.url,
+                    describe_error(exc),
+                )
+                return True
             self.failed_probes += 1
             logger.debug(
                 "host monitor for %s: probe failed (%d in a row): %s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..._background import ServiceRegistry, registry
 from ...hostinfo import HostInfo
@@ -14,7 +14,7 @@ from ...properties import WrapperProperties
 from ._calls import MonitoredCall
 from ._deadline import run_bounded
 from ._monitor import HostMonitor, MonitorSettings
-from ._probe import describe_error
+from ._probe import Connector, describe_error
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService
@@ -40,6 +40,17 @@ def host_monitors() -> list[HostMonitor]:
     return [s for s in registry().services() if isinstance(s, HostMonitor) and not s.closed]
 
 
+class _NoMonitor:
+    """Stands for "no monitor yet" in the hot path: like a closed monitor, it makes a call resolve one."""
+
+    __slots__ = ()
+    running = False
+
+
+#: Typed as a monitor so the hot path needs no None check; only its ``running`` (False) is ever read.
+_NO_MONITOR = cast("HostMonitor", _NoMonitor())
+
+
 class HostMonitoringPlugin(Plugin):
     """Enhanced failure monitoring for one connection.
 
@@ -60,10 +71,12 @@ class HostMonitoringPlugin(Plugin):
         self._subscribed: set[str] = set(methods) if enabled else set()
         self._conn: Any = None  # the driver connection the monitor below was resolved for
         self._host: HostInfo | None = None
-        self._monitor: HostMonitor | None = None
+        self._monitor: HostMonitor = _NO_MONITOR
         self._registry: ServiceRegistry | None = None
         self._key: Hashable = None
         self._spare: MonitoredCall | None = MonitoredCall(None, service)  # reused by every call
+        #: how the monitor opens its connection for this connection: the force-connect pipeline (auth plugins)
+        self._connector: Connector = lambda host, props: service.force_connect(host, props)
 
     @property
     def subscribed_methods(self) -> set[str]:
@@ -72,17 +85,19 @@ class HostMonitoringPlugin(Plugin):
     @property
     def monitor(self) -> HostMonitor | None:
         """The monitor of the connection's current host (None before the first monitored call)."""
-        return self._monitor
+        monitor = self._monitor
+        return None if monitor is _NO_MONITOR else monitor
 
     async def execute(
         self, target: object, method_name: str, execute_func: ExecuteFunc[T], *args: Any, **kwargs: Any
     ) -> T:
-        conn = self._service.current_connection
+        conn = self._service._current_connection  # the property's attribute: this runs on every call
         monitor = self._monitor
-        if conn is not self._conn or monitor is None or not monitor.running:
-            monitor = await self._resolve(conn)
-            if monitor is None:
+        if conn is not self._conn or not monitor.running:  # moved, first call, or monitor closed
+            resolved = await self._resolve(conn)
+            if resolved is None:
                 return await execute_func()
+            monitor = resolved
         call = self._spare
         if call is None:  # another call of this connection is in flight: it has the spare
             call = MonitoredCall(conn, self._service)
@@ -103,8 +118,7 @@ class HostMonitoringPlugin(Plugin):
             raise
         finally:
             del calls[call]
-            call.conn = None
-            self._spare = call
+            self._spare = call  # keeps conn, which self._conn holds anyway
 
     def _aborted_error(self, monitor: HostMonitor) -> Exception:
         """The driver's OperationalError for a call whose connection the monitor aborted."""
@@ -129,12 +143,21 @@ class HostMonitoringPlugin(Plugin):
         key = monitor_key(driver.code, host, settings)
         reg = registry()
         props = self._props.monitoring_props()
+        dialect = service.database_dialect
         monitor = reg.acquire(
             key,
-            lambda: HostMonitor(host, settings, driver, service.target_driver_func, props),
+            lambda: HostMonitor(
+                host,
+                settings,
+                driver,
+                service.target_driver_func,
+                props,
+                lambda exc: dialect.is_login_error(exc, driver),
+            ),
             HostMonitor,
         )
         self._drop_monitor()
+        monitor.attach(self._connector)
         self._conn, self._host, self._monitor, self._registry, self._key = conn, host, monitor, reg, key
         return monitor
 
@@ -158,9 +181,14 @@ class HostMonitoringPlugin(Plugin):
         return found or host
 
     def _drop_monitor(self) -> None:
+        if self._monitor is not _NO_MONITOR:
+            self._monitor.detach(self._connector)
         if self._registry is not None:
             self._registry.release(self._key, self._disposal)
-        self._conn = self._host = self._monitor = self._registry = self._key = None
+        self._conn = self._host = self._registry = self._key = None
+        self._monitor = _NO_MONITOR
+        if self._spare is not None:
+            self._spare.conn = None
 
     async def release_resources(self) -> None:
         self._drop_monitor()

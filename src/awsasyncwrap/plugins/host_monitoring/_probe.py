@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._deadline import run_bounded
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from ...hostinfo import HostInfo
     from ...properties import Properties
 
-__all__ = ["PROBE_SQL", "ProbeConnection", "describe_error"]
+__all__ = ["PROBE_SQL", "Connector", "ProbeConnection", "describe_error"]
+
+#: Opens a connection to a host with the given properties (a connection's force-connect pipeline).
+Connector = Callable[["HostInfo", "Properties"], Coroutine[Any, Any, Any]]
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +38,11 @@ def describe_error(exc: BaseException) -> str:
 class ProbeConnection:
     """Opens (lazily) and probes one monitoring connection; every step is bounded.
 
-    Opened directly with the driver dialect (not through the plugin pipeline) and the
-    ``monitoring-`` properties. A probe that fails or runs out of time discards the
-    connection, so the next probe starts from a fresh one; so does a connection left
-    unused for :data:`MAX_IDLE` seconds.
+    Opened with the ``monitoring-`` properties through the force-connect pipeline of a
+    connection that uses the monitor (the last of ``connectors``: auth plugins such as ``iam``
+    apply), or directly with the driver dialect when no connector is attached. A probe that
+    fails or runs out of time discards the connection, so the next probe starts from a fresh
+    one; so does a connection left unused for :data:`MAX_IDLE` seconds.
     """
 
     def __init__(
@@ -48,12 +52,14 @@ class ProbeConnection:
         host: HostInfo,
         props: Properties,
         name: str,
+        connectors: Sequence[Connector] = (),
     ) -> None:
         self._driver = driver
         self._connect_func = connect_func
         self._host = host
         self._props = props
         self._name = name
+        self._connectors = connectors  # the monitor's live list
         self._conn: Any = None
         self._last_used = 0.0
 
@@ -101,7 +107,12 @@ class ProbeConnection:
             late.append(task)
             task.cancel()
 
-        coro = self._driver.connect(self._connect_func, self._host, self._connect_props(timeout))
+        props = self._connect_props(timeout)
+        connector = self._connectors[-1] if self._connectors else None
+        if connector is not None:
+            coro = connector(self._host, props)
+        else:
+            coro = self._driver.connect(self._connect_func, self._host, props)
         try:
             conn = await run_bounded(coro, deadline, expire, f"{self._name}:connect")
         except BaseException:
