@@ -29,6 +29,7 @@ from .host_list_provider import HostListProvider, HostListProviderService, Stati
 from .hostinfo import HostAvailability, HostInfo, HostRole
 from .plugin import Plugin, PluginFactory
 from .plugin_service import PluginService
+from .plugins.read_write_splitting.errors import ReadWriteSplittingError
 from .properties import Properties, WrapperProperties, WrapperProperty
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "PluginManager",
     "PluginService",
     "Properties",
+    "ReadWriteSplittingError",
     "SessionState",
     "StaticHostListProvider",
     "TransactionResolutionUnknownError",

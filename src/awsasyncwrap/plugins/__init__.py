@@ -25,6 +25,17 @@ BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
         100,
     ),
     "stale_dns": ("awsasyncwrap.plugins.stale_dns", "StaleDnsPluginFactory", 200),
+    "read_write_splitting": (
+        "awsasyncwrap.plugins.read_write_splitting",
+        "ReadWriteSplittingPluginFactory",
+        300,
+    ),
+    "srw": ("awsasyncwrap.plugins.srw", "SimpleReadWriteSplittingPluginFactory", 310),
+    "fastest_response_strategy": (
+        "awsasyncwrap.plugins.fastest_response",
+        "FastestResponseStrategyPluginFactory",
+        320,
+    ),
     "initial_connection": ("awsasyncwrap.plugins.initial_connection", "InitialConnectionPluginFactory", 390),
     "failover": ("awsasyncwrap.plugins.failover", "FailoverPluginFactory", 400),
 }
