@@ -75,3 +75,42 @@ async def pooled_connections_survive_writer_failover(tb: Testbed) -> None:
         stats = pool.get_stats()
         assert stats["discarded"] == 0 and stats["failovers"] == 3 and stats["connects"] == 3
         assert {c.current_host.host_id for c in conns if c.current_host} == {tb.writer.id}
+
+
+async def test_psycopg_pool_hosted_connections_survive_writer_failover(pg_cluster: Testbed) -> None:
+    """psycopg_pool with AwsPsycopgConnection: a failed-over connection goes back to the pool and works."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from awsasyncwrap import release_resources
+    from awsasyncwrap.pool import AwsPsycopgConnection
+
+    tb = pg_cluster
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        tb.dsn(),
+        connection_class=AwsPsycopgConnection,
+        kwargs={
+            "plugins": "failover",
+            "cluster_instance_host_pattern": tb.host_pattern,
+            "failover_timeout_sec": 30,
+            "monitor_disposal_time_ms": 0,
+            "autocommit": True,
+        },
+        min_size=1,
+        max_size=1,
+        open=False,
+    )
+    try:
+        async with pool:
+            async with pool.connection() as conn:
+                assert await is_writer(conn, "postgres")
+            report = await tb.failover()
+            with pytest.raises(FailoverSuccessError):
+                async with pool.connection() as again:
+                    assert again is conn
+                    await again.execute("SELECT 1")
+            async with pool.connection() as again:
+                assert again is conn  # kept by psycopg_pool: its driver connection is the new writer's
+                assert await is_writer(again, "postgres")
+                assert again.current_host is not None and again.current_host.host_id == report.new_writer
+    finally:
+        await release_resources()

@@ -241,3 +241,33 @@ async def test_concurrent_load_never_exceeds_max_size(pg_dsn: str) -> None:
         results = await asyncio.gather(*(work(i) for i in range(50)))
         assert results == list(range(50))
         assert peak <= 3 and pool.size <= 3 and pool.in_use == 0
+
+
+async def test_reset_runs_on_return_and_a_failing_reset_discards(pg_dsn: str) -> None:
+    fail = False
+    resets: list[AsyncAwsConnection] = []
+
+    async def reset(conn: AsyncAwsConnection) -> None:
+        resets.append(conn)
+        assert not conn.get_transaction_status()  # the block's transaction ended before
+        await conn.set_read_only(False)
+        if fail:
+            raise RuntimeError("cannot reset")
+
+    async with make_pool(pg_dsn, max_size=1, reset=reset) as pool:
+        async with pool.connection() as conn:
+            await conn.set_read_only(True)
+            cur = await conn.execute("SHOW transaction_read_only")
+            assert await cur.fetchone() == ("on",)
+        async with pool.connection() as again:
+            assert again is conn
+            cur = await again.execute("SHOW transaction_read_only")
+            assert await cur.fetchone() == ("off",)
+        fail = True
+        held = await pool.getconn()
+        await pool.putconn(held)  # putconn resets too; this reset fails: discarded
+        assert resets == [conn, conn, conn] and pool.size == 0
+        fail = False
+        async with pool.connection() as fresh:
+            assert fresh is not conn
+        assert pool.get_stats()["discarded"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 async def test_psycopg_pool_with_wrapped_connections(pg_dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as raw:
         await raw.execute("DROP TABLE IF EXISTS pp_items; CREATE TABLE pp_items (id int PRIMARY KEY)")
-    pool: AsyncConnectionPool = AsyncConnectionPool(  # type: ignore[type-var]
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         pg_dsn,
         connection_class=AwsPsycopgConnection,
         kwargs={"plugins": "dev", "wrapper_dialect": "pg"},

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from awsasyncwrap import release_resources
-from awsasyncwrap.errors import FailoverSuccessError
+from awsasyncwrap.errors import FailoverSuccessError, TransactionResolutionUnknownError
 from awsasyncwrap.testbed import Testbed
 
 from .conftest import mysql_url, pg_url
@@ -29,7 +29,7 @@ MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
 }
 
 
-def cluster_engine(tb: Testbed) -> AsyncEngine:
+def cluster_engine(tb: Testbed, **engine_options: Any) -> AsyncEngine:
     props: dict[str, Any] = {
         "plugins": "failover",
         "cluster_instance_host_pattern": tb.host_pattern,
@@ -39,7 +39,7 @@ def cluster_engine(tb: Testbed) -> AsyncEngine:
         url = pg_url(tb, "cluster")
     else:
         url, props = mysql_url(tb, "cluster"), {**MARIADB_TOPOLOGY_PROPS, **props}
-    return create_async_engine(url, connect_args=props, pool_size=2, max_overflow=0)
+    return create_async_engine(url, connect_args=props, pool_size=2, max_overflow=0, **engine_options)
 
 
 async def test_pg_orm_through_failover(pg_cluster: Testbed) -> None:
@@ -79,6 +79,72 @@ async def orm_through_failover(tb: Testbed) -> None:
         async with engine.connect() as conn:
             assert (await conn.get_raw_connection()).driver_connection is proxy  # the same pooled connection
         assert proxy.current_host is not None and proxy.current_host.host_id == tb.writer.id != old_writer
+    finally:
+        await engine.dispose()
+        await release_resources()
+
+
+async def test_pg_failover_inside_a_transaction(pg_cluster: Testbed) -> None:
+    await failover_inside_a_transaction(pg_cluster)
+
+
+async def test_mysql_failover_inside_a_transaction(mariadb_cluster: Testbed) -> None:
+    await failover_inside_a_transaction(mariadb_cluster)
+
+
+async def failover_inside_a_transaction(tb: Testbed) -> None:
+    """A unit of work that meets a failover half way: outcome unknown, connection kept, the retry commits."""
+    engine = cluster_engine(tb)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.run_sync(Base.metadata.create_all)
+        await tb.wait_replicated()
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+        async def unit_of_work(session: Any, meet_failover: bool) -> None:
+            async with session.begin():
+                session.add(Item(id=1, name="n1"))
+                await session.flush()  # the transaction is open on the writer
+                if meet_failover:
+                    await tb.failover()
+                session.add(Item(id=2, name="n2"))
+
+        async with sessions() as session:
+            with pytest.raises(OperationalError) as info:
+                await unit_of_work(session, meet_failover=True)
+            assert isinstance(info.value.orig, TransactionResolutionUnknownError)
+            assert not info.value.connection_invalidated
+        async with sessions() as session:
+            await unit_of_work(session, meet_failover=False)  # the application redoes the whole unit
+        async with sessions() as session:
+            names = (await session.scalars(select(Item.name).order_by(Item.id))).all()
+            assert names == ["n1", "n2"]
+    finally:
+        await engine.dispose()
+        await release_resources()
+
+
+async def test_pg_pre_ping_fails_idle_connections_over_unseen(pg_cluster: Testbed) -> None:
+    await pre_ping_fails_idle_connections_over_unseen(pg_cluster)
+
+
+async def test_mysql_pre_ping_fails_idle_connections_over_unseen(mariadb_cluster: Testbed) -> None:
+    await pre_ping_fails_idle_connections_over_unseen(mariadb_cluster)
+
+
+async def pre_ping_fails_idle_connections_over_unseen(tb: Testbed) -> None:
+    """pool_pre_ping: the ping meets the failover and the pooled connection moves; the app sees nothing."""
+    engine = cluster_engine(tb, pool_pre_ping=True)
+    try:
+        async with engine.connect() as conn:
+            proxy = (await conn.get_raw_connection()).driver_connection
+            await conn.execute(select(1))
+        report = await tb.failover()
+        async with engine.connect() as conn:
+            assert (await conn.get_raw_connection()).driver_connection is proxy
+            assert (await conn.execute(select(1))).scalar() == 1
+        assert proxy.current_host is not None and proxy.current_host.host_id == report.new_writer
     finally:
         await engine.dispose()
         await release_resources()

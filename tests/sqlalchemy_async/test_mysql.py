@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiomysql
 import pymysql
 import pytest
 from sqlalchemy import select, text, update
@@ -89,3 +90,24 @@ async def test_failover_errors(mysql_engine: AsyncEngine) -> None:
             await conn.execute(text("SELECT 1"))
         assert info.value.connection_invalidated
     assert proxy.closed
+
+
+async def test_server_side_disconnect_invalidates_the_connection(
+    mysql_engine: AsyncEngine, mariadb_server: Testbed
+) -> None:
+    async with mysql_engine.connect() as conn:
+        conn_id = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar()
+        proxy = (await conn.get_raw_connection()).driver_connection
+    admin = await aiomysql.connect(**mariadb_server.connect_kwargs(mariadb_server.writer), autocommit=True)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute(f"KILL {int(conn_id or 0)}")
+    finally:
+        admin.close()
+    async with mysql_engine.connect() as conn:
+        with pytest.raises(OperationalError) as info:
+            await conn.execute(text("SELECT 1"))
+        assert info.value.connection_invalidated  # SQLAlchemy recognised the disconnect
+    assert proxy.closed
+    async with mysql_engine.connect() as conn:  # a fresh connection replaces it
+        assert (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar() != conn_id

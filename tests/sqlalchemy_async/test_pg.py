@@ -174,3 +174,22 @@ async def test_server_side_cursor_stream(pg_engine: AsyncEngine) -> None:
         result = await conn.stream(text("SELECT generate_series(1, 5)"))
         rows: list[Any] = [row[0] async for row in result]
         assert rows == [1, 2, 3, 4, 5]
+
+
+async def test_server_side_disconnect_invalidates_the_connection(
+    pg_engine: AsyncEngine, pg_server: Testbed
+) -> None:
+    async with pg_engine.connect() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        proxy = (await conn.get_raw_connection()).driver_connection
+    async with await psycopg.AsyncConnection.connect(
+        pg_server.dsn(pg_server.writer), autocommit=True
+    ) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    async with pg_engine.connect() as conn:
+        with pytest.raises(OperationalError) as info:
+            await conn.execute(text("SELECT 1"))
+        assert info.value.connection_invalidated  # SQLAlchemy recognised the disconnect
+    assert proxy.closed
+    async with pg_engine.connect() as conn:  # a fresh connection replaces it
+        assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar() != pid

@@ -126,6 +126,7 @@ class TelemetryPlugin(Plugin):
         self._execute_spans = bool(TELEMETRY_EXECUTE_SPANS.get(props))
         self._execute_metrics = bool(TELEMETRY_EXECUTE_METRICS.get(props))
         self._last_host: HostInfo | None = None
+        self._system_of: tuple[object, str] = (None, "mysql")  # (driver connection, its db.system.name)
         self._subscribed = set(plugin_service.driver_dialect.network_bound_methods) | {
             "connect",
             "force_connect",
@@ -349,10 +350,21 @@ class TelemetryPlugin(Plugin):
     # --- attributes ---------------------------------------------------------------------------
 
     def _db_system(self) -> str:
-        dialect = self._service.database_dialect
+        """``db.system.name``: postgresql, mysql or mariadb (also when a MySQL dialect was forced)."""
+        service = self._service
+        dialect = service.database_dialect
         if dialect.engine == "postgres":
             return "postgresql"
-        return "mariadb" if "mariadb" in dialect.code else "mysql"
+        if "mariadb" in dialect.code:
+            return "mariadb"
+        conn = service.current_connection
+        if conn is None:
+            return "mysql"
+        known, system = self._system_of
+        if known is not conn:
+            system = "mariadb" if _is_mariadb(conn) else "mysql"
+            self._system_of = (conn, system)
+        return system
 
     def _db_attributes(self) -> dict[str, Any]:
         service = self._service
@@ -394,6 +406,12 @@ def _operation_name(query: Any) -> str | None:
         return None
     words = query.lstrip(" \t\r\n(").split(None, 1)
     return words[0].upper() if words and words[0].isalpha() else None
+
+
+def _is_mariadb(conn: Any) -> bool:
+    """Whether an aiomysql connection is to MariaDB (from the version its server announced)."""
+    server_info = getattr(conn, "get_server_info", None)
+    return callable(server_info) and "mariadb" in str(server_info()).lower()
 
 
 def _error_type(exc: BaseException) -> str:

@@ -61,8 +61,11 @@ class AsyncAwsConnectionPool:
 
     ``check`` (e.g. :meth:`ping`) runs on every checkout; without it the
     checkout test is the closed flag only (no I/O). ``configure`` runs once on
-    every new connection. ``max_lifetime`` / ``max_idle`` (seconds, None:
-    never) retire old connections when they are next returned or looked at.
+    every new connection; ``reset`` on every connection given back in a
+    reusable state, after its transaction ended (e.g. to undo
+    ``set_read_only(True)``); a connection whose ``reset`` raises is
+    discarded. ``max_lifetime`` / ``max_idle`` (seconds, None: never) retire
+    old connections when they are next returned or looked at.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class AsyncAwsConnectionPool:
         timeout: float = 30.0,
         check: ConnectionCallback | None = None,
         configure: ConnectionCallback | None = None,
+        reset: ConnectionCallback | None = None,
         max_lifetime: float | None = 3600.0,
         max_idle: float | None = 600.0,
         max_waiting: int = 0,
@@ -104,6 +108,7 @@ class AsyncAwsConnectionPool:
         self.max_waiting = max_waiting
         self._check = check
         self._configure = configure
+        self._reset = reset
         self._idle: list[_Slot] = []  # a stack: the most recently returned on top
         self._used: dict[AsyncAwsConnection, _Slot] = {}
         self._opening = 0
@@ -386,8 +391,24 @@ class AsyncAwsConnectionPool:
                 raise
             logger.warning("pool %s: rollback failed: %s", self.name, type(err).__name__)
             return
+        if self._reset is not None and not await self._reset_ok(slot):
+            return
         self._used.pop(conn, None)
         self._return(slot)
+
+    async def _reset_ok(self, slot: _Slot) -> bool:
+        """Run ``reset`` on a connection being returned; discard it if that fails."""
+        assert self._reset is not None
+        try:
+            await self._reset(slot.conn)
+        except BaseException as exc:
+            self._used.pop(slot.conn, None)
+            self._discard(slot, abort=True)
+            if not isinstance(exc, Exception):
+                raise
+            logger.warning("pool %s: reset failed: %s; connection discarded", self.name, type(exc).__name__)
+            return False
+        return True
 
     def _return(self, slot: _Slot) -> None:
         if self._closed or slot.conn.closed or self._expired(slot, time.monotonic()):

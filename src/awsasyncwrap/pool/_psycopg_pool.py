@@ -11,7 +11,8 @@ stands for a *changing* driver connection (failover, read/write splitting),
 while a subclass *is* one libpq connection. So this class subclasses the
 wrapper's proxy instead and forwards the rest to the current driver
 connection. For type checkers it is not an ``AsyncConnection``; write
-``AsyncConnectionPool(..., connection_class=AwsPsycopgConnection)  # type: ignore[type-var]``.
+``connection_class=AwsPsycopgConnection,  # type: ignore[arg-type]``, or annotate the pool as
+``AsyncConnectionPool[Any]``.
 """
 
 from __future__ import annotations
