@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -49,39 +50,67 @@ ConnectStep = Callable[
 ]
 
 
-async def _call_driver(
-    target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    return await call(*args, **kwargs)
+def _build_chain(plugins: list[Plugin]) -> Chain:
+    """The call chain through ``plugins`` (outermost first) down to the driver.
 
+    Per call this costs one plain function call and one ``functools.partial`` (C, no frame) per
+    plugin: the chain returns the outermost plugin's coroutine instead of awaiting it in one of its
+    own (one frame less on every call and on every resumption of a suspended call), and each
+    plugin's ``execute_func`` is a partial of the next plugin's ``execute`` (the innermost one's, of
+    the driver call). Calling ``execute_func`` again (a retry) starts the rest of the chain anew.
+    """
+    executes = [plugin.execute for plugin in plugins]
+    first = executes[0]
+    if len(executes) == 1:
 
-def _link(plugin: Plugin, nxt: Chain) -> Chain:
-    execute = plugin.execute
-    if nxt is _call_driver:  # innermost plugin: its execute_func calls the driver itself
-
-        def innermost(
+        def chain1(
             target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Awaitable[Any]:
-            return execute(target, name, lambda: call(*args, **kwargs), *args, **kwargs)
+            return first(target, name, partial(call, *args, **kwargs), *args, **kwargs)
 
-        return innermost
+        return chain1
+    if len(executes) == 2:
+        second = executes[1]
 
-    async def step(
+        def chain2(
+            target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Awaitable[Any]:
+            inner = partial(second, target, name, partial(call, *args, **kwargs), *args, **kwargs)
+            return first(target, name, inner, *args, **kwargs)
+
+        return chain2
+    rest = executes[:0:-1]  # innermost first, without the outermost
+
+    def chain(
         target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        return await execute(target, name, lambda: nxt(target, name, call, args, kwargs), *args, **kwargs)
+    ) -> Awaitable[Any]:
+        func: Callable[[], Awaitable[Any]] = partial(call, *args, **kwargs)
+        for execute in rest:
+            func = partial(execute, target, name, func, *args, **kwargs)
+        return first(target, name, func, *args, **kwargs)
 
-    return step
+    return chain
 
 
 class CursorChains:
-    """The chains of the methods a cursor calls most (None: call the driver directly)."""
+    """The chains of the methods a cursor calls most (None: call the driver directly).
 
-    __slots__ = ("execute", "fetchone")
+    ``execute_first`` / ``execute_inner`` are the ``Cursor.execute`` chain taken apart, for the
+    cursor to run it without a chain frame: the outermost plugin's ``execute`` (None: no plugin) and
+    the other plugins' ``execute`` innermost first, each ``execute_func`` being a ``functools.partial``
+    of the next (as in :func:`_build_chain`).
+    """
 
-    def __init__(self, execute: Chain | None, fetchone: Chain | None) -> None:
+    __slots__ = ("execute", "execute_first", "execute_inner", "fetchone")
+
+    def __init__(
+        self, execute: Chain | None, fetchone: Chain | None, execute_plugins: list[Plugin] | None = None
+    ) -> None:
         self.execute = execute
         self.fetchone = fetchone
+        executes = [plugin.execute for plugin in execute_plugins or ()]
+        self.execute_first: Callable[..., Awaitable[Any]] | None = executes[0] if executes else None
+        self.execute_inner: tuple[Callable[..., Awaitable[Any]], ...] = tuple(executes[:0:-1])
 
 
 class PluginManager:
@@ -191,8 +220,11 @@ class PluginManager:
         """The chains of a cursor's hot methods, computed once per connection and cursor kind."""
         found = self._cursor_chains.get(server_side)
         if found is None:
+            network = "Cursor.execute" in self._network_bound
             found = self._cursor_chains[server_side] = CursorChains(
-                self.chain("Cursor.execute"), self.chain("Cursor.fetchone", server_side)
+                self.chain("Cursor.execute"),
+                self.chain("Cursor.fetchone", server_side),
+                self._subscribers("Cursor.execute", network),
             )
         return found
 
@@ -204,11 +236,7 @@ class PluginManager:
         except KeyError:
             pass
         plugins = self._subscribers(name, key[1])
-        chain: Chain | None = None
-        if plugins:
-            chain = _call_driver
-            for plugin in reversed(plugins):
-                chain = _link(plugin, chain)
+        chain = _build_chain(plugins) if plugins else None
         self._chains[key] = chain
         return chain
 
@@ -230,16 +258,13 @@ class PluginManager:
         skip: Plugin | None,
     ) -> Any:
         service = self._service
+        opened: list[Any] = []
 
         async def terminal() -> Any:
             conn = await driver.connect(target_driver_func, host_info, props)
+            opened.append(conn)
             if is_initial:
-                try:
-                    await service.update_dialect(conn)
-                except BaseException:
-                    driver.abort(conn)
-                    await driver.close(conn)
-                    raise
+                await service.update_dialect(conn)
             return conn
 
         step: Callable[[], Awaitable[Any]] = terminal
@@ -253,6 +278,10 @@ class PluginManager:
             conn = await step()
         except BaseException as exc:
             logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
+            # a connection the driver opened that failed (or was cancelled) on its way up the chain
+            for orphan in opened:
+                if not driver.is_closed(orphan):
+                    driver.close_now(orphan)
             raise
         logger.debug("%s to %s complete", pipeline, host_info.url)
         return conn
@@ -318,8 +347,12 @@ class PluginManager:
         await step()
 
     def accepts_strategy(self, role: HostRole, strategy: str) -> bool:
-        """Whether some plugin can pick hosts by ``strategy``."""
-        return any(p.accepts_strategy(role, strategy) for p in self._subscribers("accepts_strategy", True))
+        """Whether a plugin, or a built-in selector that needs none, can pick hosts by ``strategy``."""
+        from .host_selectors import PLUGINLESS_STRATEGIES
+
+        return strategy in PLUGINLESS_STRATEGIES or any(
+            p.accepts_strategy(role, strategy) for p in self._subscribers("accepts_strategy", True)
+        )
 
     def get_host_info_by_strategy(
         self, role: HostRole, strategy: str, host_list: list[HostInfo] | None = None
@@ -328,6 +361,11 @@ class PluginManager:
         for plugin in self._subscribers("accepts_strategy", True):
             if plugin.accepts_strategy(role, strategy):
                 return plugin.get_host_info_by_strategy(role, strategy, host_list)
+        from .host_selectors import PLUGINLESS_STRATEGIES, selector_for
+
+        if strategy in PLUGINLESS_STRATEGIES:
+            hosts = host_list if host_list is not None else self._service.hosts
+            return selector_for(strategy).get_host(hosts, role, self._service.props)
         raise ConfigurationError(f"No plugin selects hosts with strategy {strategy!r}.")
 
     async def release_resources(self) -> None:

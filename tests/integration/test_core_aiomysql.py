@@ -131,3 +131,27 @@ async def test_abort_unblocks_a_stuck_call(mysql_kwargs: dict[str, Any], mconn: 
         async with asyncio.timeout(5):
             await task
     assert time.monotonic() - start < 1.0
+
+
+async def test_connect_cut_short_by_cancellation_closes_its_socket() -> None:
+    """aiomysql closes a half-open connection only on Exception; the wrapper also does on cancellation."""
+    peer_closed = asyncio.Event()
+
+    async def silent_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never greets; returns at EOF, when the client closed its socket
+        peer_closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(silent_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TimeoutError) as info:
+            async with asyncio.timeout(0.3):
+                await connect({"host": "127.0.0.1", "port": port, "user": "u", "db": "d"})
+        # the traceback keeps the half-open connection object alive: only an explicit close ends it now
+        assert info.traceback
+        async with asyncio.timeout(5):
+            await peer_closed.wait()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -114,6 +114,9 @@ class FakeDriverDialect(DriverDialect):
     def is_closed(self, conn: Any) -> bool:
         return bool(conn.closed)
 
+    def _release_locally(self, conn: Any) -> None:
+        conn.closed = True
+
     def is_in_transaction(self, conn: Any) -> bool:
         return bool(conn.in_tx)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ from awsasyncwrap import (
     AsyncAwsConnection,
     ConfigurationError,
     ConnectionEvent,
+    HostInfo,
+    HostRole,
     OldConnectionSuggestedAction,
     Plugin,
     PluginFactory,
@@ -201,3 +204,53 @@ async def test_unknown_plugin_code_fails_before_any_connection() -> None:
 async def test_duplicate_plugin_code_is_an_error() -> None:
     with pytest.raises(ConfigurationError, match="listed twice"):
         await connect("all,all")
+
+
+async def test_simple_strategies_need_no_plugin_and_unknown_ones_fail_clearly() -> None:
+    conn = await connect("")
+    service = conn.plugin_service
+    readers = [HostInfo(f"r{i}.example", 5432, HostRole.READER) for i in range(3)]
+    writer = HostInfo("w.example", 5432, HostRole.WRITER)
+    for strategy in ("random", "round_robin", "weighted_random", "highest_weight"):
+        assert service.accepts_strategy(HostRole.READER, strategy)
+        assert service.get_host_info_by_strategy(HostRole.READER, strategy, [writer, *readers]) in readers
+    picked = {
+        service.get_host_info_by_strategy(HostRole.READER, "round_robin", readers).host for _ in range(3)
+    }
+    assert picked == {h.host for h in readers}
+    assert not service.accepts_strategy(HostRole.READER, "least_connections")  # needs the R/W plugin's counts
+    with pytest.raises(ConfigurationError, match="'fastest'"):
+        service.get_host_info_by_strategy(HostRole.READER, "fastest", readers)
+
+
+class _FailsAfterConnecting(Plugin):
+    subscribed_methods = {"connect"}
+
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    async def connect(
+        self,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver_dialect: Any,
+        host_info: Any,
+        props: Any,
+        is_initial_connection: bool,
+        connect_func: ConnectFunc,
+    ) -> Any:
+        await connect_func()
+        raise self._error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("plugin failed"), asyncio.CancelledError()])
+async def test_connection_that_fails_on_its_way_up_the_chain_is_closed(error: BaseException) -> None:
+    class Factory(PluginFactory):
+        def get_instance(self, plugin_service: Any, props: Any) -> Plugin:
+            return _FailsAfterConnecting(error)
+
+    PluginManager.register_plugin("fails_after_connecting", Factory, 10)
+    before = len(FakeConnection.instances)
+    with pytest.raises(type(error)):
+        await connect("fails_after_connecting")
+    opened = FakeConnection.instances[before:]
+    assert len(opened) == 1 and opened[0].closed

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import contextlib
+import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -187,6 +189,21 @@ class DriverDialect(abc.ABC):
             pass
         finally:
             sock.close()
+
+    def close_now(self, conn: Any) -> None:
+        """Drop the connection without a word to the server: :meth:`abort`, then free it locally.
+
+        For paths that must not await (cancellation, cleanup of a connection nobody will use).
+        """
+        self.abort(conn)
+        with contextlib.suppress(Exception):  # already closed or broken: nothing left to free
+            self._release_locally(conn)
+
+    def _release_locally(self, conn: Any) -> None:
+        """Free the connection's client-side resources without I/O (default: a synchronous ``close()``)."""
+        close = getattr(conn, "close", None)
+        if close is not None and not inspect.iscoroutinefunction(close):
+            close()
 
     # --- errors ------------------------------------------------------------------------------
 

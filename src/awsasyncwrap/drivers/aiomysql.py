@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
+from ..hostinfo import HostInfo
 from ._base import DriverDialect, TargetConnectFunc
 
 __all__ = ["AiomysqlDriverDialect"]
+
+logger = logging.getLogger(__name__)
 
 _ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 
@@ -76,6 +80,24 @@ class AiomysqlDriverDialect(DriverDialect):
             kwargs["connect_timeout"] = float(kwargs["connect_timeout"])
         return kwargs
 
+    async def connect(
+        self, target_driver_func: TargetConnectFunc, host_info: HostInfo, props: Mapping[str, Any]
+    ) -> Any:
+        import aiomysql
+
+        kwargs = self.connect_kwargs(host_info, props)
+        if target_driver_func is not aiomysql.connect:  # the user's own function: theirs to clean up
+            return await target_driver_func(**kwargs)
+        # what aiomysql.connect does, except that a handshake cut short by cancellation (a timeout, a
+        # caller giving up) closes its socket: aiomysql cleans up only on Exception
+        conn = aiomysql.Connection(**kwargs)
+        try:
+            await conn._connect()
+        except BaseException:
+            self._release_locally(conn)
+            raise
+        return conn
+
     # --- state --------------------------------------------------------------------------------
 
     def is_closed(self, conn: Any) -> bool:
@@ -135,7 +157,15 @@ class AiomysqlDriverDialect(DriverDialect):
         return [tuple(r) for r in rows]
 
     async def close(self, conn: Any) -> None:
-        await conn.ensure_closed()
+        try:
+            await conn.ensure_closed()  # says goodbye to the server first
+        except Exception as exc:  # a dead or aborted link: closing locally is all there is to do
+            logger.debug("closing an aiomysql connection politely failed: %s", type(exc).__name__)
+        finally:
+            conn.close()  # no-op after a polite close; frees the socket if that failed or was cancelled
+
+    def _release_locally(self, conn: Any) -> None:
+        conn.close()  # aiomysql's close() is local only
 
     def socket_fd(self, conn: Any) -> int | None:
         writer = getattr(conn, "_writer", None)

@@ -126,6 +126,9 @@ class PsycopgDriverDialect(DriverDialect):
     async def close(self, conn: Any) -> None:
         await conn.close()
 
+    def _release_locally(self, conn: Any) -> None:
+        conn.pgconn.finish()  # what AsyncConnection.close() does, without the await
+
     def socket_fd(self, conn: Any) -> int | None:
         try:
             fd = conn.pgconn.socket
