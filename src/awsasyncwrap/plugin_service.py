@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 _AVAILABILITY_TTL = 300.0
 #: host url -> (availability, when set). Shared by every connection in the process.
 _availability: dict[str, tuple[HostAvailability, float]] = {}
-#: host url -> detected dialect code, so later connections skip detection.
-_known_dialects: dict[str, str] = {}
+#: (host url, user) -> detected dialect code, so later connections skip detection.
+_known_dialects: dict[tuple[str, str | None], str] = {}
 
 
 class PluginService:
@@ -196,13 +196,15 @@ class PluginService:
         url = self._initial_host.url
         from .dialects import get_dialect
 
-        known = _known_dialects.get(url)
+        # per user too: detection reads catalog views and functions a user may not be allowed to see
+        key = (url, WrapperProperties.USER.get(self._props))
+        known = _known_dialects.get(key)
         dialect = (
             get_dialect(known)
             if known
             else await detect_dialect(self._database_dialect, conn, self._driver_dialect)
         )
-        _known_dialects[url] = dialect.code
+        _known_dialects[key] = dialect.code
         if dialect is not self._database_dialect:
             logger.debug("database dialect of %s: %s", url, dialect.code)
             self._database_dialect = dialect

@@ -155,3 +155,19 @@ async def test_connect_cut_short_by_cancellation_closes_its_socket() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_closing_an_aborted_connection_does_not_write_to_its_dead_socket(
+    mysql_kwargs: dict[str, Any],
+) -> None:
+    conn = await connect(mysql_kwargs)
+    driver = conn.plugin_service.driver_dialect
+    raw = conn.target_connection
+    transport = raw._writer.transport
+    written: list[bytes] = []
+    transport.write = written.append  # what close() would send (a COM_QUIT) lands here
+    driver.abort(raw)
+    await driver.close(raw)
+    assert raw.closed and transport.is_closing()
+    assert written == []  # a write would only meet the shut-down socket (BrokenPipeError)
+    await conn.close()

@@ -134,7 +134,7 @@ async def test_driver_errors_pass_through_unchanged(aconn: AsyncAwsConnection) -
 async def test_local_attributes_pass_through(aconn: AsyncAwsConnection) -> None:
     assert aconn.info.server_version >= 150000
     assert aconn.pgconn.status == psycopg.pq.ConnStatus.OK
-    assert aconn.plugin_service.database_dialect.code == "pg"
+    assert aconn.plugin_service.database_dialect.code == "aurora-pg"  # the testbed emulates Aurora
 
 
 async def test_server_side_cursor_fetches_run_through_wildcard_plugins(pg_dsn: str) -> None:

@@ -64,6 +64,7 @@ class AiomysqlDriverDialect(DriverDialect):
         # read-only / isolation are session settings aiomysql does not track itself
         self._read_only: weakref.WeakKeyDictionary[Any, bool | None] = weakref.WeakKeyDictionary()
         self._isolation: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+        self._aborted: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @classmethod
     def matches(cls, target_driver_func: TargetConnectFunc) -> bool:
@@ -156,7 +157,14 @@ class AiomysqlDriverDialect(DriverDialect):
             await conn.rollback()
         return [tuple(r) for r in rows]
 
+    def abort(self, conn: Any) -> None:
+        super().abort(conn)
+        self._aborted.add(conn)
+
     async def close(self, conn: Any) -> None:
+        if conn in self._aborted:  # its socket is shut down: a goodbye would only hit a broken pipe
+            self._release_locally(conn)
+            return
         try:
             await conn.ensure_closed()  # says goodbye to the server first
         except Exception as exc:  # a dead or aborted link: closing locally is all there is to do
