@@ -9,9 +9,11 @@ MariaDB the topology query overrides) inserts rows in a loop, then the writer fa
   MariaDB: ``kill -9``; the held connections are reset) and promotes the target. The app connects through
   the cluster endpoint.
 - ``blackhole``: the writer's proxy stops forwarding (the app's call hangs, nothing is refused), then the
-  testbed crashes the writer behind it and promotes a reader. Only ``host_monitoring`` can tell a hung
-  writer; its detection time is a setting (``--efm``, printed), the rest stays default. The app connects to
-  the writer's instance address (the testbed's cluster endpoint is a separate proxy, which would not hang).
+  testbed crashes the writer behind it and promotes a reader. With default settings the app's call has been
+  in flight for ``stuck_call_topology_check_ms`` (1 s) when ``host_monitoring`` reports it to the topology
+  monitor, whose writer check finds the promoted reader; ``--efm 1000,500,2`` tunes EFM's own detection
+  instead (or as well), ``--stuck-check-ms`` the check. The app connects to the writer's instance address
+  (the testbed's cluster endpoint is a separate proxy, which would not hang).
 
 Measured per trial (``time.perf_counter``, all in this process):
 
@@ -28,8 +30,8 @@ new writer afterwards. ``--compare`` runs ``aws-advanced-python-wrapper`` (its `
 when it is importable (measuring only; it is not a dependency, see :func:`competitor`).
 
     python benchmarks/failover.py [--engine postgres|mariadb|both] [--trials 10] [--fault kill|blackhole|both]
-                                  [--efm 1000,500,2] [--promotion-delay 0] [--write-interval-ms 1]
-                                  [--compare] [-v]
+                                  [--efm default|1000,500,2] [--stuck-check-ms MS] [--promotion-delay 0]
+                                  [--write-interval-ms 1] [--compare] [-v]
 """
 
 from __future__ import annotations
@@ -477,11 +479,15 @@ def report(title: str, trials: list[Trial], check_targets: bool) -> bool:
 # --- main ---------------------------------------------------------------------------------------------
 
 
-def efm_props(spec: str) -> dict[str, Any]:
+def efm_props(spec: str, stuck_check_ms: int | None) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    if stuck_check_ms is not None:
+        props["stuck_call_topology_check_ms"] = stuck_check_ms
     if spec == "default":
-        return {}
+        return props
     detection, interval, count = (int(x) for x in spec.split(","))
     return {
+        **props,
         "failure_detection_time_ms": detection,
         "failure_detection_interval_ms": interval,
         "failure_detection_count": count,
@@ -510,7 +516,7 @@ async def bench_engine(engine: str, args: argparse.Namespace, detection: Detecti
             await eng.close(setup)
         for variant in variants:
             for fault in faults:
-                props = efm_props(args.efm) if fault == "blackhole" else {}
+                props = efm_props(args.efm, args.stuck_check_ms) if fault == "blackhole" else {}
                 settings = ", ".join(f"{k}={v}" for k, v in props.items()) or "defaults"
                 title = f"[{engine}] {variant.name}, {fault} (settings: {settings})"
                 print(f"\n{title}", flush=True)
@@ -533,7 +539,8 @@ async def bench_engine(engine: str, args: argparse.Namespace, detection: Detecti
                     )
                     async with asyncio.timeout(60):
                         await eng_probe_reset(eng, tb, probe)
-                ok = report(title, trials, check_targets=fault == "kill" or args.efm == "default")
+                defaults = args.efm == "default" and args.stuck_check_ms is None
+                ok = report(title, trials, check_targets=fault == "kill" or defaults)
                 all_ok = all_ok and ok and len(trials) == args.trials
     return all_ok
 
@@ -573,8 +580,15 @@ def main() -> None:
     parser.add_argument("--fault", choices=["kill", "blackhole", "both"], default="both")
     parser.add_argument(
         "--efm",
-        default="1000,500,2",
-        help="host_monitoring for blackhole: failure_detection_time_ms,interval_ms,count, or 'default'",
+        default="default",
+        help="host_monitoring for blackhole: 'default' (30000,5000,3) or "
+        "failure_detection_time_ms,interval_ms,count, e.g. 1000,500,2",
+    )
+    parser.add_argument(
+        "--stuck-check-ms",
+        type=int,
+        default=None,
+        help="stuck_call_topology_check_ms for blackhole (default: the property's default, 1000; 0: off)",
     )
     parser.add_argument("--write-interval-ms", type=float, default=1.0, help="pause between the app's writes")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of writes before the fault")

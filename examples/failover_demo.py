@@ -38,8 +38,6 @@ from awsasyncwrap import (
 )
 from awsasyncwrap.testbed import EngineName, Testbed
 
-#: Enhanced failure monitoring, tuned for a demo: probe after 1 s of silence, every 0.5 s, dead after 2.
-EFM = {"failure_detection_time_ms": 1000, "failure_detection_interval_ms": 500, "failure_detection_count": 2}
 #: The MariaDB emulation answers Aurora MySQL's topology queries from its ``aurora_emul`` schema.
 MARIADB_PROPS = {
     "wrapper_dialect": "aurora-mysql",
@@ -154,7 +152,6 @@ async def connect(tb: Testbed) -> AsyncAwsConnection:
         "autocommit": True,
         "failover_timeout_sec": RECOVERY_LIMIT,
         "monitor_disposal_time_ms": 0,
-        **EFM,
     }
     if tb.engine == "postgres":
         dsn = tb.dsn("cluster", connect_timeout=2)

@@ -220,6 +220,12 @@ class WrapperProperties:
     FAILURE_DETECTION_COUNT = _int(
         "failure_detection_count", 3, "Failed probes in a row after which a host is declared dead.", minimum=1
     )
+    STUCK_CALL_TOPOLOGY_CHECK_MS = _int(
+        "stuck_call_topology_check_ms",
+        500,
+        "A call in flight this long on the cluster's writer makes the topology monitor ask the other "
+        "instances (at most this often) whether the writer changed; 0 turns the check off.",
+    )
     # --- read/write splitting -------------------------------------------------------------
     READER_HOST_SELECTOR_STRATEGY = _str(
         "reader_host_selector_strategy", "random", "How read/write splitting picks a reader."

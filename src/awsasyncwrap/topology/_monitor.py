@@ -7,6 +7,12 @@ the high rate: it connects to every known instance in parallel until one of them
 reader" (a *verified* writer), publishes that topology at once, and keeps the high rate for
 ``cluster_topology_high_rate_hold_ms`` before slowing down again. Callers wait for "a topology
 with a writer verified after T" (:meth:`ClusterTopologyMonitor.wait_for_writer`), bounded.
+
+Host monitors report calls stuck on a host (:meth:`ClusterTopologyMonitor.report_stuck_calls`). If
+that host is the writer, a *writer check* asks the other instances, in parallel and on connections
+of its own, whether they see another writer (see :mod:`._writer_check`). Only when one does, and that
+instance answers "not a reader", is a verification requested (which publishes the new writer to the
+writer listeners); otherwise nothing changes, and no high-rate hold starts.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ._model import HostMapper, Topology
+from ._writer_check import CheckAnswer, Verdict, judge
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -40,6 +47,8 @@ Connector = Callable[[HostInfo], Awaitable[Any]]
 WriterListener = Callable[[HostInfo, HostInfo], None]
 
 _DEFAULT_CONNECT_TIMEOUT = 5.0
+#: Writer checks in a row that may follow each other at the high rate while a failover is in progress.
+_MAX_QUICK_CHECKS = 10
 
 
 class _Found(Exception):
@@ -92,6 +101,14 @@ class ClusterTopologyMonitor(BackgroundService):
         self._hurry_watch: _Watchdog | None = None
         #: how many times the monitor probed the instances for a writer (for tests and stats)
         self.verification_rounds = 0
+        # writer checks of calls stuck on the writer: at most one task, at most one check per period
+        self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 1_000) / 1000
+        self._check_wanted = asyncio.Event()
+        self._checker: asyncio.Task[None] | None = None
+        #: writer checks run because calls were stuck on the writer (for tests and stats)
+        self.writer_checks = 0
+        #: writer checks that found a new writer (each requested a verification)
+        self.writer_changes_found = 0
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -104,6 +121,11 @@ class ClusterTopologyMonitor(BackgroundService):
     def monitoring_host(self) -> HostInfo | None:
         """The host of the monitoring connection."""
         return self._conn_host
+
+    @property
+    def writer_check_running(self) -> bool:
+        """Whether a writer check (an episode of stuck calls on the writer) is in progress."""
+        return self._checker is not None and not self._checker.done()
 
     @property
     def high_rate(self) -> bool:
@@ -148,6 +170,21 @@ class ClusterTopologyMonitor(BackgroundService):
         self._hurry()
         self.ensure_started()
         self._wake.set()
+
+    def report_stuck_calls(self, host: HostInfo) -> None:
+        """A host monitor saw a call in flight on ``host`` for ``stuck_call_topology_check_ms``.
+
+        If ``host`` is the writer, a writer check runs in the background (one at a time, at most one
+        check per period while the reports go on). Never blocks or raises.
+        """
+        if self.closed or self._stuck_period <= 0 or self._needs_verification():
+            return
+        topo = self._topology
+        if topo is None or not self._is_same(topo.writer, host):
+            return  # a reader, or a host the cluster no longer lists: only the writer is checked
+        self._check_wanted.set()
+        if self._checker is None or self._checker.done():
+            self._checker = self.spawn(self._writer_checks(topo.writer), f"writer-check:{self.cluster_id}")
 
     async def wait_for_writer(self, since: float, within: float) -> Topology | None:
         """A topology whose writer was verified at or after ``since``; None after ``within`` seconds."""
@@ -447,14 +484,100 @@ class ClusterTopologyMonitor(BackgroundService):
                 self._driver.abort(conn)
                 await self._close(conn)
 
+    # --- writer check (calls stuck on the writer) ----------------------------------------------------
+
+    async def _writer_checks(self, suspect: HostInfo | None) -> None:
+        """Check the writer while calls on it stay stuck; end one period after the last report.
+
+        The connections to the other instances are kept for the whole episode and closed at its end.
+        """
+        conns: dict[str, Any] = {}
+        quick = 0
+        try:
+            while suspect is not None:
+                self._check_wanted.clear()
+                started = time.monotonic()
+                try:
+                    verdict = await self._check_writer(suspect, conns)
+                except Exception:  # a bug, not a data point: log it, keep checking
+                    logger.warning("writer check of %s failed", self.cluster_id, exc_info=True)
+                    verdict = Verdict.UNCHANGED
+                if verdict is Verdict.CHANGED:
+                    return
+                quick = quick + 1 if verdict is Verdict.PENDING else 0
+                soon = verdict is Verdict.PENDING and quick <= _MAX_QUICK_CHECKS
+                pause = self._high_rate if soon else self._stuck_period
+                await asyncio.sleep(max(0.0, started + pause - time.monotonic()))  # the rate limit
+                if not soon and not await _wait_set(self._check_wanted, self._stuck_period):
+                    return  # no call stuck on the writer any more
+                topo = self._topology
+                if self._needs_verification() or topo is None or not self._is_same(topo.writer, suspect):
+                    return  # someone else is on it, or the writer changed meanwhile
+        finally:
+            for conn in conns.values():
+                self._driver.abort(conn)
+            await asyncio.gather(*(self._close(c) for c in conns.values()), return_exceptions=True)
+
+    async def _check_writer(self, suspect: HostInfo, conns: dict[str, Any]) -> Verdict:
+        """Ask every other instance, in parallel, whether it sees another writer; act if one does."""
+        self.writer_checks += 1
+        topo = self._topology
+        others = [h for h in (topo.hosts if topo is not None else ()) if not self._is_same(h, suspect)]
+        answers = list(await asyncio.gather(*(self._ask(h, conns) for h in others)))
+        asked = {h.url for h in others}
+        unknown: dict[str, HostInfo] = {}  # writers named by a topology that we did not ask
+        for answer in answers:
+            named = answer.named_writer
+            if named is not None and named.url not in asked and not self._is_same(named, suspect):
+                unknown.setdefault(named.url, named)
+        if unknown:
+            answers += await asyncio.gather(*(self._ask(h, conns) for h in unknown.values()))
+        verdict, writer = judge(suspect, answers)
+        if verdict is Verdict.CHANGED and writer is not None:
+            self.writer_changes_found += 1
+            logger.info(
+                "cluster %s: calls stuck on the writer %s; %s answers as the new writer: verifying",
+                self.cluster_id,
+                suspect.url,
+                writer.url,
+            )
+            self.request_verification(time.monotonic(), suspect)
+        else:
+            logger.debug("cluster %s: writer check of %s: %s", self.cluster_id, suspect.url, verdict.value)
+        return verdict
+
+    async def _ask(self, host: HostInfo, conns: dict[str, Any]) -> CheckAnswer:
+        """Whether ``host`` is a reader and whom its topology names the writer, within the I/O timeout."""
+        key = host.url
+        deadline = time.monotonic() + self._io_timeout
+        conn = conns.get(key)
+        try:
+            if conn is None:
+                conn = conns[key] = await self._connect(host, limit=self._io_timeout)
+            async with self._watchdog(conn, max(0.001, deadline - time.monotonic())):
+                is_reader = await self._dialect.query_is_reader(conn, self._driver, self._props)
+                entries = await self._dialect.query_topology(conn, self._driver, self._props)
+            return CheckAnswer(host, is_reader, _writer(self._mapper.build(entries)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.debug("writer check: %s did not answer: %s", host.url, type(exc).__name__)
+            dropped = conns.pop(key, None)
+            if dropped is not None:
+                self._driver.abort(dropped)
+                await self._close(dropped)
+            return CheckAnswer(host, None)
+
     # --- connections ------------------------------------------------------------------------------
 
-    async def _connect(self, host: HostInfo, hurry: bool = False) -> Any:
-        """A monitoring connection to ``host`` within the connect timeout (``hurry``: see :meth:`_hurry`)."""
+    async def _connect(self, host: HostInfo, hurry: bool = False, limit: float | None = None) -> Any:
+        """A monitoring connection to ``host`` within the connect timeout (or ``limit`` if shorter;
+        ``hurry``: see :meth:`_hurry`)."""
         connector = self._connectors[-1] if self._connectors else None
         conn: Any = None
+        timeout = self._connect_timeout if limit is None else min(limit, self._connect_timeout)
         try:
-            with anyio.fail_after(self._connect_timeout) as scope:
+            with anyio.fail_after(timeout) as scope:
                 if hurry:
                     self._hurry_scope = scope
                 if connector is not None:
@@ -553,3 +676,10 @@ class _Watchdog:
 
 def _writer(hosts: tuple[HostInfo, ...]) -> HostInfo | None:
     return next((h for h in hosts if h.role is HostRole.WRITER), None)
+
+
+async def _wait_set(event: asyncio.Event, within: float) -> bool:
+    """Whether ``event`` is set within ``within`` seconds."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(event.wait(), within)
+    return event.is_set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._background import registry
@@ -139,6 +140,11 @@ class RdsHostListProvider:
             self._monitor = monitor
         self._monitor.ensure_started()
         return self._monitor
+
+    def stuck_calls_listener(self) -> Callable[[HostInfo], None] | None:
+        """What a host monitor calls when calls on a host are stuck: the cluster monitor's writer check
+        (None without a topology)."""
+        return self.monitor().report_stuck_calls if self.supports_topology else None
 
     async def refresh(self, connection: Any | None = None) -> tuple[HostInfo, ...]:
         if not self.supports_topology:

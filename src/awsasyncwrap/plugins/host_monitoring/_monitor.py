@@ -9,6 +9,11 @@ own connection; after
 ``failure_detection_count`` failed probes in a row the host is declared dead:
 every in-flight connection to it is aborted (socket shutdown) and the host is
 marked unavailable.
+
+Listeners (the cluster's topology monitor, through :meth:`HostMonitor.add_stuck_listener`) are also
+told when a call has been in flight for ``stuck_call_topology_check_ms``, and again at most once per
+that period while calls stay stuck: one timer per monitor, armed only while calls are in flight and
+someone listens (see :mod:`._stuck`).
 """
 
 from __future__ import annotations
@@ -27,18 +32,40 @@ from ...hostinfo import HostAvailability, HostInfo
 from ...properties import WrapperProperties
 from ._calls import InFlightCalls
 from ._probe import Connector, ProbeConnection, describe_error
+from ._stuck import StuckCallsListener, StuckCallWatch
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect
     from ...plugin_service import PluginService
     from ...properties import Properties
 
-__all__ = ["TASK_PREFIX", "HostMonitor", "MonitorSettings"]
+__all__ = ["TASK_PREFIX", "HostMonitor", "MonitorSettings", "abort_calls_on_demoted_writer"]
 
 logger = logging.getLogger(__name__)
 
 #: Name prefix of every monitor task (``awsasyncwrap:host_monitor:<host url>``).
 TASK_PREFIX = "awsasyncwrap:host_monitor:"
+
+
+#: host url (every alias) -> the live monitors of that host (weak: a closed, dropped monitor leaves)
+_by_url: dict[str, weakref.WeakSet[HostMonitor]] = {}
+
+
+def abort_calls_on_demoted_writer(old_writer: HostInfo, new_writer: HostInfo) -> None:
+    """A topology monitor saw the writer change: end the calls still in flight on the old writer.
+
+    Registered as a writer listener of every cluster topology monitor that a monitored connection uses,
+    so that a call hung on a writer that the cluster replaced fails at once (and fails over) instead of
+    waiting for this monitor's own detection time (monitors of this event loop only).
+    """
+    loop = asyncio.get_running_loop()
+    seen: set[HostMonitor] = set()
+    for alias in old_writer.all_aliases:
+        for monitor in list(_by_url.get(alias, ())):
+            if monitor in seen or not monitor.running or monitor._loop is not loop:
+                continue
+            seen.add(monitor)
+            monitor.abort_calls_on_demoted_writer(new_writer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +75,8 @@ class MonitorSettings:
     grace: float
     interval: float
     count: int
+    #: ``stuck_call_topology_check_ms`` in seconds: when listeners hear of a stuck call (0: never)
+    stuck: float = 0.0
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> MonitorSettings:
@@ -56,6 +85,7 @@ class MonitorSettings:
             WrapperProperties.FAILURE_DETECTION_TIME_MS.get_or(props, 30_000) / 1000,
             WrapperProperties.FAILURE_DETECTION_INTERVAL_MS.get_or(props, 5_000) / 1000,
             WrapperProperties.FAILURE_DETECTION_COUNT.get_or(props, 3),
+            WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 500) / 1000,
         )
 
     @property
@@ -110,6 +140,14 @@ class HostMonitor(BackgroundService):
         #: How often the task woke up to look at the in-flight calls (not per call: per grace period).
         self.wakeups = 0
         self._marked_by: weakref.ref[PluginService] | None = None  # who marked the host unavailable
+        self._loop = asyncio.get_running_loop()
+        for alias in host.all_aliases:
+            _by_url.setdefault(alias, weakref.WeakSet()).add(self)
+        self._stuck_listeners: dict[StuckCallsListener, int] = {}  # listener -> connections that added it
+        self._stuck_watch = StuckCallWatch(settings.stuck)
+        self._stuck_timer: asyncio.TimerHandle | None = None
+        #: How often listeners were told of calls stuck for ``settings.stuck`` seconds.
+        self.stuck_reports = 0
         self.task = self.spawn(self._run(), f"host_monitor:{host.url}")
 
     def __repr__(self) -> str:
@@ -131,6 +169,20 @@ class HostMonitor(BackgroundService):
         """That connection no longer uses this monitor."""
         with contextlib.suppress(ValueError):
             self._connectors.remove(connector)
+
+    def add_stuck_listener(self, listener: StuckCallsListener) -> None:
+        """Tell ``listener(host)`` when calls on the host are stuck (one more connection wants it)."""
+        self._stuck_listeners[listener] = self._stuck_listeners.get(listener, 0) + 1
+        if self.armed:
+            self._watch_stuck_calls()
+
+    def remove_stuck_listener(self, listener: StuckCallsListener) -> None:
+        """One connection less wants ``listener`` (the timer stops by itself without listeners)."""
+        left = self._stuck_listeners.get(listener, 0) - 1
+        if left > 0:
+            self._stuck_listeners[listener] = left
+        else:
+            self._stuck_listeners.pop(listener, None)
 
     def arm(self) -> None:
         """A call registered while the monitor was parked: wake it once."""
@@ -157,6 +209,7 @@ class HostMonitor(BackgroundService):
                     await asyncio.sleep(self.settings.interval)
         finally:
             self.state = "stopped"
+            self._stop_stuck_timer()
             logger.debug("host monitor for %s stopped", self.host.url)
 
     async def _wait_overdue(self) -> None:
@@ -173,6 +226,7 @@ class HostMonitor(BackgroundService):
                 await self._wake.wait()
                 self.wakeups += 1
                 due = self._armed_at + grace
+            self._watch_stuck_calls()
             self.state = "waiting"
             delay = due - time.monotonic()
             if delay > 0:
@@ -237,9 +291,8 @@ class HostMonitor(BackgroundService):
             return False
         return True
 
-    def _declare_dead(self, failures: int) -> None:
-        """Abort every connection with a call in flight on this host and mark the host unavailable."""
-        self.declared_dead += 1
+    def _abort_in_flight(self) -> tuple[dict[int, PluginService], int]:
+        """Abort every connection with a call in flight on this host: (the calls' services, connections)."""
         services: dict[int, PluginService] = {}
         conns: set[int] = set()
         for call in self.calls.snapshot():
@@ -255,11 +308,32 @@ class HostMonitor(BackgroundService):
             except Exception as exc:
                 logger.debug("aborting a connection to %s failed: %s", self.host.url, describe_error(exc))
         self.aborted_connections += len(conns)
+        return services, len(conns)
+
+    def abort_calls_on_demoted_writer(self, new_writer: HostInfo) -> int:
+        """The cluster has a new writer: calls still in flight here can only hang or fail; end them now.
+
+        The host is not marked unavailable (it may live on as a reader). Returns the connections aborted.
+        """
+        _, aborted = self._abort_in_flight()
+        if aborted:
+            logger.warning(
+                "aborted %d connection(s) with calls in flight on %s: the cluster's writer is now %s",
+                aborted,
+                self.host.url,
+                new_writer.url,
+            )
+        return aborted
+
+    def _declare_dead(self, failures: int) -> None:
+        """Abort every connection with a call in flight on this host and mark the host unavailable."""
+        self.declared_dead += 1
+        services, aborted = self._abort_in_flight()
         logger.warning(
             "host %s declared unreachable after %d failed probes; aborted %d connection(s) in use",
             self.host.url,
             failures,
-            len(conns),
+            aborted,
         )
         aliases = self.host.all_aliases
         for service in services.values():
@@ -276,10 +350,44 @@ class HostMonitor(BackgroundService):
         if service is not None:
             service.set_availability(self.host.all_aliases, HostAvailability.AVAILABLE)
 
+    # --- stuck calls --------------------------------------------------------------------------
+
+    def _watch_stuck_calls(self) -> None:
+        """Start the stuck-call timer if it is off, calls may be in flight and someone listens."""
+        if self._stuck_timer is None and self.settings.stuck > 0:
+            self._stuck_tick()
+
+    def _stuck_tick(self) -> None:
+        """Timer callback: report calls stuck for ``settings.stuck`` seconds; re-arm while armed."""
+        self._stuck_timer = None
+        if not (self.running and self.armed and self._stuck_listeners):
+            return  # off until the task sees calls again (after arm()) or a listener is added
+        now = time.monotonic()
+        oldest = self.calls.oldest()
+        start = None if oldest is None else oldest.start
+        report, again = self._stuck_watch.step(now, start)
+        if report and start is not None:
+            self.stuck_reports += 1
+            logger.debug("host monitor for %s: a call is in flight for %.1f s", self.host.url, now - start)
+            for listener in list(self._stuck_listeners):
+                try:
+                    listener(self.host)
+                except Exception:
+                    logger.warning("stuck-call listener of %s failed", self.host.url, exc_info=True)
+        self._stuck_timer = self._loop.call_later(max(0.0, again - now), self._stuck_tick)
+
+    def _stop_stuck_timer(self) -> None:
+        timer, self._stuck_timer = self._stuck_timer, None
+        if timer is not None:
+            timer.cancel()
+
     async def aclose(self) -> None:
         self.running = False
+        self._stop_stuck_timer()
         await super().aclose()
 
     async def on_close(self) -> None:
         self.state = "stopped"
+        self._stop_stuck_timer()
+        self._stuck_listeners.clear()
         await self._probe_conn.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -11,10 +12,12 @@ from ..._background import ServiceRegistry, registry
 from ...hostinfo import HostInfo
 from ...plugin import ExecuteFunc, Plugin, PluginFactory
 from ...properties import WrapperProperties
+from ...topology import RdsHostListProvider
 from ._calls import MonitoredCall
 from ._deadline import run_bounded
-from ._monitor import HostMonitor, MonitorSettings
+from ._monitor import HostMonitor, MonitorSettings, abort_calls_on_demoted_writer
 from ._probe import Connector, describe_error
+from ._stuck import StuckCallsListener
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService
@@ -25,6 +28,8 @@ __all__ = ["HostMonitoringPlugin", "HostMonitoringPluginFactory", "host_monitors
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _monotonic = time.monotonic
+#: cluster topology monitors told to report writer changes to :func:`abort_calls_on_demoted_writer`
+_listening: weakref.WeakSet[Any] = weakref.WeakSet()
 
 #: Network-bound methods that are not monitored: closing never waits on the server's answer.
 _UNMONITORED = frozenset({"Connection.close"})
@@ -74,6 +79,7 @@ class HostMonitoringPlugin(Plugin):
         self._monitor: HostMonitor = _NO_MONITOR
         self._registry: ServiceRegistry | None = None
         self._key: Hashable = None
+        self._stuck_listener: StuckCallsListener | None = None  # added to self._monitor
         self._spare: MonitoredCall | None = MonitoredCall(None, service)  # reused by every call
         #: how the monitor opens its connection for this connection: the force-connect pipeline (auth plugins)
         self._connector: Connector = lambda host, props: service.force_connect(host, props)
@@ -158,8 +164,27 @@ class HostMonitoringPlugin(Plugin):
         )
         self._drop_monitor()
         monitor.attach(self._connector)
+        listener = self._stuck_calls_listener()
+        if listener is not None:
+            monitor.add_stuck_listener(listener)
         self._conn, self._host, self._monitor, self._registry, self._key = conn, host, monitor, reg, key
+        self._stuck_listener = listener
         return monitor
+
+    def _stuck_calls_listener(self) -> StuckCallsListener | None:
+        """Who hears of calls stuck on the host: the cluster's topology monitor (its writer check).
+
+        That monitor is also asked to say when the writer changes, so that calls hung on the old writer
+        end at once rather than after this plugin's own detection time.
+        """
+        provider = self._service.host_list_provider
+        if not (isinstance(provider, RdsHostListProvider) and provider.supports_topology):
+            return None
+        topology_monitor = provider.monitor()
+        if topology_monitor not in _listening:
+            _listening.add(topology_monitor)
+            topology_monitor.add_writer_listener(abort_calls_on_demoted_writer)
+        return provider.stuck_calls_listener() if self._settings.stuck > 0 else None
 
     async def _monitoring_host(self, conn: Any) -> HostInfo | None:
         """The instance ``conn`` is on: the current host, or (behind a cluster endpoint) as identified."""
@@ -183,6 +208,9 @@ class HostMonitoringPlugin(Plugin):
     def _drop_monitor(self) -> None:
         if self._monitor is not _NO_MONITOR:
             self._monitor.detach(self._connector)
+            if self._stuck_listener is not None:
+                self._monitor.remove_stuck_listener(self._stuck_listener)
+        self._stuck_listener = None
         if self._registry is not None:
             self._registry.release(self._key, self._disposal)
         self._conn = self._host = self._registry = self._key = None
