@@ -50,7 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile
+from _common import arg_parser, engines, percentile
 
 import awsasyncwrap
 from awsasyncwrap import (
@@ -66,18 +66,6 @@ TARGET_P99 = 1.5
 TRIAL_TIMEOUT = 180.0
 HEAL_TIMEOUT = 120.0
 WRITABLE_POLL = 0.002
-
-#: The MariaDB testbed answers the Aurora MySQL queries from its aurora_emul schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
-
 
 # --- drivers ------------------------------------------------------------------------------------------
 
@@ -357,16 +345,14 @@ async def run_trial(
 
 def ours(engine: str) -> Variant:
     async def connect(tb: Testbed, inst: Instance | None, props: dict[str, Any]) -> Any:
-        settings = {"cluster_instance_host_pattern": tb.host_pattern, "autocommit": True, **props}
+        settings = {**tb.wrapper_props(), "autocommit": True, **props}
         if engine == "postgres":
             import psycopg
 
             return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn(inst), **settings)
         import aiomysql
 
-        return await AsyncAwsConnection.connect(
-            aiomysql.connect, **{**MARIADB_TOPOLOGY_PROPS, **tb.connect_kwargs(inst), **settings}
-        )
+        return await AsyncAwsConnection.connect(aiomysql.connect, **{**tb.connect_kwargs(inst), **settings})
 
     async def host_of(conn: Any) -> str | None:
         host = conn.current_host
@@ -563,18 +549,15 @@ async def run(args: argparse.Namespace) -> int:
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)  # the failover plugin's logger is at DEBUG for DetectionLog
     warnings.filterwarnings("ignore", module="aiomysql")  # DROP TABLE IF EXISTS notes
-    engines = ["postgres", "mariadb"] if args.engine == "both" else [args.engine]
     ok = True
-    for engine in engines:
+    for engine in engines(args.engine):
         ok = await bench_engine(engine, args, detection) and ok
     print(f"\ntargets (wrapper time, default settings): p50 <= {TARGET_P50} s, p99 <= {TARGET_P99} s")
     return 0 if ok else 1
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="postgres")
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--fault", choices=["kill", "blackhole", "both"], default="both")

@@ -24,22 +24,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
-import random
 import statistics
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, percentile, single_server
+import _common
+from _common import (
+    Op,
+    arg_parser,
+    aurora_props,
+    close_all,
+    engines,
+    median,
+    percentile,
+    select_1_op,
+    single_server,
+)
 
-from awsasyncwrap import AsyncAwsConnection, Plugin, PluginFactory, PluginManager, release_resources
+from awsasyncwrap import AsyncAwsConnection, Plugin, PluginFactory, PluginManager
 from awsasyncwrap.plugins import DEFAULT_PLUGINS
 
 
@@ -61,31 +68,6 @@ class PassThroughFactory(PluginFactory):
 
 PluginManager.register_plugin("bench_pass_through", PassThroughFactory)
 PluginManager.register_plugin("bench_pass_through_2", PassThroughFactory)
-
-Op = Callable[[], Awaitable[Any]]
-
-#: The MariaDB testbed answers the Aurora MySQL topology queries from its ``aurora_emul`` schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
-
-
-def aurora_props(engine: str, port: int) -> dict[str, Any]:
-    """Wrapper properties of an Aurora user connecting to instance 1 of a one-instance testbed directly.
-
-    The testbed names its instances "1".."N"; ``127.0.0.?:<port>`` maps instance 1 to the server itself
-    (no fault proxy on the path, the same address the raw driver uses).
-    """
-    props: dict[str, Any] = {"cluster_instance_host_pattern": f"127.0.0.?:{port}"}
-    if engine == "mariadb":
-        props.update(MARIADB_TOPOLOGY_PROPS)
-    return props
 
 
 def variants_available(only: str | None = None) -> list[tuple[str, str | None]]:
@@ -140,7 +122,7 @@ async def open_ops(target: Target, only: str | None = None) -> tuple[dict[str, O
         raw_cur = await raw.cursor()
         raw_label = "raw aiomysql"
     closers.append(raw)
-    ops[raw_label] = _op(raw_cur)
+    ops[raw_label] = select_1_op(raw_cur)
     for label, plugins in variants_available(only):
         extra: dict[str, Any] = {**props} if plugins is None else {**props, "plugins": plugins}
         if target.engine == "postgres":
@@ -156,16 +138,8 @@ async def open_ops(target: Target, only: str | None = None) -> tuple[dict[str, O
                 aiomysql.connect, autocommit=True, **(target.kwargs or {}), **extra
             )
         closers.append(conn)
-        ops[label] = _op(conn.cursor())
+        ops[label] = select_1_op(conn.cursor())
     return ops, closers
-
-
-def _op(cur: Any) -> Op:
-    async def op() -> Any:
-        await cur.execute("SELECT 1")
-        return await cur.fetchone()
-
-    return op
 
 
 def default_set_at_work(closers: list[Any]) -> list[str]:
@@ -237,38 +211,8 @@ class Round:
 
 async def measure(ops: dict[str, Op], n_ops: int, block: int) -> Round:
     """``n_ops`` ops of every variant, run in shuffled blocks of ``block`` ops."""
-    latency: dict[str, list[float]] = {label: [] for label in ops}
     cpu: dict[str, list[float]] = {label: [] for label in ops}
-    for op in ops.values():  # warm-up
-        for _ in range(200):
-            await op()
-    labels = list(ops)
-    clock = time.perf_counter_ns
-    cpu_clock = time.thread_time_ns  # user + system time of this thread only: no server, no waiting
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(max(1, n_ops // block)):
-            random.shuffle(labels)
-            for label in labels:
-                op, out = ops[label], latency[label]
-                cpu_start = cpu_clock()
-                for _ in range(block):
-                    start = clock()
-                    await op()
-                    out.append((clock() - start) / 1000)
-                cpu[label].append((cpu_clock() - cpu_start) / 1000 / block)
-    finally:
-        gc.enable()
-    return Round(latency, cpu)
-
-
-async def close_all(closers: list[Any]) -> None:
-    for conn in closers:
-        result = conn.close()
-        if asyncio.iscoroutine(result):
-            await result
-    await release_resources()
+    return Round(await _common.measure(ops, n_ops, block, cpu=cpu), cpu)
 
 
 async def run_rounds(target: Target, args: argparse.Namespace) -> tuple[list[Round], str]:
@@ -323,15 +267,14 @@ def report(title: str, rounds: list[Round], raw_label: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    engines = ["postgres", "mariadb"] if args.engine == "both" else [args.engine]
-    for engine in engines:
+    for engine in engines(args.engine):
         if engine == "postgres" and args.dsn:
             rounds, raw_label = await run_rounds(Target("postgres", 0, dsn=args.dsn), args)
             report("PostgreSQL (given DSN, no Aurora properties)", rounds, raw_label)
             continue
         async with single_server(engine) as tb:
             port = tb.writer.node_port
-            props = aurora_props(engine, port)
+            props = aurora_props(tb)
             if engine == "postgres":
                 target = Target(engine, port, dsn=tb.dsn(tb.writer, direct=True), props=props)
             else:
@@ -343,9 +286,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="postgres")
     parser.add_argument("--ops", type=int, default=20000, help="ops per variant (over all rounds)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds, each on fresh connections")

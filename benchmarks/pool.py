@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import random
 import statistics
 import sys
@@ -32,32 +31,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, percentile, single_server
+from _common import Op, arg_parser, aurora_props, engines, measure, median, percentile, single_server
 
 from awsasyncwrap import release_resources
 from awsasyncwrap.pool import AsyncAwsConnectionPool, AwsPsycopgConnection
 
-Op = Callable[[], Awaitable[Any]]
 KINDS = ("checkout", "checkout + SELECT 1")
-
-#: The MariaDB testbed answers the Aurora MySQL topology queries from its ``aurora_emul`` schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
-
-
-def aurora_props(engine: str, port: int) -> dict[str, Any]:
-    """Instance "1" of a one-instance testbed is the server itself: ``127.0.0.?:<port>``, no proxy."""
-    props: dict[str, Any] = {"cluster_instance_host_pattern": f"127.0.0.?:{port}", "autocommit": True}
-    if engine == "mariadb":
-        props.update(MARIADB_TOPOLOGY_PROPS)
-    return props
 
 
 def ops_of(label: str, checkout: Callable[[], Any], query: Callable[[Any], Awaitable[Any]]) -> dict[str, Op]:
@@ -147,30 +126,6 @@ async def close_all(pools: list[Any]) -> None:
     await release_resources()
 
 
-async def measure(ops: dict[str, Op], n_ops: int, block: int) -> dict[str, list[float]]:
-    """Per-op latencies (µs) of every variant: ``n_ops`` each, run in shuffled blocks of ``block`` ops."""
-    samples: dict[str, list[float]] = {label: [] for label in ops}
-    for op in ops.values():  # warm-up
-        for _ in range(200):
-            await op()
-    labels = list(ops)
-    clock = time.perf_counter_ns
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(max(1, n_ops // block)):
-            random.shuffle(labels)
-            for label in labels:
-                op, out = ops[label], samples[label]
-                for _ in range(block):
-                    start = clock()
-                    await op()
-                    out.append((clock() - start) / 1000)
-    finally:
-        gc.enable()
-    return samples
-
-
 def report(title: str, rounds: list[dict[str, list[float]]], baseline: str) -> None:
     """One table per kind of op: each variant against ``baseline`` (the driver's own pool)."""
     for kind in KINDS:
@@ -231,15 +186,14 @@ def report_throughput(title: str, results: dict[str, list[float]], baseline: str
 
 
 async def open_pools(engine: str, tb: Any, size: int) -> tuple[dict[str, Op], list[Any]]:
-    props = aurora_props(engine, tb.writer.node_port)
+    props = {**aurora_props(tb), "autocommit": True}
     if engine == "postgres":
         return await pg_pools(tb.dsn(tb.writer, direct=True), props, size)
     return await mysql_pools(tb.connect_kwargs(tb.writer, direct=True), props, size)
 
 
 async def run(args: argparse.Namespace) -> None:
-    engines = ["postgres", "mariadb"] if args.engine == "both" else [args.engine]
-    for engine in engines:
+    for engine in engines(args.engine):
         async with single_server(engine) as tb:
             baseline = "psycopg_pool, raw psycopg" if engine == "postgres" else "aiomysql.Pool, raw aiomysql"
             rounds: list[dict[str, list[float]]] = []
@@ -264,9 +218,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="postgres")
     parser.add_argument("--ops", type=int, default=20000, help="ops per variant (over all rounds)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds, each with fresh pools")

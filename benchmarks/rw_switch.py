@@ -30,39 +30,38 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, percentile
+from _common import Op, arg_parser, close_all, engines, measure, median, percentile
 
 from awsasyncwrap import AsyncAwsConnection, release_resources
 from awsasyncwrap.testbed import Testbed
 
-Op = Callable[[], Awaitable[Any]]
+WARMUP = 100  # unmeasured ops per variant: they open the reader connections and fill the pools
 
 
 def topology_props(tb: Testbed) -> dict[str, Any]:
-    """Topology with every instance's own server address (no proxy in the way)."""
+    """The testbed's wrapper properties, but with a topology that gives every instance's own server address
+    (no proxy in the way) instead of a host pattern."""
     ports = " ".join(f"WHEN '{i.id}' THEN {i.node_port}" for i in tb.instances)
     if tb.engine == "postgres":
         source = (
             "SELECT server_id, session_id = 'MASTER_SESSION_ID', cpu, COALESCE(replica_lag_in_msec, 0), "
             "last_update_timestamp, '127.0.0.1', CASE server_id {ports} END FROM aurora_replica_status()"
         )
-        return {"topology_query": source.format(ports=ports)}
-    source = (
-        "SELECT SERVER_ID, SESSION_ID = 'MASTER_SESSION_ID', CPU, REPLICA_LAG_IN_MILLISECONDS, "
-        "LAST_UPDATE_TIMESTAMP, '127.0.0.1', CASE SERVER_ID {ports} END FROM aurora_emul.replica_host_status"
-    )
-    return {
-        "wrapper_dialect": "aurora-mysql",
-        "topology_query": source.format(ports=ports),
-        "host_id_query": "SELECT @@report_host",
-        "is_reader_query": "SELECT @@read_only",
-    }
+    else:
+        source = (
+            "SELECT SERVER_ID, SESSION_ID = 'MASTER_SESSION_ID', CPU, REPLICA_LAG_IN_MILLISECONDS, "
+            "LAST_UPDATE_TIMESTAMP, '127.0.0.1', CASE SERVER_ID {ports} END "
+            "FROM aurora_emul.replica_host_status"
+        )
+    props: dict[str, Any] = tb.wrapper_props()
+    del props["cluster_instance_host_pattern"]
+    props["topology_query"] = source.format(ports=ports)
+    return props
 
 
 class Engine:
@@ -220,30 +219,6 @@ async def short_lived(eng: Engine, n: int) -> dict[str, list[float]]:
     return samples
 
 
-async def measure(ops: dict[str, Op], n_ops: int, block: int) -> dict[str, list[float]]:
-    """Per-op latencies (µs) of every variant: ``n_ops`` each, in shuffled blocks of ``block`` ops."""
-    samples: dict[str, list[float]] = {label: [] for label in ops}
-    for op in ops.values():  # warm-up: opens the reader connections, fills the pools
-        for _ in range(100):
-            await op()
-    labels = list(ops)
-    clock = time.perf_counter_ns
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(max(1, n_ops // block)):
-            random.shuffle(labels)
-            for label in labels:
-                op, out = ops[label], samples[label]
-                for _ in range(block):
-                    start = clock()
-                    await op()
-                    out.append((clock() - start) / 1000)
-    finally:
-        gc.enable()
-    return samples
-
-
 def report(title: str, samples: dict[str, list[float]], raw_label: str) -> None:
     raw_median = median(samples[raw_label])
     print(f"\n{title}: {len(samples[raw_label])} ops per variant")
@@ -256,41 +231,25 @@ def report(title: str, samples: dict[str, list[float]], raw_label: str) -> None:
         )
 
 
-async def close_all(closers: list[Any]) -> None:
-    for conn in closers:
-        result = conn.close()
-        if asyncio.iscoroutine(result):
-            await result
-    await release_resources()
-
-
 async def run(args: argparse.Namespace) -> None:
     # The overridden topology reports addresses but no host pattern is set: the cluster's background
     # monitor may fail to identify its first connection and stop (logged at ERROR). The topology read at
     # connect time is all this benchmark needs, so that message is silenced here.
     logging.getLogger("awsasyncwrap.topology").setLevel(logging.CRITICAL)
-    engines = ["postgres", "mariadb"] if args.engine == "both" else [args.engine]
-    for engine in engines:
+    for engine in engines(args.engine):
         async with Testbed.start(engine, instances=3) as tb:  # type: ignore[arg-type]
             eng = Engine(tb)
-            ops, closers = await switch_ops(eng)
-            try:
-                samples = await measure(ops, args.ops, args.block)
-            finally:
-                await close_all(closers)
-            report(
-                f"{engine}: set_read_only(True) + SELECT 1 + set_read_only(False) + SELECT 1",
-                samples,
-                next(iter(ops)),
-            )
-            ops, closers = await toggle_ops(eng)
-            try:
-                samples = await measure(ops, args.ops, args.block)
-            finally:
-                await close_all(closers)
-            report(
-                f"{engine}: set_read_only(True) + set_read_only(False), no query", samples, next(iter(ops))
-            )
+            tables = {
+                "set_read_only(True) + SELECT 1 + set_read_only(False) + SELECT 1": switch_ops,
+                "set_read_only(True) + set_read_only(False), no query": toggle_ops,
+            }
+            for title, open_ops in tables.items():
+                ops, closers = await open_ops(eng)
+                try:
+                    samples = await measure(ops, args.ops, args.block, warmup=WARMUP)
+                finally:
+                    await close_all(closers)
+                report(f"{engine}: {title}", samples, next(iter(ops)))
             gc.collect()
             lived = await short_lived(eng, args.conns)
             print(
@@ -302,9 +261,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="both")
     parser.add_argument("--ops", type=int, default=3000, help="switch round trips per variant")
     parser.add_argument("--block", type=int, default=20, help="ops per variant before switching variant")

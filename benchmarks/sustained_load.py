@@ -39,8 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import single_server
-from overhead import aurora_props
+from _common import arg_parser, aurora_props, single_server
 
 import awsasyncwrap
 from awsasyncwrap import AsyncAwsConnection
@@ -488,7 +487,7 @@ async def target(args: argparse.Namespace) -> AsyncIterator[list[Variant]]:
         yield pg_variants(args.dsn, args.aggressive, {})
         return
     async with single_server(args.engine) as tb:
-        aurora = aurora_props(args.engine, tb.writer.node_port)
+        aurora = aurora_props(tb)
         if args.engine == "postgres":
             # every variant's connections at once, plus the monitors'
             await raise_max_connections(tb, args.conns * 5 + 50)
@@ -524,9 +523,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="run time per variant")
     parser.add_argument("--window", type=float, default=0.0, help="window width (default min(10, seconds/3))")
     parser.add_argument("--conns", type=int, default=100, help="connections of the many-connections run")

@@ -17,21 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import random
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, percentile, single_server
+from _common import Op, arg_parser, close_all, measure, median, percentile, select_1_op, single_server
 
-from awsasyncwrap import AsyncAwsConnection, release_resources
-
-Op = Callable[[], Awaitable[Any]]
+from awsasyncwrap import AsyncAwsConnection
 
 
 def sdk_providers() -> dict[str, Any]:
@@ -49,7 +43,7 @@ async def open_ops(dsn: str) -> tuple[dict[str, Op], list[Any]]:
     import psycopg
 
     raw = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-    ops: dict[str, Op] = {"raw psycopg": _op(raw.cursor())}
+    ops: dict[str, Op] = {"raw psycopg": select_1_op(raw.cursor())}
     conns: list[Any] = [raw]
     statements = {"telemetry_execute_spans": True, "telemetry_execute_metrics": True}
     variants: dict[str, dict[str, Any]] = {
@@ -68,39 +62,8 @@ async def open_ops(dsn: str) -> tuple[dict[str, Op], list[Any]]:
             psycopg.AsyncConnection.connect, dsn, autocommit=True, wrapper_dialect="pg", **props
         )
         conns.append(conn)
-        ops[label] = _op(conn.cursor())
+        ops[label] = select_1_op(conn.cursor())
     return ops, conns
-
-
-def _op(cur: Any) -> Op:
-    async def op() -> Any:
-        await cur.execute("SELECT 1")
-        return await cur.fetchone()
-
-    return op
-
-
-async def measure(ops: dict[str, Op], n_ops: int, block: int) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {label: [] for label in ops}
-    for op in ops.values():
-        for _ in range(200):
-            await op()
-    labels = list(ops)
-    clock = time.perf_counter_ns
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(max(1, n_ops // block)):
-            random.shuffle(labels)
-            for label in labels:
-                op, out = ops[label], samples[label]
-                for _ in range(block):
-                    start = clock()
-                    await op()
-                    out.append((clock() - start) / 1000)
-    finally:
-        gc.enable()
-    return samples
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -109,9 +72,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             samples = await measure(ops, args.ops, args.block)
         finally:
-            for conn in conns:
-                await conn.close()
-            await release_resources()
+            await close_all(conns)
     base = median(samples["wrapper, no plugins"])
     print(f"\npostgres (testbed, loopback TCP): {args.ops} ops per variant, SELECT 1 + fetchone")
     print(f"{'variant':<50} {'median µs':>9} {'p99 µs':>8} {'+µs vs wrapper':>15}")
@@ -123,9 +84,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--ops", type=int, default=20000, help="ops per variant")
     parser.add_argument("--block", type=int, default=20, help="ops per variant before switching variant")
     asyncio.run(run(parser.parse_args()))

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile, single_server
+from _common import arg_parser, aurora_props, engines, percentile, single_server
 
 RAW, HOSTED, BARE, DEFAULT = (
     "raw",
@@ -51,17 +51,6 @@ RAW, HOSTED, BARE, DEFAULT = (
     "wrapper pool, default plugins",
 )
 ROWS = 1000
-
-#: The MariaDB testbed answers the Aurora MySQL topology queries from its ``aurora_emul`` schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
 
 
 def variants(engine: str) -> list[str]:
@@ -314,11 +303,7 @@ def _passthrough(args: argparse.Namespace, *names: str) -> list[str]:
 async def bench_engine(engine: str, args: argparse.Namespace) -> None:
     async with single_server(engine) as tb:
         await seed(tb)
-        port = tb.writer.node_port
-        props: dict[str, Any] = {"cluster_instance_host_pattern": f"127.0.0.?:{port}"}
-        if engine == "mariadb":
-            props.update(MARIADB_TOPOLOGY_PROPS)
-        target: dict[str, Any] = {"engine": engine, "props": props}
+        target: dict[str, Any] = {"engine": engine, "props": aurora_props(tb)}
         if engine == "postgres":
             target["dsn"] = tb.dsn(tb.writer, direct=True)
         else:
@@ -391,9 +376,7 @@ def report(engine: str, rounds: list[dict[str, dict[str, Any]]], args: argparse.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="postgres")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--block", type=float, default=1.0, help="measured seconds per variant and round")
@@ -412,7 +395,7 @@ def main() -> None:
         servers = {v: (int(p), int(pid)) for v, (p, pid) in json.loads(args.load).items()}
         print(json.dumps(asyncio.run(generate_load(servers, args))))
     else:
-        for engine in ["postgres", "mariadb"] if args.engine == "both" else [args.engine]:
+        for engine in engines(args.engine):
             asyncio.run(bench_engine(engine, args))
 
 

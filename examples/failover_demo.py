@@ -38,16 +38,6 @@ from awsasyncwrap import (
 )
 from awsasyncwrap.testbed import EngineName, Testbed
 
-#: The MariaDB emulation answers Aurora MySQL's topology queries from its ``aurora_emul`` schema.
-MARIADB_PROPS = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
 PLUGINS = "failover,host_monitoring"
 WARM_UP_ROWS = 50  # rows written before the fault
 AFTER_ROWS = 50  # rows written on the new writer before the app stops
@@ -148,7 +138,9 @@ async def connect(tb: Testbed) -> AsyncAwsConnection:
     """A wrapped connection through the cluster endpoint, as an app configured for Aurora would open."""
     props: dict[str, Any] = {
         "plugins": PLUGINS,
-        "cluster_instance_host_pattern": tb.host_pattern,  # "127.0.K.?": instance id -> its address
+        # cluster_instance_host_pattern "127.0.K.?" (instance id -> its address); on MariaDB also the
+        # aurora-mysql dialect with topology queries that read the emulation
+        **tb.wrapper_props(),
         "autocommit": True,
         "failover_timeout_sec": RECOVERY_LIMIT,
         "monitor_disposal_time_ms": 0,
@@ -157,7 +149,7 @@ async def connect(tb: Testbed) -> AsyncAwsConnection:
         dsn = tb.dsn("cluster", connect_timeout=2)
         return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, **props)
     kwargs = tb.connect_kwargs("cluster", connect_timeout=2)
-    return await AsyncAwsConnection.connect(aiomysql.connect, **kwargs, **MARIADB_PROPS, **props)
+    return await AsyncAwsConnection.connect(aiomysql.connect, **kwargs, **props)
 
 
 async def app_loop(conn: AsyncAwsConnection, app: App, story: Story, stop: asyncio.Event) -> None:

@@ -7,7 +7,8 @@ instance up and replicating, ``dns_lag`` 0 and ``catch_up_timeout`` back to its 
 may be any instance; use ``tb.writer``.
 
 - ``pg_server`` / ``mariadb_server``: one instance (a plain server behind its proxy);
-- ``pg_cluster`` / ``mariadb_cluster``: three instances with Aurora topology emulation.
+- ``pg_cluster`` / ``mariadb_cluster``: three instances with Aurora topology emulation;
+- ``server_testbed`` / ``cluster_testbed``: the one or the other, parametrized (the test runs per engine).
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import anyio
+import pytest
 import pytest_asyncio
 
 from awsasyncwrap.testbed import CATCH_UP_TIMEOUT, EngineName, Testbed
 
-__all__ = ["mariadb_cluster", "mariadb_server", "pg_cluster", "pg_server"]
+__all__ = [
+    "cluster_testbed",
+    "mariadb_cluster",
+    "mariadb_server",
+    "pg_cluster",
+    "pg_server",
+    "server_testbed",
+]
 
 _HEAL_TIMEOUT = 60.0
 
@@ -86,3 +95,17 @@ async def pg_cluster(_pg_cluster_session: Testbed) -> Testbed:
 async def mariadb_cluster(_mariadb_cluster_session: Testbed) -> Testbed:
     """A healthy 3-instance Aurora MySQL emulation on MariaDB (writer: ``mariadb_cluster.writer``)."""
     return await _healed(_mariadb_cluster_session)
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def server_testbed(request: pytest.FixtureRequest) -> Testbed:
+    """``pg_server`` or ``mariadb_server`` (healed)."""
+    tb: Testbed = request.getfixturevalue("pg_server" if request.param == "postgres" else "mariadb_server")
+    return tb
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
+    """``pg_cluster`` or ``mariadb_cluster`` (healed)."""
+    tb: Testbed = request.getfixturevalue("pg_cluster" if request.param == "postgres" else "mariadb_cluster")
+    return tb

@@ -21,7 +21,6 @@ from awsasyncwrap.testbed import Testbed
 __all__ = [
     "APPS",
     "EXAMPLES",
-    "MARIADB_TOPOLOGY_PROPS",
     "app_settings",
     "free_port",
     "load_example",
@@ -31,25 +30,17 @@ __all__ = [
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 APPS = ("fastapi", "aiohttp")
 
-#: The MariaDB testbed answers Aurora MySQL's queries from its aurora_emul schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
-
 _tables = itertools.count(1)
 
 
 def load_example(app: str) -> ModuleType:
-    """``examples/<app>_app.py`` as a module (imported once)."""
+    """``examples/<app>_app.py`` as a module (imported once), with ``examples`` on ``sys.path`` as when it
+    runs as a script (it imports ``items_store``, its database layer)."""
     name = f"awsasyncwrap_examples_{app}_app"
     if name in sys.modules:
         return sys.modules[name]
+    if str(EXAMPLES) not in sys.path:
+        sys.path.append(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{app}_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -67,17 +58,21 @@ def app_settings(tb: Testbed, *, cluster: bool, **overrides: Any) -> dict[str, A
     target = "cluster" if cluster else tb.writer
     host, port = tb.address_of(target)
     props: dict[str, Any] = {"monitor_disposal_time_ms": 0}
+    host_pattern = None
+    if cluster:
+        aurora = tb.wrapper_props()
+        host_pattern = aurora.pop("cluster_instance_host_pattern")  # the apps' setting of its own
+        props.update(aurora)
+    else:
+        props["wrapper_dialect"] = "pg" if tb.engine == "postgres" else "mariadb"
     if tb.engine == "postgres":
         dsn = tb.dsn(target)
-        if not cluster:
-            props["wrapper_dialect"] = "pg"
     else:
         dsn = f"mysql://{tb.user}:{tb.password}@{host}:{port}/{tb.database}"
-        props.update(MARIADB_TOPOLOGY_PROPS if cluster else {"wrapper_dialect": "mariadb"})
     settings: dict[str, Any] = {
         "dsn": dsn,
         "plugins": "failover" if cluster else "",
-        "host_pattern": tb.host_pattern if cluster else None,
+        "host_pattern": host_pattern,
         "props": props,
         "table": f"app_items_{int(time.time() * 1000) % 10_000_000}_{next(_tables)}",
     }

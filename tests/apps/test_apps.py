@@ -19,13 +19,6 @@ REQUEST_TIMEOUT = 1.5  # the apps' own bound on a request's database work
 POOL_TIMEOUT = 0.3
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def server_testbed(request: pytest.FixtureRequest) -> Testbed:
-    name = "pg_server" if request.param == "postgres" else "mariadb_server"
-    tb: Testbed = request.getfixturevalue(name)
-    return tb
-
-
 def assert_503(resp: httpx.Response, reason: str | None = None) -> None:
     assert resp.status_code == 503, resp.text
     assert resp.headers["retry-after"] == "1"

@@ -113,13 +113,6 @@ class LoadRun:
         )
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
-    name = "pg_cluster" if request.param == "postgres" else "mariadb_cluster"
-    tb: Testbed = request.getfixturevalue(name)
-    return tb
-
-
 @pytest.mark.parametrize("app", APPS)
 async def test_writes_through_writer_failover(app: str, cluster_testbed: Testbed) -> None:
     """A normal failover: requests in flight are retried once on the moved connection."""

@@ -20,13 +20,6 @@ from ._helpers import APPS, EXAMPLES, app_settings, free_port
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def server_testbed(request: pytest.FixtureRequest) -> Testbed:
-    name = "pg_server" if request.param == "postgres" else "mariadb_server"
-    tb: Testbed = request.getfixturevalue(name)
-    return tb
-
-
 async def wait_healthy(client: httpx.AsyncClient, proc: asyncio.subprocess.Process) -> None:
     """Poll GET /health until it answers 200 (the script imports, opens its pool, listens)."""
     while True:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomysql
@@ -15,37 +14,12 @@ from awsasyncwrap import AsyncAwsConnection
 from awsasyncwrap._background import registry
 from awsasyncwrap.testbed import Instance, Testbed
 from awsasyncwrap.topology import ClusterTopologyMonitor
+from polling import until
+from wrapped import Db, Target
 
-__all__ = ["MARIADB_TOPOLOGY_PROPS", "Cluster", "topology_monitors", "until", "wrapper_tasks"]
-
-#: The MariaDB testbed answers the Aurora MySQL queries from the aurora_emul schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
+__all__ = ["Cluster", "topology_monitors", "until", "wrapper_tasks"]
 
 _tables = itertools.count(1)
-
-
-async def until(
-    condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, every: float = 0.01
-) -> None:
-    """Poll ``condition`` until it holds; AssertionError after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(every)
 
 
 def wrapper_tasks() -> list[asyncio.Task[Any]]:
@@ -64,59 +38,24 @@ def topology_monitors() -> list[ClusterTopologyMonitor]:
     return [s for s in registry().services() if isinstance(s, ClusterTopologyMonitor) and not s.closed]
 
 
-class Cluster:
-    """A testbed plus how to talk to it with either driver."""
+class Cluster(Db):
+    """A testbed plus how to talk to it with either driver, and a test table of its own."""
 
     def __init__(self, tb: Testbed) -> None:
-        self.tb = tb
-        self.pg = tb.engine == "postgres"
+        super().__init__(tb)
         self.table = f"fo_{int(time.time() * 1000) % 10_000_000}_{next(_tables)}"
 
     # --- wrapped connections ----------------------------------------------------------------------
 
-    async def connect(self, target: Instance | str | None = None, **props: Any) -> AsyncAwsConnection:
+    async def connect(
+        self, target: Target = None, *, aurora: bool = True, **props: Any
+    ) -> AsyncAwsConnection:
         """A wrapped connection to ``target`` (default: the cluster endpoint) with the failover plugin."""
-        tb = self.tb
         props.setdefault("plugins", "failover")
-        props.setdefault("cluster_instance_host_pattern", tb.host_pattern)
-        props.setdefault("autocommit", True)
-        props.setdefault("monitor_disposal_time_ms", 0)
-        if self.pg:
-            return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn(target), **props)
-        return await AsyncAwsConnection.connect(
-            aiomysql.connect, **{**MARIADB_TOPOLOGY_PROPS, **tb.connect_kwargs(target), **props}
-        )
-
-    @staticmethod
-    async def run(conn: Any, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run ``sql`` on a new cursor; all rows (if any)."""
-        cur = conn.cursor()
-        if hasattr(cur, "__await__"):  # aiomysql style
-            cur = await cur
-        try:
-            await cur.execute(sql, params)
-            return list(await cur.fetchall()) if cur.description is not None else []
-        finally:
-            await cur.close()
+        return await super().connect(target, aurora=aurora, **props)
 
     async def insert(self, conn: Any, value: int) -> None:
         await self.run(conn, f"INSERT INTO {self.table} (id) VALUES (%s)", (value,))
-
-    async def begin(self, conn: AsyncAwsConnection) -> None:
-        """Start a transaction with a connection-level call (psycopg: BEGIN via transaction())."""
-        if self.pg:
-            await conn.set_autocommit(False)
-            await self.run(conn, "SELECT 1")
-        else:
-            await conn.begin()
-
-    async def host_id(self, conn: Any) -> str:
-        sql = "SELECT aurora_db_instance_identifier()" if self.pg else "SELECT @@report_host"
-        return str((await self.run(conn, sql))[0][0])
-
-    async def is_reader(self, conn: Any) -> bool:
-        sql = "SELECT pg_is_in_recovery()" if self.pg else "SELECT @@read_only"
-        return bool((await self.run(conn, sql))[0][0])
 
     def sleep_sql(self, seconds: float) -> str:
         return f"SELECT pg_sleep({seconds:g})" if self.pg else f"SELECT SLEEP({seconds:g})"

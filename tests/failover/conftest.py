@@ -5,21 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
 
 from awsasyncwrap import release_resources
 from awsasyncwrap.testbed import Testbed
 
 from ._helpers import Cluster
-
-
-@pytest.fixture(params=["postgres", "mariadb"])
-def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
-    """``pg_cluster`` or ``mariadb_cluster`` (healed)."""
-    name = "pg_cluster" if request.param == "postgres" else "mariadb_cluster"
-    tb: Testbed = request.getfixturevalue(name)
-    return tb
 
 
 async def _with_table(tb: Testbed) -> AsyncIterator[Cluster]:

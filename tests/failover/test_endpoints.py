@@ -48,7 +48,7 @@ async def _connect(tb: Testbed, target: str | None, plugins: str, **props: objec
         tb.dsn(target),
         plugins=plugins,
         autocommit=True,
-        cluster_instance_host_pattern=tb.host_pattern,
+        **tb.wrapper_props(),
         cluster_writer_endpoint=tb.cluster_endpoint[0] if target != "reader" else None,
         cluster_reader_endpoint=host if target == "reader" else None,
         monitor_disposal_time_ms=0,

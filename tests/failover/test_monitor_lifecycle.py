@@ -84,9 +84,9 @@ async def test_monitor_stops_after_disposal_delay(cluster: Cluster) -> None:
     finally:
         await again.close()
         closed_at = time.monotonic()
-    await until(lambda: monitor.closed, within=delay + 5)
+    await until(lambda: monitor.closed, timeout=delay + 5)
     assert time.monotonic() - closed_at >= delay * 0.9
-    await until(lambda: monitor.task_count == 0, within=5)
+    await until(lambda: monitor.task_count == 0, timeout=5)
     assert not topology_monitors()
 
 
@@ -128,6 +128,6 @@ async def test_no_task_survives_closing_everything(cluster: Cluster) -> None:
     finally:
         for conn in conns:
             await conn.close()
-    await until(lambda: not wrapper_tasks(), within=delay + 10)
+    await until(lambda: not wrapper_tasks(), timeout=delay + 10)
     assert not topology_monitors() and not host_monitors()
     assert await c.ids() == {0, 1, 2, 10, 11, 12}

@@ -99,7 +99,7 @@ async def test_long_query_on_a_healthy_writer_is_left_alone(cluster: Cluster) ->
         assert conn.plugin_service.current_connection is raw  # not aborted, not failed over
         assert raw in tracked_connections(efm.host.url)
         # the call ended: the check stops (after one period without a report) and closes its connections
-        await until(lambda: not monitor.writer_check_running, within=3 * CHECK + SLACK)
+        await until(lambda: not monitor.writer_check_running, timeout=3 * CHECK + SLACK)
         checks = monitor.writer_checks
         assert len(monitor._open) <= 1  # only the monitoring connection
         await c.run(conn, "SELECT 1")
@@ -119,7 +119,7 @@ async def test_hung_writer_nobody_replaced_is_not_aborted_by_the_check(cluster: 
         rounds = monitor.verification_rounds
         c.tb.net(old, "blackhole")  # hung, and no failover
         call = asyncio.create_task(c.run(conn, c.sleep_sql(0.5)))
-        await until(lambda: monitor.writer_checks >= 3, within=3 * CHECK + SLACK + 5)
+        await until(lambda: monitor.writer_checks >= 3, timeout=3 * CHECK + SLACK + 5)
         assert not call.done()  # the readers still name the old writer: nothing was aborted
         assert monitor.writer_changes_found == 0 and monitor.verification_rounds == rounds
         assert efm.declared_dead == 0
@@ -127,7 +127,7 @@ async def test_hung_writer_nobody_replaced_is_not_aborted_by_the_check(cluster: 
         async with asyncio.timeout(10):
             rows = await call
         assert len(rows) == 1
-        await until(lambda: not monitor.writer_check_running, within=3 * CHECK + SLACK)
+        await until(lambda: not monitor.writer_check_running, timeout=3 * CHECK + SLACK)
         await c.insert(conn, 1)  # the same connection, on the same writer
         assert await c.host_id(conn) == old.id
     finally:

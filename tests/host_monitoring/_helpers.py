@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomysql
 import psycopg
 
+import wrapped
 from awsasyncwrap import AsyncAwsConnection
 from awsasyncwrap.plugins.host_monitoring import TASK_PREFIX, HostMonitor, HostMonitoringPlugin
 from awsasyncwrap.testbed import Instance, Testbed
+from polling import until as until
 
 #: Short EFM settings: grace 0.5 s, then a probe every 0.2 s, dead after 2 failures.
 EFM: dict[str, Any] = {
@@ -26,34 +26,31 @@ EFM: dict[str, Any] = {
 DETECTION = 0.5 + 0.2 * 2
 #: What the issue allows on top of the detection time.
 SLACK = 0.5
-#: The MariaDB testbed answers the Aurora MySQL topology queries from its aurora_emul schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
+
+
+async def connect(
+    tb: Testbed, inst: Instance, plugins: str = "host_monitoring", *, aurora: bool = True, **props: Any
+) -> AsyncAwsConnection:
+    """A wrapped autocommit connection to ``inst`` with the short EFM settings (``props`` override them).
+
+    ``aurora``: with ``tb.wrapper_props()``; without them a MariaDB testbed is a plain MariaDB server.
+    """
+    return await wrapped.connect(
+        tb, inst, aurora=aurora, plugins=plugins, autocommit=True, **{**EFM, **props}
+    )
 
 
 async def pg_connect(
     tb: Testbed, inst: Instance, plugins: str = "host_monitoring", **props: Any
 ) -> AsyncAwsConnection:
-    settings = {**EFM, "cluster_instance_host_pattern": tb.host_pattern, **props}
-    return await AsyncAwsConnection.connect(
-        psycopg.AsyncConnection.connect, tb.dsn(inst), plugins=plugins, autocommit=True, **settings
-    )
+    return await connect(tb, inst, plugins, **props)
 
 
 async def mysql_connect(
     tb: Testbed, inst: Instance, plugins: str = "host_monitoring", **props: Any
 ) -> AsyncAwsConnection:
-    settings = {**EFM, "cluster_instance_host_pattern": tb.host_pattern, **props}
-    return await AsyncAwsConnection.connect(
-        aiomysql.connect, plugins=plugins, autocommit=True, **tb.connect_kwargs(inst), **settings
-    )
+    """The plain MariaDB dialect: no topology."""
+    return await connect(tb, inst, plugins, aurora=False, **props)
 
 
 def monitor_of(conn: AsyncAwsConnection) -> HostMonitor:
@@ -65,22 +62,6 @@ def monitor_of(conn: AsyncAwsConnection) -> HostMonitor:
 
 def monitor_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith(TASK_PREFIX)]
-
-
-async def until(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, every: float = 0.01
-) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(every)
 
 
 async def pg_running(tb: Testbed, inst: Instance, fragment: str) -> bool:

@@ -32,7 +32,7 @@ async def test_cluster_endpoint_connection_is_monitored_as_its_instance(tb: Test
         psycopg.AsyncConnection.connect,
         tb.dsn("cluster"),
         plugins="host_monitoring",
-        cluster_instance_host_pattern=tb.host_pattern,
+        **tb.wrapper_props(),
         autocommit=True,
         **EFM,
     )

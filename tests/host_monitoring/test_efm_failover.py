@@ -20,13 +20,11 @@ from awsasyncwrap.testbed import Instance, Testbed
 
 from ._helpers import (
     DETECTION,
-    MARIADB_TOPOLOGY_PROPS,
     SLACK,
+    connect,
     monitor_of,
-    mysql_connect,
     mysql_running,
     mysql_terminate,
-    pg_connect,
     pg_running,
     pg_terminate,
     until,
@@ -54,9 +52,7 @@ class Engine:
         return "pg_sleep(600)" if self.pg else "SLEEP(600)"
 
     async def connect(self, inst: Instance, **props: Any) -> AsyncAwsConnection:
-        if self.pg:
-            return await pg_connect(self.tb, inst, **props)
-        return await mysql_connect(self.tb, inst, **{**MARIADB_TOPOLOGY_PROPS, **props})
+        return await connect(self.tb, inst, **props)
 
     async def running(self, inst: Instance, fragment: str) -> bool:
         return await (pg_running if self.pg else mysql_running)(self.tb, inst, fragment)
@@ -75,13 +71,6 @@ class Engine:
         await (pg_terminate if self.pg else mysql_terminate)(
             self.tb, "SLEEP(" if not self.pg else "pg_sleep("
         )
-
-
-@pytest.fixture(params=["postgres", "mariadb"])
-def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
-    """``pg_cluster`` or ``mariadb_cluster`` (healed)."""
-    tb: Testbed = request.getfixturevalue("pg_cluster" if request.param == "postgres" else "mariadb_cluster")
-    return tb
 
 
 @pytest.fixture

@@ -50,13 +50,6 @@ class Server:
         return None if value is None else f"{value:g}"
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def server_testbed(request: pytest.FixtureRequest) -> Testbed:
-    """``pg_server`` or ``mariadb_server`` (healed)."""
-    tb: Testbed = request.getfixturevalue("pg_server" if request.param == "postgres" else "mariadb_server")
-    return tb
-
-
 @pytest.fixture
 async def server(server_testbed: Testbed) -> AsyncIterator[Server]:
     yield Server(server_testbed)

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+import functools
 
+import polling
 
-async def wait_for(
-    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, every: float = 0.02
-) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(every)
+#: Poll an async condition every 20 ms until it holds; fail after 10 s.
+wait_for = functools.partial(polling.until, every=0.02)
 
 
 async def pg_query_running(dsn: str, fragment: str) -> bool:

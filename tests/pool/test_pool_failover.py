@@ -13,22 +13,20 @@ from awsasyncwrap.errors import FailoverSuccessError
 from awsasyncwrap.pool import AsyncAwsConnectionPool
 from awsasyncwrap.testbed import Testbed
 
-from ._util import MARIADB_TOPOLOGY_PROPS
-
 pytestmark = [pytest.mark.timeout(90), pytest.mark.cluster]
 
 
 def cluster_pool(tb: Testbed, **opts: Any) -> AsyncAwsConnectionPool:
     props: dict[str, Any] = {
         "plugins": "failover",
-        "cluster_instance_host_pattern": tb.host_pattern,
+        **tb.wrapper_props(),
         "failover_timeout_sec": 30,
         "autocommit": True,
         **opts,
     }
     if tb.engine == "postgres":
         return AsyncAwsConnectionPool(psycopg.AsyncConnection.connect, tb.dsn(), **props)
-    return AsyncAwsConnectionPool(aiomysql.connect, **tb.connect_kwargs(), **MARIADB_TOPOLOGY_PROPS, **props)
+    return AsyncAwsConnectionPool(aiomysql.connect, **tb.connect_kwargs(), **props)
 
 
 async def is_writer(conn: Any, engine: str) -> bool:
@@ -90,7 +88,7 @@ async def test_psycopg_pool_hosted_connections_survive_writer_failover(pg_cluste
         connection_class=AwsPsycopgConnection,
         kwargs={
             "plugins": "failover",
-            "cluster_instance_host_pattern": tb.host_pattern,
+            **tb.wrapper_props(),
             "failover_timeout_sec": 30,
             "monitor_disposal_time_ms": 0,
             "autocommit": True,

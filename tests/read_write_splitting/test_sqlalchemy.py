@@ -18,7 +18,7 @@ def _url(tb: Testbed) -> str:
     host, port = tb.cluster_endpoint
     query = {
         "wrapper_plugins": "read_write_splitting,failover",
-        "cluster_instance_host_pattern": tb.host_pattern,
+        **tb.wrapper_props(),
         "monitor_disposal_time_ms": "0",
     }
     params = "&".join(f"{k}={quote(v, safe=',')}" for k, v in query.items())

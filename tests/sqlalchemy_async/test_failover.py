@@ -18,27 +18,10 @@ from .models import Base, Item
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.cluster]
 
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
-
 
 def cluster_engine(tb: Testbed, **engine_options: Any) -> AsyncEngine:
-    props: dict[str, Any] = {
-        "plugins": "failover",
-        "cluster_instance_host_pattern": tb.host_pattern,
-        "failover_timeout_sec": 30,
-    }
-    if tb.engine == "postgres":
-        url = pg_url(tb, "cluster")
-    else:
-        url, props = mysql_url(tb, "cluster"), {**MARIADB_TOPOLOGY_PROPS, **props}
+    props: dict[str, Any] = {"plugins": "failover", **tb.wrapper_props(), "failover_timeout_sec": 30}
+    url = pg_url(tb, "cluster") if tb.engine == "postgres" else mysql_url(tb, "cluster")
     return create_async_engine(url, connect_args=props, pool_size=2, max_overflow=0, **engine_options)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiomysql
-import psycopg
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
+import wrapped
 from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError, release_resources
 from awsasyncwrap.testbed import Testbed
 
@@ -16,41 +15,18 @@ from .conftest import Otel
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
-#: The MariaDB testbed answers Aurora MySQL's queries from its aurora_emul schema.
-MARIADB_TOPOLOGY_PROPS: dict[str, Any] = {
-    "wrapper_dialect": "aurora-mysql",
-    "topology_query": (
-        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
-        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
-    ),
-    "host_id_query": "SELECT @@report_host",
-    "is_reader_query": "SELECT @@read_only",
-}
-
-
-@pytest.fixture(params=["postgres", "mariadb"])
-def cluster_testbed(request: pytest.FixtureRequest) -> Testbed:
-    name = "pg_cluster" if request.param == "postgres" else "mariadb_cluster"
-    tb: Testbed = request.getfixturevalue(name)
-    return tb
-
 
 async def connect(tb: Testbed, otel: Otel) -> AsyncAwsConnection:
     """A wrapped connection to the writer instance with telemetry (execute spans on) and failover."""
     props = otel.props(
         plugins="telemetry,failover",
-        cluster_instance_host_pattern=tb.host_pattern,
         autocommit=True,
         monitor_disposal_time_ms=0,
         failover_timeout_sec=20,
         telemetry_execute_spans=True,
         telemetry_execute_metrics=True,
     )
-    if tb.engine == "postgres":
-        return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn(tb.writer), **props)
-    return await AsyncAwsConnection.connect(
-        aiomysql.connect, **tb.connect_kwargs(tb.writer), **MARIADB_TOPOLOGY_PROPS, **props
-    )
+    return await wrapped.connect(tb, tb.writer, **props)
 
 
 async def select_1(conn: AsyncAwsConnection) -> Any:

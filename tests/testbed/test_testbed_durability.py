@@ -20,11 +20,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(90)]
 WRITERS = 8  # concurrent app connections writing through the cluster endpoint
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def tb(request: pytest.FixtureRequest) -> Testbed:
-    name = "pg_cluster" if request.param == "postgres" else "mariadb_cluster"
-    testbed: Testbed = request.getfixturevalue(name)
-    return testbed
+@pytest.fixture
+def tb(cluster_testbed: Testbed) -> Testbed:
+    return cluster_testbed
 
 
 class App:

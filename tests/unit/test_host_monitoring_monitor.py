@@ -6,14 +6,16 @@ Pure logic only; the behaviour against real servers and real network faults is i
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+import polling
 from awsasyncwrap import HostAvailability, HostInfo, Properties
 from awsasyncwrap.plugins.host_monitoring import HostMonitor, MonitoredCall, MonitorSettings
 
@@ -83,12 +85,7 @@ def register(monitor: HostMonitor, conn: Any, service: Any) -> MonitoredCall:
     return call
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
+until = functools.partial(polling.until, timeout=5.0, every=0.005)
 
 
 async def test_parks_when_nothing_is_in_flight(monitor: HostMonitor) -> None:

@@ -4,12 +4,14 @@ with a fake driver. Against real servers and real faults: tests/failover/test_st
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
+import polling
 from awsasyncwrap import HostInfo, Properties
 from awsasyncwrap.plugins.host_monitoring import HostMonitor, MonitoredCall, MonitorSettings
 from awsasyncwrap.plugins.host_monitoring._stuck import StuckCallWatch
@@ -104,12 +106,7 @@ def register(monitor: HostMonitor) -> MonitoredCall:
     return call
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
+until = functools.partial(polling.until, timeout=5.0, every=0.005)
 
 
 async def test_listeners_hear_of_a_stuck_call_at_most_once_per_period(monitor: HostMonitor) -> None:

@@ -5,14 +5,16 @@ faults: tests/failover/test_stuck_calls.py."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+import polling
 from awsasyncwrap import HostInfo, HostRole, Properties
 from awsasyncwrap.dialects import get_dialect
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology
@@ -129,12 +131,7 @@ async def monitor(driver: ClusterDriver) -> AsyncIterator[ClusterTopologyMonitor
         await mon.aclose()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.002)
+until = functools.partial(polling.until, timeout=5.0, every=0.002)
 
 
 async def test_unchanged_writer_changes_nothing(

@@ -320,6 +320,17 @@ class Testbed:
         """``127.0.K.?``: replace ``?`` with an instance id to get that instance's host."""
         return f"127.0.{self._addresses.k}.?"
 
+    def wrapper_props(self) -> dict[str, str]:
+        """What an app passes to ``AsyncAwsConnection.connect`` so that the wrapper treats this testbed as an
+        Aurora cluster (a fresh dict).
+
+        ``cluster_instance_host_pattern`` (:attr:`host_pattern`: instance id -> its proxy) and, on MariaDB,
+        ``wrapper_dialect="aurora-mysql"`` with ``topology_query`` / ``host_id_query`` / ``is_reader_query``
+        reading the emulation's ``aurora_emul`` schema. PostgreSQL needs nothing more: every node answers
+        Aurora PostgreSQL's own queries.
+        """
+        return {"cluster_instance_host_pattern": self.host_pattern, **self._engine.wrapper_props()}
+
     @property
     def cluster_endpoint(self) -> tuple[str, int]:
         return (self._addresses.host(CLUSTER_HOST), self._addresses.port)

@@ -50,6 +50,11 @@ class Engine(abc.ABC):
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
 
+    def wrapper_props(self) -> dict[str, str]:
+        """Wrapper properties the emulation needs besides the host pattern (none: the server answers
+        Aurora's own queries)."""
+        return {}
+
     @abc.abstractmethod
     async def prepare(self) -> None:
         """Find binaries, the OS user and optional modules; no server runs yet."""

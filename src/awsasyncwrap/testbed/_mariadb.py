@@ -45,6 +45,19 @@ _SOCKET_MAX = 100  # sun_path is 108 bytes
 _REPLAY_SERVER_ID = 1000  # + instance number: a rebuilt node's server id while it replays the history
 _ER_MASTER_FATAL_READING_BINLOG = 1236  # e.g. a diverged ex-writer asking for GTIDs the writer lacks
 
+#: Points the wrapper's aurora-mysql dialect at the emulation: the ``aurora_emul.replica_host_status``
+#: view (the columns of ``information_schema.replica_host_status``), ``@@report_host`` = instance id,
+#: ``@@read_only`` = reader (``@@aurora_server_id`` and ``@@innodb_read_only`` are not emulated).
+_WRAPPER_PROPS = {
+    "wrapper_dialect": "aurora-mysql",
+    "topology_query": (
+        "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, CPU, "
+        "REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP FROM aurora_emul.replica_host_status"
+    ),
+    "host_id_query": "SELECT @@report_host",
+    "is_reader_query": "SELECT @@read_only",
+}
+
 
 def find_mariadb(bin_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
     """(mariadbd, mariadb-install-db): from ``bin_dir``, ``$AWSASYNCWRAP_TESTBED_MARIADB_BIN`` or PATH."""
@@ -121,6 +134,9 @@ class MariaDBEngine(Engine):
         self._pristine = options.base_dir / "pristine"
         self._tmp = options.base_dir / "tmp"
         self._fresh: set[str] = set()  # rebuilt from the pristine datadir, history not replayed yet
+
+    def wrapper_props(self) -> dict[str, str]:
+        return dict(_WRAPPER_PROPS)
 
     # -- helpers -------------------------------------------------------------------------------
 
