@@ -166,8 +166,8 @@ def default_set_at_work(closers: list[Any]) -> list[str]:
             ready = plugin._provider() is not None
             lines.append(f"failover: {'has the topology provider' if ready else 'WARNING: no topology'}")
         elif isinstance(plugin, HostMonitoringPlugin):
-            mon = plugin.monitor
-            lines.append(f"host_monitoring: {mon!r}" if mon else "WARNING: host_monitoring has no monitor")
+            efm = plugin.monitor
+            lines.append(f"host_monitoring: {efm!r}" if efm else "WARNING: host_monitoring has no monitor")
     if host is not None:
         tracked = conn.target_connection in tracked_connections(host.url)
         lines.append(f"aurora_connection_tracker: {'tracks' if tracked else 'WARNING: does not track'} it")
