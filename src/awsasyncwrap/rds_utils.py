@@ -117,6 +117,10 @@ def _parse(host: str) -> RdsHost:
             continue
         prefix = m.group("prefix")
         kind = _PREFIX_TYPES[prefix] if prefix else RdsUrlType.RDS_INSTANCE
+        if kind is RdsUrlType.RDS_GLOBAL_WRITER_CLUSTER:
+            # ``<name>.global-<id>.global.rds.amazonaws.com``: "global" is no region, and the
+            # instances live under their own regional domains, which this name does not tell
+            return RdsHost(kind, m.group("name"))
         groups = m.groupdict()
         tail = domain_template.format(region=groups["region"], tail=groups.get("tail"))
         domain = f"{m.group('id')}.{tail}"

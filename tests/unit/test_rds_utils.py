@@ -143,3 +143,12 @@ def test_bad_host_pattern(bad: str) -> None:
 
 def test_valid_host_pattern() -> None:
     assert RdsUtils.is_dns_pattern_valid("?.cluster.local:5432")
+
+
+def test_global_endpoint_yields_no_region_and_no_instance_pattern() -> None:
+    # "global" is not a region, and the instances of a global database are named under their own
+    # regional domains: a pattern derived from the global endpoint would name unreachable hosts
+    assert U.get_rds_cluster_id(GLOBAL) == "gdb"
+    assert U.get_rds_region(GLOBAL) is None
+    assert U.get_rds_instance_host_pattern(GLOBAL) is None
+    assert U.get_rds_cluster_host_url(GLOBAL) is None

@@ -214,7 +214,8 @@ def _warn_once(host: str) -> None:
         _warned.add(host)
         logger.warning(
             "%s serves a cluster topology, but its instances cannot be reached without "
-            "cluster_instance_host_pattern: topology, failover and connection tracking stay off",
+            "cluster_instance_host_pattern (e.g. ?.<id>.<region>.rds.amazonaws.com for a global "
+            "database endpoint): topology, failover and connection tracking stay off",
             host,
         )
 
