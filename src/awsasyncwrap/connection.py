@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from ._pipeline import PluginManager
+from ._session_state import Applier
 from .cursor import AsyncAwsCursor
 from .drivers import DriverDialect, driver_dialect_for
 from .errors import ConfigurationError
@@ -174,8 +175,9 @@ class AsyncAwsConnection:
 
     async def select_db(self, db: str) -> None:
         """Switch database (aiomysql); re-applied after failover."""
-        await self._manager.execute(self, "Connection.select_db", self._current_method("select_db"), db)
-        self._service.session_state.database = db
+        before = self._driver.get_database(self._service.current_connection)
+        await self._run("Connection.select_db", self._driver.set_database, db)
+        self._service.session_state.remember("database", before, db)
 
     # --- session settings ------------------------------------------------------------------
 
@@ -186,8 +188,9 @@ class AsyncAwsConnection:
 
     async def set_autocommit(self, value: bool) -> None:
         """Turn autocommit on or off (kept across failover)."""
+        before = self._driver.get_autocommit(self._service.current_connection)
         await self._run("Connection.set_autocommit", self._driver.set_autocommit, value)
-        self._service.session_state.autocommit = value
+        self._service.session_state.remember("autocommit", before, value)
 
     def get_autocommit(self) -> bool:
         """Whether each statement commits by itself (aiomysql spelling)."""
@@ -200,8 +203,9 @@ class AsyncAwsConnection:
 
     async def set_read_only(self, value: bool | None) -> None:
         """Make new transactions read-only or not (read/write splitting acts on this)."""
+        before = self._driver.get_read_only(self._service.current_connection)
         await self._run("Connection.set_read_only", self._driver.set_read_only, value)
-        self._service.session_state.read_only = value
+        self._service.session_state.remember("read_only", before, value)
 
     @property
     def isolation_level(self) -> Any:
@@ -210,12 +214,45 @@ class AsyncAwsConnection:
 
     async def set_isolation_level(self, value: Any) -> None:
         """Set the isolation level of new transactions (kept across failover)."""
+        before = self._driver.get_isolation_level(self._service.current_connection)
         await self._run("Connection.set_isolation_level", self._driver.set_isolation_level, value)
-        self._service.session_state.isolation_level = value
+        self._service.session_state.remember("isolation_level", before, value)
 
     def get_transaction_status(self) -> bool:
         """Whether a transaction is open."""
         return self._driver.is_in_transaction(self._service.current_connection)
+
+    # --- session state ----------------------------------------------------------------------------
+
+    async def on_new_connection(self, callback: Applier, *, key: object = None) -> None:
+        """Run ``callback(driver_connection)`` now and on every later driver connection of this proxy.
+
+        For session state the wrapper does not track (``SET search_path``, ``SET ROLE``, prepared
+        statements, temporary objects): failover and read/write splitting run it on each connection
+        they switch to, after autocommit / read-only / isolation level / database were carried over,
+        and commit what it leaves open. ``callback`` may be sync or async. With a ``key``, a callback
+        added before under the same key is replaced. See docs/session_state.md.
+        """
+        state = self._service.session_state
+        state.add_applier(callback, key)
+        await state.run_appliers(self._service.current_connection, self._driver)
+
+    async def reset_session_state(self) -> None:
+        """Put autocommit, read-only, isolation level and database back to their values before the
+        application first changed them (through the plugins: read/write splitting moves back to the
+        writer). Pools call it before a connection goes back (``reset_session_state_on_close``)."""
+        state = self._service.session_state
+        if not state.reset_on_close:
+            return
+        setters: dict[str, Callable[[Any], Awaitable[None]]] = {
+            "read_only": self.set_read_only,
+            "isolation_level": self.set_isolation_level,
+            "autocommit": self.set_autocommit,
+            "database": self.select_db,
+        }
+        for name, value in state.resets(lambda name: getattr(state, name)):
+            await setters[name](value)
+        state.clear()
 
     # --- closing ----------------------------------------------------------------------------
 

@@ -11,8 +11,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
+from ._session_state import SessionState
 from .dialects import DatabaseDialect, detect_dialect, initial_dialect
-from .drivers import DriverDialect, SessionState
+from .drivers import DriverDialect
 from .events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from .host_list_provider import HostListProvider
 from .hostinfo import HostAvailability, HostInfo, HostRole
@@ -27,6 +30,8 @@ __all__ = ["PluginService"]
 logger = logging.getLogger(__name__)
 
 _AVAILABILITY_TTL = 300.0
+#: Upper bound for rolling back the old connection of a switch (it is aborted after).
+_ROLLBACK_TIMEOUT = 2.0
 #: host url -> (availability, when set). Shared by every connection in the process.
 _availability: dict[str, tuple[HostAvailability, float]] = {}
 #: (host url, user) -> detected dialect code, so later connections skip detection.
@@ -53,7 +58,7 @@ class PluginService:
         self._current_connection: Any = None
         self._current_host: HostInfo | None = None
         self._hosts: tuple[HostInfo, ...] = ()
-        self.session_state = SessionState()
+        self.session_state = SessionState.from_props(props)
         self.manager: PluginManager = None  # type: ignore[assignment]  # set by the connection
         self._host_list_provider: HostListProvider = self._database_dialect.create_host_list_provider(
             self, props
@@ -163,17 +168,39 @@ class PluginService:
         )
 
     async def set_current_connection(
-        self, conn: Any, host_info: HostInfo, plugin_to_skip: Plugin | None = None
+        self,
+        conn: Any,
+        host_info: HostInfo,
+        plugin_to_skip: Plugin | None = None,
+        transfer_read_only: bool = True,
     ) -> None:
-        """Make ``conn`` the connection the proxy stands for; dispose the old one unless kept."""
+        """Make ``conn`` the connection the proxy stands for; dispose the old one unless kept.
+
+        The session state goes with it (see :mod:`awsasyncwrap._session_state`): the settings the
+        application made (read-only too unless ``transfer_read_only`` is False: a read/write switch
+        sets it itself) and the appliers not yet run on ``conn``; the old connection's transaction,
+        if any, is rolled back (``rollback_on_switch``).
+        """
         old = self._current_connection
-        self._current_connection = conn
-        self._current_host = host_info
+        state = self.session_state
         if old is None:
+            await state.run_appliers(conn, self._driver_dialect)
+            self._current_connection = conn
+            self._current_host = host_info
             await self.manager.notify_connection_changed({ConnectionEvent.INITIAL_CONNECTION}, plugin_to_skip)
             return
         if old is conn:
+            self._current_host = host_info
             return
+        await state.apply_to(conn, self._driver_dialect, transfer_read_only)
+        try:
+            with anyio.fail_after(_ROLLBACK_TIMEOUT):
+                await state.rollback_if_in_transaction(old, self._driver_dialect)
+        except Exception as exc:  # the old connection is being left: its fate is decided below
+            logger.debug("rolling back the replaced connection failed: %s", type(exc).__name__)
+            self._driver_dialect.abort(old)
+        self._current_connection = conn
+        self._current_host = host_info
         action = await self.manager.notify_connection_changed(
             {ConnectionEvent.CONNECTION_OBJECT_CHANGED}, plugin_to_skip
         )

@@ -86,6 +86,13 @@ def _parse_str(value: object) -> str:
     return str(value)
 
 
+def _parse_callables(value: object) -> tuple[Callable[[Any], Any], ...]:
+    funcs = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if not funcs or not all(callable(f) for f in funcs):
+        raise ValueError("expected a function taking the driver connection (or a list of them)")
+    return funcs
+
+
 @dataclass(frozen=True, slots=True)
 class WrapperProperty(Generic[T]):
     """One named setting of the wrapper, with its default, parser and valid choices."""
@@ -165,6 +172,29 @@ class WrapperProperties:
     DATABASE = _str("database", None, "Database name (generic name; dbname for psycopg, db for aiomysql).")
     CONNECT_TIMEOUT_SEC = _float(
         "wrapper_connect_timeout_sec", None, "Upper bound for one connection attempt made by the wrapper."
+    )
+    # --- session state ------------------------------------------------------------------
+    TRANSFER_SESSION_STATE_ON_SWITCH = _bool(
+        "transfer_session_state_on_switch",
+        True,
+        "Give the new driver connection of a switch (failover, read/write splitting) the autocommit, "
+        "read-only, isolation level and database the application set.",
+    )
+    RESET_SESSION_STATE_ON_CLOSE = _bool(
+        "reset_session_state_on_close",
+        True,
+        "Put those settings back to their values before the application changed them when a connection "
+        "goes back to a pool (ours, psycopg_pool, read/write splitting's internal pools).",
+    )
+    ROLLBACK_ON_SWITCH = _bool(
+        "rollback_on_switch", True, "Roll back the transaction of the old connection of a switch."
+    )
+    ON_NEW_CONNECTION = WrapperProperty(
+        "on_new_connection",
+        "Function(s) run on every driver connection that becomes current, the first one included "
+        "(sync or async; receive the driver connection): re-apply the application's own session state.",
+        None,
+        _parse_callables,
     )
     # --- topology / host list -------------------------------------------------------------
     CLUSTER_ID = _str("cluster_id", None, "Identifies the cluster; connections with one id share a topology.")

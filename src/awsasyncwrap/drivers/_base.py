@@ -8,29 +8,15 @@ import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .._session_state import SessionState
 from ..hostinfo import HostInfo
 from ..properties import MONITORING_PREFIX, Properties, known_properties
 
 __all__ = ["DriverDialect", "SessionState"]
 
 TargetConnectFunc = Callable[..., Awaitable[Any]]
-
-
-@dataclass(slots=True)
-class SessionState:
-    """Session settings the application chose, re-applied on a replacement connection."""
-
-    autocommit: bool | None = None
-    read_only: bool | None = None
-    isolation_level: Any = None
-    database: str | None = None
-
-    def copy(self) -> SessionState:
-        """An independent copy."""
-        return SessionState(self.autocommit, self.read_only, self.isolation_level, self.database)
 
 
 class DriverDialect(abc.ABC):
@@ -142,14 +128,19 @@ class DriverDialect(abc.ABC):
     async def set_isolation_level(self, conn: Any, value: Any) -> None:
         """Set the isolation level of new transactions."""
 
+    def get_database(self, conn: Any) -> str | None:
+        """The connection's current database, for drivers that can switch it (None: cannot)."""
+        return None
+
+    async def set_database(self, conn: Any, database: str) -> None:
+        """Switch the connection's database (only drivers that can)."""
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(f"the {self.code} driver cannot switch the database of a connection")
+
     async def apply_session_state(self, conn: Any, state: SessionState) -> None:
-        """Re-apply the application's session settings on a replacement connection."""
-        if state.autocommit is not None and self.get_autocommit(conn) != state.autocommit:
-            await self.set_autocommit(conn, state.autocommit)
-        if state.read_only is not None:
-            await self.set_read_only(conn, state.read_only)
-        if state.isolation_level is not None:
-            await self.set_isolation_level(conn, state.isolation_level)
+        """Re-apply the application's session settings and appliers on a replacement connection."""
+        await state.apply_to(conn, self)
 
     # --- I/O helpers for the wrapper's own use ---------------------------------------------------
 

@@ -64,6 +64,7 @@ class AiomysqlDriverDialect(DriverDialect):
         # read-only / isolation are session settings aiomysql does not track itself
         self._read_only: weakref.WeakKeyDictionary[Any, bool | None] = weakref.WeakKeyDictionary()
         self._isolation: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+        self._database: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._aborted: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @classmethod
@@ -132,6 +133,14 @@ class AiomysqlDriverDialect(DriverDialect):
             raise ConfigurationError.bad_choice("isolation level", value, _ISOLATION_LEVELS)
         await self._run(conn, f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
         self._isolation[conn] = level
+
+    def get_database(self, conn: Any) -> str | None:
+        db = self._database.get(conn)
+        return db if db is not None else conn.db  # aiomysql's ``db`` keeps the one given at connect
+
+    async def set_database(self, conn: Any, database: str) -> None:
+        await conn.select_db(database)
+        self._database[conn] = database
 
     async def _run(self, conn: Any, sql: str) -> None:
         import aiomysql

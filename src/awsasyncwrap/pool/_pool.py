@@ -391,16 +391,22 @@ class AsyncAwsConnectionPool:
                 raise
             logger.warning("pool %s: rollback failed: %s", self.name, type(err).__name__)
             return
-        if self._reset is not None and not await self._reset_ok(slot):
+        # reset_session_state_on_close: the settings the user changed go back to what they were
+        if conn.plugin_service.session_state.pristine and not await self._reset_ok(slot, None):
+            return
+        if self._reset is not None and not await self._reset_ok(slot, self._reset):
             return
         self._used.pop(conn, None)
         self._return(slot)
 
-    async def _reset_ok(self, slot: _Slot) -> bool:
-        """Run ``reset`` on a connection being returned; discard it if that fails."""
-        assert self._reset is not None
+    async def _reset_ok(self, slot: _Slot, reset: ConnectionCallback | None) -> bool:
+        """Run ``reset`` (None: the connection's own :meth:`~AsyncAwsConnection.reset_session_state`) on
+        a connection being returned; discard it if that fails."""
         try:
-            await self._reset(slot.conn)
+            if reset is None:
+                await slot.conn.reset_session_state()
+            else:
+                await reset(slot.conn)
         except BaseException as exc:
             self._used.pop(slot.conn, None)
             self._discard(slot, abort=True)

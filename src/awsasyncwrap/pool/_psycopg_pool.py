@@ -41,8 +41,38 @@ class AwsPsycopgConnection(AsyncAwsConnection):
         )
     """
 
-    #: Set by psycopg_pool while the connection is checked out; keeps ``async with`` from closing it.
-    _pool: Any = None
+    _pool_ref: Any = None
+
+    @property
+    def _pool(self) -> Any:
+        """Set by psycopg_pool while the connection is checked out; keeps ``async with`` from closing it."""
+        return self._pool_ref
+
+    @_pool.setter
+    def _pool(self, pool: Any) -> None:
+        if pool is None and self._pool_ref is not None:
+            self._reset_on_return()
+        self._pool_ref = pool
+
+    def _reset_on_return(self) -> None:
+        """psycopg_pool takes the connection back (``reset_session_state_on_close``).
+
+        psycopg_pool awaits nothing of the connection on its way back, but psycopg keeps autocommit,
+        read-only and isolation level on the client until the next BEGIN: they are put back to their
+        pristine values here, without I/O. A connection read/write splitting left on a reader stays
+        there (pass psycopg_pool a ``reset`` that awaits ``conn.set_read_only(False)``).
+        """
+        state = self.plugin_service.session_state
+        if not state.reset_on_close or not state.pristine:
+            return
+        conn = self.target_connection
+        if conn is None or conn.closed:
+            return
+        done = all(_set_now(conn, name, value) for name, value in state.resets(lambda n: getattr(state, n)))
+        if done:
+            state.clear()
+        else:
+            logger.debug("session settings of a connection returned to psycopg_pool not reset")
 
     @classmethod
     async def connect(  # type: ignore[override]
@@ -73,3 +103,24 @@ class AwsPsycopgConnection(AsyncAwsConnection):
                 logger.warning("rollback on leaving the block failed: %s", type(err).__name__)
         if not self._pool:
             await self.close()
+
+
+def _set_now(conn: Any, name: str, value: Any) -> bool:
+    """Set autocommit / read_only / isolation_level of an idle psycopg connection without I/O.
+
+    psycopg's ``_set_<name>_gen`` only checks that no transaction is open (no I/O when idle
+    outside a pipeline) and stores the value; False when it would have to wait or refused.
+    """
+    make = getattr(conn, f"_set_{name}_gen", None)
+    if make is None:
+        return False
+    gen = make(value)
+    try:
+        next(gen)
+    except StopIteration:
+        return True
+    except Exception as exc:  # in a transaction: psycopg refuses
+        logger.debug("could not reset %s: %s", name, type(exc).__name__)
+        return False
+    gen.close()
+    return False

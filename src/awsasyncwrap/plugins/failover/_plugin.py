@@ -36,6 +36,7 @@ from ...topology import (
     cluster_id_for,
     existing_monitor,
 )
+from ._read_only import fails_over_on_read_only
 from .errors import driver_error_class
 from .props import FAILOVER_CONNECT_TIMEOUT_SEC
 
@@ -140,8 +141,13 @@ class FailoverPlugin(Plugin):
         try:
             return await execute_func()
         except Exception as exc:
-            if not self.should_fail_over(exc, conn) or self._provider() is None:
+            if self._provider() is None:
                 raise
+            if not self.should_fail_over(exc, conn):
+                # strict_writer: a write refused by a server that is no longer the writer
+                if self.mode != STRICT_WRITER or not await fails_over_on_read_only(service, exc, conn):
+                    raise
+                await self._fail_over(exc, conn, in_tx, alive=True)
             await self._fail_over(exc, conn, in_tx)
             raise  # not reached: _fail_over always raises
 
@@ -196,13 +202,17 @@ class FailoverPlugin(Plugin):
         if callable(check):
             check()  # a cursor of the replaced connection: ConnectionReplacedError
 
-    async def _fail_over(self, exc: Exception, failed_conn: Any, in_tx: bool) -> None:
-        """Fail over (or join the failover in progress) and raise what the caller must see."""
+    async def _fail_over(self, exc: Exception, failed_conn: Any, in_tx: bool, alive: bool = False) -> None:
+        """Fail over (or join the failover in progress) and raise what the caller must see.
+
+        ``alive``: the failed connection still works (a read-only error); it is not aborted, and its
+        host not marked down, but left as any replaced connection is (see ``rollback_on_switch``).
+        """
         service = self._service
         if service.current_connection is failed_conn:
             running = self._running
             if running is None or running.done():
-                running = self._spawn(failed_conn, service.current_host_info)
+                running = self._spawn(failed_conn, service.current_host_info, alive)
             outcome = await asyncio.shield(running)
         else:
             outcome = _Outcome(service.current_host_info, None)  # someone else already moved us
@@ -220,10 +230,12 @@ class FailoverPlugin(Plugin):
         ok_cls = driver_error_class(FailoverSuccessError, driver_code)
         raise ok_cls(f"The connection failed over to {host}; run the statement again.") from exc
 
-    def _spawn(self, failed_conn: Any, failed_host: HostInfo | None) -> asyncio.Task[_Outcome]:
+    def _spawn(
+        self, failed_conn: Any, failed_host: HostInfo | None, alive: bool = False
+    ) -> asyncio.Task[_Outcome]:
         """Run the failover as a task of this plugin: it finishes even if the caller is cancelled."""
         task = asyncio.get_running_loop().create_task(
-            self._do_fail_over(failed_conn, failed_host), name="awsasyncwrap:failover"
+            self._do_fail_over(failed_conn, failed_host, alive), name="awsasyncwrap:failover"
         )
         self._running = task
 
@@ -236,15 +248,16 @@ class FailoverPlugin(Plugin):
         task.add_done_callback(done)
         return task
 
-    async def _do_fail_over(self, failed_conn: Any, failed_host: HostInfo | None) -> _Outcome:
+    async def _do_fail_over(self, failed_conn: Any, failed_host: HostInfo | None, alive: bool) -> _Outcome:
         service = self._service
         provider = self._provider()
         assert provider is not None
         started = time.monotonic()
         logger.debug("failover from %s starts (mode %s)", failed_host.url if failed_host else "?", self.mode)
-        if failed_host is not None:
-            service.set_availability(failed_host.all_aliases, HostAvailability.UNAVAILABLE)
-        service.driver_dialect.close_now(failed_conn)
+        if not alive:
+            if failed_host is not None:
+                service.set_availability(failed_host.all_aliases, HostAvailability.UNAVAILABLE)
+            service.driver_dialect.close_now(failed_conn)
         try:
             conn, host = await self._find_host(provider.monitor(), failed_host, started)
         except FailoverFailedError as exc:
@@ -350,10 +363,7 @@ class FailoverPlugin(Plugin):
                         )
                         await service.dispose(conn)
                         return None
-                await driver.apply_session_state(conn, service.session_state)
-                database = service.session_state.database
-                if database is not None and hasattr(conn, "select_db"):
-                    await conn.select_db(database)
+                await service.session_state.apply_to(conn, driver)
             finally:
                 watchdog.cancel()
             return conn

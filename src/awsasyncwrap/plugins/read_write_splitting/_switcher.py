@@ -35,6 +35,8 @@ __all__ = ["Held", "SwitchingPlugin"]
 
 logger = logging.getLogger(__name__)
 
+#: Upper bound for putting a connection going back to its pool to its pristine settings.
+_RESET_TIMEOUT = 2.0
 _GONE = frozenset({HostEvent.WENT_DOWN, HostEvent.HOST_DELETED})
 _CONVERTED = {HostEvent.CONVERTED_TO_WRITER: HostRole.WRITER, HostEvent.CONVERTED_TO_READER: HostRole.READER}
 
@@ -311,7 +313,8 @@ class SwitchingPlugin(Plugin):
         """Make ``held`` current (session settings carried over); False (and dropped) if it failed."""
         service = self._service
         try:
-            await self._carry_session(held.conn, here.conn)
+            # the session state goes with the switch; read-only is set by the call itself
+            await service.session_state.apply_to(held.conn, service.driver_dialect, read_only=False)
         except Exception as exc:
             if not service.driver_dialect.is_driver_error(exc):
                 raise
@@ -321,7 +324,7 @@ class SwitchingPlugin(Plugin):
             return False
         self._switching = True
         try:
-            await service.set_current_connection(held.conn, held.host)
+            await service.set_current_connection(held.conn, held.host, transfer_read_only=False)
         finally:
             self._switching = False
         self._known_current = held.conn
@@ -330,19 +333,6 @@ class SwitchingPlugin(Plugin):
             self._forget(here)
             await self._release(here)
         return True
-
-    async def _carry_session(self, new: Any, old: Any) -> None:
-        """Give ``new`` the session settings of ``old`` (read-only is set by the call itself)."""
-        driver = self._service.driver_dialect
-        state = self._service.session_state
-        autocommit = driver.get_autocommit(old)
-        if driver.get_autocommit(new) != autocommit:
-            await driver.set_autocommit(new, autocommit)
-        if state.isolation_level is not None and driver.get_isolation_level(new) != state.isolation_level:
-            await driver.set_isolation_level(new, state.isolation_level)
-        database = state.database
-        if database is not None and hasattr(new, "select_db") and getattr(new, "db", None) != database:
-            await new.select_db(database)
 
     # --- opening and giving back -----------------------------------------------------------------
 
@@ -380,9 +370,32 @@ class SwitchingPlugin(Plugin):
         """Done with a connection: back to its pool, or closed."""
         tracker().untrack(held.conn)
         if held.pool is not None:
-            await held.pool.give_back(held.conn)
+            if await self._reset_for_pool(held):
+                await held.pool.give_back(held.conn)
         else:
             await close_quietly(self._service.driver_dialect, held.conn)
+
+    async def _reset_for_pool(self, held: Held) -> bool:
+        """``reset_session_state_on_close``: a connection going back to its pool gets its pristine
+        settings first (its transaction rolled back); False (and closed) if that failed."""
+        service = self._service
+        driver = service.driver_dialect
+        state = service.session_state
+        if driver.is_closed(held.conn) or not state.pristine:
+            return True
+        try:
+            with anyio.fail_after(_RESET_TIMEOUT):
+                if driver.is_in_transaction(held.conn):
+                    await held.conn.rollback()
+                await state.reset_driver_connection(held.conn, driver)
+        except Exception as exc:
+            logger.debug("pooled connection to %s not reset: %s", held.host.url, type(exc).__name__)
+            await close_quietly(driver, held.conn)
+            return False
+        except BaseException:
+            driver.close_now(held.conn)
+            raise
+        return True
 
     async def _return_current_to_pool(self) -> bool:
         """On close: a pooled current connection goes back to its pool instead of being closed."""
