@@ -276,6 +276,11 @@ class PluginManager:
         logger.debug("%s to %s started", pipeline, host_info.url)
         try:
             conn = await step()
+            if is_initial and not any(c is conn for c in opened):
+                # a plugin answered with a connection of its own (failover after the first connect
+                # failed): it needs the dialect (and host list provider) as much as one from the driver
+                opened.append(conn)
+                await service.update_dialect(conn)
         except BaseException as exc:
             logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
             # a connection the driver opened that failed (or was cancelled) on its way up the chain

@@ -77,6 +77,13 @@ async def _use(name: str, call: Callable[[], Awaitable[object]], raw: list[str])
 async def _idle_through(tb: Testbed, failovers: int, rejoin: bool) -> list[str]:
     c = Cluster(tb)
     plain = await _plain(tb)
+    tb.net(
+        "cluster", "refuse"
+    )  # one more opened while the cluster endpoint leads nowhere (failover rescues it)
+    try:
+        rescued = await _plain(tb)
+    finally:
+        tb.net("cluster", "pass")
     pool = _pool(tb)
     await pool.open()
     engine = _engine(tb)
@@ -96,6 +103,9 @@ async def _idle_through(tb: Testbed, failovers: int, rejoin: bool) -> list[str]:
         async def plain_call() -> None:
             await c.run(plain, "SELECT 1")
 
+        async def rescued_call() -> None:
+            await c.run(rescued, "SELECT 1")
+
         async def pooled_call() -> None:
             async with pool.connection() as conn:
                 await c.run(conn, "SELECT 1")
@@ -104,11 +114,18 @@ async def _idle_through(tb: Testbed, failovers: int, rejoin: bool) -> list[str]:
             async with engine.connect() as sconn:
                 await sconn.execute(text("SELECT 1"))
 
-        for name, call in (("plain", plain_call), ("pooled", pooled_call), ("sqlalchemy", engine_call)):
+        calls = [
+            ("plain", plain_call),
+            ("rescued", rescued_call),
+            ("pooled", pooled_call),
+            ("sqlalchemy", engine_call),
+        ]
+        for name, call in calls:
             for _ in range(2):  # every pooled connection
                 await _use(name, call, raw)
     finally:
         await plain.close()
+        await rescued.close()
         await pool.aclose()
         await engine.dispose()
         await release_resources()
@@ -125,4 +142,51 @@ async def test_idle_through_failovers_with_rejoin(cluster_testbed: Testbed, fail
 async def test_idle_through_failovers_readers_gone(cluster_testbed: Testbed, failovers: int) -> None:
     # three instances: after two failovers without a rejoin only the writer is left
     raw = await _idle_through(cluster_testbed, failovers, rejoin=False)
+    assert raw == []
+
+
+async def test_connection_rescued_at_connect_survives_later_failovers(cluster_testbed: Testbed) -> None:
+    """A connection whose first connect failed over (the cluster endpoint led nowhere) fails over later too.
+
+    Such connections (the pool opens them right after a failover, while DNS still names the dead writer)
+    used to keep the plain dialect, without topology: their next lost connection surfaced raw.
+    """
+    tb = cluster_testbed
+    c = Cluster(tb)
+    holder = await _plain(tb)  # the cluster's topology monitor runs
+    tb.net("cluster", "refuse")
+    try:
+        rescued = await _plain(tb)
+        pool = _pool(tb)
+        await pool.open()
+        engine = _engine(tb)
+        async with engine.connect() as sconn:
+            await sconn.execute(text("SELECT 1"))
+    finally:
+        tb.net("cluster", "pass")
+    raw: list[str] = []
+    try:
+        old = tb.writer
+        await tb.failover()
+        await tb.rejoin(old)
+
+        async def plain_call() -> None:
+            await c.run(rescued, "SELECT 1")
+
+        async def pooled_call() -> None:
+            async with pool.connection() as conn:
+                await c.run(conn, "SELECT 1")
+
+        async def engine_call() -> None:
+            async with engine.connect() as sconn:
+                await sconn.execute(text("SELECT 1"))
+
+        for name, call in (("plain", plain_call), ("pooled", pooled_call), ("sqlalchemy", engine_call)):
+            await _use(name, call, raw)
+    finally:
+        await holder.close()
+        await rescued.close()
+        await pool.aclose()
+        await engine.dispose()
+        await release_resources()
     assert raw == []

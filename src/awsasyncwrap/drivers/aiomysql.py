@@ -16,6 +16,7 @@ __all__ = ["AiomysqlDriverDialect"]
 
 logger = logging.getLogger(__name__)
 
+_UNKNOWN_SYSTEM_VARIABLE = "1193"
 _ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 
 
@@ -126,6 +127,10 @@ class AiomysqlDriverDialect(DriverDialect):
         return self._isolation.get(conn)
 
     async def set_isolation_level(self, conn: Any, value: Any) -> None:
+        if value is None:  # the server's default (what a new session gets)
+            await self._set_default(conn, ("transaction_isolation", "tx_isolation"))
+            self._isolation.pop(conn, None)
+            return
         level = str(value).replace("_", " ").upper()
         if level not in _ISOLATION_LEVELS:
             from ..errors import ConfigurationError
@@ -141,6 +146,18 @@ class AiomysqlDriverDialect(DriverDialect):
     async def set_database(self, conn: Any, database: str) -> None:
         await conn.select_db(database)
         self._database[conn] = database
+
+    async def _set_default(self, conn: Any, names: tuple[str, ...]) -> None:
+        """``SET SESSION <name> = DEFAULT`` with the first variable name the server knows (MySQL 8 and
+        MariaDB 11.1+ spell it ``transaction_*``, older MariaDB ``tx_*``)."""
+        for name in names[:-1]:
+            try:
+                await self._run(conn, f"SET SESSION {name} = DEFAULT")
+                return
+            except Exception as exc:
+                if self.error_code(exc) != _UNKNOWN_SYSTEM_VARIABLE:
+                    raise
+        await self._run(conn, f"SET SESSION {names[-1]} = DEFAULT")
 
     async def _run(self, conn: Any, sql: str) -> None:
         import aiomysql
