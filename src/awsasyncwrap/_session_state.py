@@ -198,10 +198,15 @@ class SessionState:
         if idle and driver.is_in_transaction(conn):
             await conn.commit()  # a non-autocommit connection opened a transaction for the applier's SQL
 
-    async def reset_driver_connection(self, conn: Any, driver: DriverDialect) -> None:
-        """Put a driver connection going back to a pool to its pristine settings (driver calls only)."""
+    async def reset_driver_connection(self, conn: Any, driver: DriverDialect, read_only: bool = True) -> None:
+        """Put a driver connection going back to a pool to its pristine settings (driver calls only).
+
+        ``read_only=False``: leave read-only alone (read/write splitting sets it on every connection it
+        takes from its pools).
+        """
         for name, value in self.resets(lambda name: _current(driver, conn, name)):
-            await _set(driver, conn, name, value)
+            if read_only or name != "read_only":
+                await _set(driver, conn, name, value)
 
     async def rollback_if_in_transaction(self, conn: Any, driver: DriverDialect) -> bool:
         """``rollback_on_switch``: end the transaction of a connection being switched away from."""

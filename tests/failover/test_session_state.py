@@ -133,7 +133,9 @@ async def test_read_write_splitting_pools_get_connections_back_pristine(cluster:
         assert await c.run(conn, "SELECT 1") == [(1,)]
         pooled = [s for s in registry().services() if isinstance(s, HostPool) and s.idle_count]
         assert len(pooled) == 1
-        assert await _settings(c, reader) == pristine
+        reset = await _settings(c, reader)
+        # read-only excepted: the switch sets it on every connection it takes from the pool
+        assert reset[:1] + reset[2:] == pristine[:1] + pristine[2:]
         # and the writer got the settings the application made
         writer_settings = await _settings(c, conn)
         assert writer_settings[2] == (_serializable(c) if c.pg else "SERIALIZABLE")

@@ -45,8 +45,7 @@ class MysqlDialect(DatabaseDialect):
         }
     )
     login_error_codes = frozenset({"1045", "1044", "1698", "1251"})
-    # the server is read-only (1792 is the application's own READ ONLY transaction: not a server role)
-    read_only_error_codes = frozenset({"1290", "1836"})
+    read_only_error_codes = frozenset({"1290", "1792", "1836"})
 
     async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:
         rows = await self._probe(conn, driver, "SHOW VARIABLES LIKE 'version_comment'")

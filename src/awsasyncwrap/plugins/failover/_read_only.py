@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["fails_over_on_read_only"]
 
+#: MySQL 1792: a statement refused by the application's own READ ONLY transaction (not a server role)
+_APPLICATION_READ_ONLY = frozenset({"1792"})
 #: libpq's PQTRANS_INERROR: a failed transaction takes no query until it is rolled back
 _PQTRANS_INERROR = 3
 
@@ -28,6 +30,8 @@ async def fails_over_on_read_only(service: PluginService, exc: BaseException, co
     if conn is None or not service.is_read_only_error(exc):
         return False
     driver = service.driver_dialect
+    if driver.error_code(exc) in _APPLICATION_READ_ONLY:
+        return False
     if driver.is_closed(conn) or driver.get_read_only(conn):
         return False  # read-only by the application's (or read/write splitting's) choice
     if any(getattr(plugin, "reader_connection", None) is conn for plugin in service.plugins):

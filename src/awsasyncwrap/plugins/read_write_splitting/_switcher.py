@@ -387,7 +387,7 @@ class SwitchingPlugin(Plugin):
             with anyio.fail_after(_RESET_TIMEOUT):
                 if driver.is_in_transaction(held.conn):
                     await held.conn.rollback()
-                await state.reset_driver_connection(held.conn, driver)
+                await state.reset_driver_connection(held.conn, driver, read_only=False)
         except Exception as exc:
             logger.debug("pooled connection to %s not reset: %s", held.host.url, type(exc).__name__)
             await close_quietly(driver, held.conn)
