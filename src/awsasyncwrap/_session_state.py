@@ -67,9 +67,11 @@ class SessionState:
     transfer_on_switch: bool = True
     reset_on_close: bool = True
     rollback_on_switch: bool = True
-    _appliers: list[_Entry] = field(default_factory=list)
+    _appliers: list[_Entry] = field(default_factory=list, repr=False, compare=False)
     #: driver connection -> ids of the applier entries already run on it
-    _done: weakref.WeakKeyDictionary[Any, set[int]] = field(default_factory=weakref.WeakKeyDictionary)
+    _done: weakref.WeakKeyDictionary[Any, set[int]] = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False, compare=False
+    )
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> SessionState:
