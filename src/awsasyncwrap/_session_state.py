@@ -24,10 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import AwsWrapperError
+
 if TYPE_CHECKING:
     from .drivers import DriverDialect
 
-__all__ = ["SETTINGS", "Applier", "SessionState"]
+__all__ = ["SETTINGS", "Applier", "SessionHookError", "SessionState"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ Applier = Callable[[Any], "Awaitable[None] | None"]
 SETTINGS = ("autocommit", "isolation_level", "read_only", "database")
 #: The order a reset puts them back: read-only first (read/write splitting moves back to the writer).
 _RESET_ORDER = ("read_only", "isolation_level", "autocommit", "database")
+
+
+class SessionHookError(AwsWrapperError):
+    """An ``on_new_connection`` callback (applier) raised; the cause is its error."""
 
 
 class _Entry:
@@ -193,9 +199,15 @@ class SessionState:
         idle = not driver.is_in_transaction(conn)
         done = self._done.setdefault(conn, set())
         for entry in pending:
-            result = entry.func(conn)
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = entry.func(conn)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                name = getattr(entry.func, "__qualname__", None) or repr(entry.func)
+                raise SessionHookError(
+                    f"on_new_connection callback {name} failed: {type(exc).__name__}: {exc}"
+                ) from exc
             done.add(id(entry))
         if idle and driver.is_in_transaction(conn):
             await conn.commit()  # a non-autocommit connection opened a transaction for the applier's SQL

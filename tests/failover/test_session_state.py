@@ -3,6 +3,7 @@ rollback of the old connection of a switch, and the application's ``on_new_conne
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiomysql
@@ -12,7 +13,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from awsasyncwrap import (
     AsyncAwsConnection,
+    AwsWrapperError,
     ConfigurationError,
+    FailoverFailedError,
     FailoverSuccessError,
     OldConnectionSuggestedAction,
     Plugin,
@@ -227,3 +230,27 @@ async def test_on_new_connection_property(cluster: Cluster) -> None:
         await conn.close()
     with pytest.raises(ConfigurationError, match="on_new_connection"):
         await c.connect(on_new_connection="SET search_path TO app")
+
+
+async def test_a_failing_callback_ends_failover_at_once(cluster: Cluster) -> None:
+    c = cluster
+    conn = await c.connect(failover_timeout_sec=60)
+    state = {"fail": False}
+
+    def hook(raw: Any) -> None:
+        if state["fail"]:
+            raise LookupError("no such role")
+
+    try:
+        await conn.on_new_connection(hook)
+        state["fail"] = True
+        await c.tb.failover()
+        started = time.monotonic()
+        with pytest.raises(FailoverFailedError, match="hook failed: LookupError: no such role"):
+            await c.run(conn, "SELECT 1")
+        assert time.monotonic() - started < 10  # not after failover_timeout_sec
+    finally:
+        await conn.close()
+    with pytest.raises(AwsWrapperError, match="on_new_connection callback") as info:
+        await c.connect(on_new_connection=hook)
+    assert isinstance(info.value.__cause__, LookupError)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..._session_state import SessionHookError
 from ...errors import (
     ConnectionReplacedError,
     FailoverError,
@@ -374,6 +375,9 @@ class FailoverPlugin(Plugin):
         except Exception as exc:
             if service.is_login_error(exc):
                 raise FailoverFailedError(f"login to {host.url} failed") from exc
+            if isinstance(exc, SessionHookError) and not service.is_network_error(exc.__cause__ or exc, conn):
+                await service.dispose(conn)
+                raise FailoverFailedError(f"{exc} (on {host.url})") from exc  # it would fail on any host
             logger.debug("failover candidate %s failed: %s", host.url, type(exc).__name__)
             service.set_availability(host.all_aliases, HostAvailability.UNAVAILABLE)
             if conn is not None:
