@@ -106,6 +106,8 @@ class App:
     seen: list[tuple[float, str, int]] = field(default_factory=list)  # (time, error class, row id)
     first_write_on: dict[str, float] = field(default_factory=dict)  # instance id -> first ack time
     readback_misses: int = 0
+    unknown: int = 0  # inserts that raised TransactionResolutionUnknownError (outcome unknown)
+    landed_before_retry: int = 0  # of those, the ones whose retry found the row already written
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # set after every step of the loop
 
     @property
@@ -121,6 +123,17 @@ class App:
                     await self.changed.wait()
         except TimeoutError:
             raise RuntimeError(f"{what} did not happen within {limit:g} s") from None
+
+
+async def write(conn: Any, sql: str, params: Any = None) -> int:
+    """Run one write on a new cursor; the rows it affected."""
+    cur = await conn.cursor()
+    try:
+        await cur.execute(sql, params)
+        return int(cur.rowcount)
+    finally:
+        with contextlib.suppress(psycopg.Error, aiomysql.Error, OSError):
+            await cur.close()
 
 
 async def run(conn: Any, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -153,17 +166,32 @@ async def connect(tb: Testbed) -> AsyncAwsConnection:
 
 
 async def app_loop(conn: AsyncAwsConnection, app: App, story: Story, stop: asyncio.Event) -> None:
-    """Insert id 1, 2, 3, ... and read each back; after a failover error retry the same id."""
+    """Insert id 1, 2, 3, ... and read each back; after a failover error retry the same id.
+
+    FailoverSuccessError: the insert never reached the server. TransactionResolutionUnknownError: it was
+    in flight, it may have landed; retrying is safe only because the id is an idempotent key (the insert
+    does nothing when the row exists), and the demo counts how often the first attempt had landed.
+    """
     row_id = 1
+    unknown = False  # the last attempt of this id had an unknown outcome
     while not stop.is_set():
         app.changed.set()
         try:
             with anyio.fail_after(CALL_LIMIT):
-                await run(conn, app.sql["insert"], (row_id,))
+                written = await write(conn, app.sql["insert"], (row_id,))
         except RETRYABLE as exc:
             app.seen.append((time.monotonic(), type(exc).__name__, row_id))
-            story.say(f"app: {type(exc).__name__} on the insert of id {row_id}; retrying it")
+            if isinstance(exc, TransactionResolutionUnknownError):
+                app.unknown += 1
+                unknown = True
+                name = type(exc).__name__
+                story.say(f"app: {name} on the insert of id {row_id}; the id is idempotent: retrying it")
+            else:
+                story.say(f"app: {type(exc).__name__} on the insert of id {row_id}; retrying it")
             continue
+        if unknown and written == 0:
+            app.landed_before_retry += 1
+        unknown = False
         app.acked.add(row_id)
         host = conn.current_host.host_id if conn.current_host else None
         if host is not None and host not in app.first_write_on:
@@ -268,6 +296,7 @@ async def demo(engine: EngineName, fault: str, story: Story) -> bool:
     story.say(f"torn down: servers stopped, proxies closed, {tb.base_dir} removed")
 
     ids = {int(row[0]) for row in found}
+    twice = len(found) - len(ids)
     by_instance = Counter(str(row[1]) for row in found)
     lost = app.acked - ids
     recovered = app.first_write_on[new] - t_fault
@@ -284,11 +313,17 @@ async def demo(engine: EngineName, fault: str, story: Story) -> bool:
     saw = ", ".join(f"{count} x {name}" for name, count in sorted(seen.items())) or "no error"
     print(f"  app saw:                    {saw} (the failed call was retried)")
     print(f"  rows acknowledged / found:  {len(app.acked)} / {len(ids)} (lost: {len(lost)})")
+    print(
+        f"  outcome unknown / had landed / written twice: {app.unknown} / {app.landed_before_retry} / "
+        f"{twice} (retried with the same id, an idempotent key)"
+    )
     print(f"  rows by writer instance:    {', '.join(f'{k}: {v}' for k, v in sorted(by_instance.items()))}")
     print(f"  read-backs that missed:     {app.readback_misses}")
     problems = []
     if lost:
         problems.append(f"{len(lost)} acknowledged row(s) lost: {sorted(lost)[:10]}")
+    if twice:
+        problems.append(f"{twice} row(s) written twice")
     if app.readback_misses:
         problems.append(f"{app.readback_misses} row(s) not read back after their insert")
     if not app.seen:

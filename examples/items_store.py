@@ -195,7 +195,8 @@ class ItemStore:
         """Run ``work`` on a pooled connection; once more after a successful failover; else 503.
 
         ``FailoverSuccessError``: the connection already points at the new writer and the statement
-        did not complete: run it again on the same connection. ``TransactionResolutionUnknownError``,
+        never reached the server: run it again on the same connection. ``TransactionResolutionUnknownError``
+        (the statement was in flight: it may have landed, so it is not run again blindly),
         ``FailoverFailedError``, a pool timeout or a lost connection: raise :class:`DatabaseUnavailable`.
         """
         try:

@@ -12,6 +12,7 @@ awaits it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable, Coroutine, Hashable
@@ -34,6 +35,7 @@ class BackgroundService:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._close_callbacks: list[Callable[[], None]] = []
 
     @property
     def closed(self) -> bool:
@@ -44,6 +46,24 @@ class BackgroundService:
     def task_count(self) -> int:
         """How many of this service's tasks are still running."""
         return sum(1 for t in self._tasks if not t.done())
+
+    def add_close_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (plain, must not raise) as soon as :meth:`aclose` starts."""
+        self._close_callbacks.append(callback)
+
+    def remove_close_callback(self, callback: Callable[[], None]) -> None:
+        """Undo :meth:`add_close_callback`."""
+        with contextlib.suppress(ValueError):
+            self._close_callbacks.remove(callback)
+
+    def _closing(self) -> None:
+        self._closed = True
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.warning("close callback of %s failed", self.name, exc_info=True)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``coro`` as a task owned by this service; it is cancelled by :meth:`aclose`."""
@@ -62,7 +82,7 @@ class BackgroundService:
 
     async def aclose(self) -> None:
         """Cancel every owned task and wait (bounded) for them to finish."""
-        self._closed = True
+        self._closing()
         tasks = [t for t in self._tasks if not t.done()]
         for task in tasks:
             task.cancel()

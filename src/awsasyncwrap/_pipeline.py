@@ -112,6 +112,20 @@ class CursorChains:
         self.execute_first: Callable[..., Awaitable[Any]] | None = executes[0] if executes else None
         self.execute_inner: tuple[Callable[..., Awaitable[Any]], ...] = tuple(executes[:0:-1])
 
+    def close(self, closed_chain: Chain) -> None:
+        """The connection closed: network-bound calls of existing cursors raise at once."""
+        self.execute = closed_chain
+        if self.fetchone is not None:  # a server-side cursor's fetch reaches the network
+            self.fetchone = closed_chain
+        self.execute_first = partial(_raise_closed, closed_chain)
+        self.execute_inner = ()
+
+
+async def _raise_closed(
+    closed_chain: Chain, target: object, name: str, call: Call, *args: Any, **kwargs: Any
+) -> Any:
+    return await closed_chain(target, name, call, args, kwargs)
+
 
 class PluginManager:
     """Runs the pipelines of one connection through its plugins."""
@@ -198,6 +212,7 @@ class PluginManager:
         self._subscriptions: list[frozenset[str]] = []
         self._chains: dict[tuple[str, bool], Chain | None] = {}
         self._cursor_chains: dict[bool, CursorChains] = {}
+        self._closed_chain: Chain | None = None
         for code in self.plugin_codes(props):
             factory, _ = self._factory(code)
             self._add(factory().get_instance(service, props))
@@ -226,6 +241,8 @@ class PluginManager:
                 self.chain("Cursor.fetchone", server_side),
                 self._subscribers("Cursor.execute", network),
             )
+            if self._closed_chain is not None:
+                found.close(self._closed_chain)
         return found
 
     def chain(self, name: str, network: bool | None = None) -> Chain | None:
@@ -235,10 +252,29 @@ class PluginManager:
             return self._chains[key]
         except KeyError:
             pass
+        if self._closed_chain is not None:
+            return self._closed_chain
         plugins = self._subscribers(name, key[1])
         chain = _build_chain(plugins) if plugins else None
         self._chains[key] = chain
         return chain
+
+    def close(self) -> None:
+        """The connection was closed: from now on every call through the pipeline raises the driver's
+        "connection is closed" error at once, without reaching any plugin (so none can revive it)."""
+        if self._closed_chain is not None:
+            return
+        error = self._service.driver_dialect.closed_error
+
+        async def closed(
+            target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            raise error()
+
+        self._closed_chain = closed
+        self._chains.clear()
+        for chains in self._cursor_chains.values():
+            chains.close(closed)
 
     async def execute(self, target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Any:
         """Run ``call(*args, **kwargs)`` through the plugins subscribed to ``name``."""

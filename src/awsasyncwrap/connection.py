@@ -267,12 +267,18 @@ class AsyncAwsConnection:
         if self._closed:
             return
         self._closed = True
+        service = self._service
+        chain = self._manager.chain("Connection.close")
+        service.mark_closed()  # calls in flight end with the closed error; none starts a failover
         try:
-            conn = self._service.current_connection
+            conn = service.current_connection
             if conn is not None and not self._driver.is_closed(conn):
-                await self._manager.execute(self, "Connection.close", self._driver.close, conn)
+                if chain is None:
+                    await self._driver.close(conn)
+                else:
+                    await chain(self, "Connection.close", self._driver.close, (conn,), {})
         finally:
-            await self._service.release()
+            await service.release()
 
     async def ensure_closed(self) -> None:
         """aiomysql spelling of :meth:`close`."""

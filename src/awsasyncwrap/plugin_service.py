@@ -64,6 +64,8 @@ class PluginService:
             self, props
         )
         self._provider_is_static = True
+        #: the application closed the connection: nothing may open or adopt a connection for it any more
+        self.closed = False
 
     # --- plain state ------------------------------------------------------------------------
 
@@ -167,6 +169,16 @@ class PluginService:
             plugin_to_skip,
         )
 
+    def mark_closed(self) -> None:
+        """The application closed the connection: every later call raises the driver's closed error,
+        and no plugin may put a connection behind the proxy again."""
+        self.closed = True
+        self.manager.close()
+
+    def closed_error(self, in_flight: bool = False) -> Exception:
+        """The driver's "connection is closed" error (``in_flight``: for a call the close interrupted)."""
+        return self._driver_dialect.closed_error(in_flight)
+
     async def set_current_connection(
         self,
         conn: Any,
@@ -179,8 +191,12 @@ class PluginService:
         The session state goes with it (see :mod:`awsasyncwrap._session_state`): the settings the
         application made (read-only too unless ``transfer_read_only`` is False: a read/write switch
         sets it itself) and the appliers not yet run on ``conn``; the old connection's transaction,
-        if any, is rolled back (``rollback_on_switch``).
+        if any, is rolled back (``rollback_on_switch``). After the application closed the proxy,
+        ``conn`` is disposed of and the closed error raised.
         """
+        if self.closed and conn is not self._current_connection:
+            await self.dispose(conn)
+            raise self.closed_error(in_flight=True)
         old = self._current_connection
         state = self.session_state
         if old is None:
@@ -199,6 +215,9 @@ class PluginService:
         except Exception as exc:  # the old connection is being left: its fate is decided below
             logger.debug("rolling back the replaced connection failed: %s", type(exc).__name__)
             self._driver_dialect.abort(old)
+        if self.closed:  # the application closed the proxy meanwhile
+            await self.dispose(conn)
+            raise self.closed_error(in_flight=True)
         self._current_connection = conn
         self._current_host = host_info
         action = await self.manager.notify_connection_changed(

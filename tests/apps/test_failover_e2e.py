@@ -1,8 +1,10 @@
 """The example apps, served for real, under concurrent HTTP writes through a writer failover.
 
 Every request either succeeds (201 with the new row's id) or gets a clean 503 with Retry-After, none
-outlives the failover budget, writes succeed again after the failover, and every acknowledged write
-is on the new writer afterwards.
+outlives the failover budget, writes succeed again after the failover, every acknowledged write is
+on the new writer afterwards, and no write landed twice (each request's name is its idempotency key:
+the app runs a statement again only after ``FailoverSuccessError``, which says it never reached the
+server).
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ class LoadRun:
     health: dict[str, Any] = field(default_factory=dict)  # GET /health after the run
     rows: dict[int, str] = field(default_factory=dict)  # the table on the new writer
 
+    @property
+    def duplicates(self) -> int:
+        """Rows beyond the first of each name: writes that landed twice."""
+        return len(self.rows) - len(set(self.rows.values()))
+
+    @property
+    def lost(self) -> list[Outcome]:
+        """Acknowledged writes missing on the new writer."""
+        return [o for o in self.acked if self.rows.get(o.item_id or -1) != o.name]
+
     def acked_since(self, t: float) -> int:
         return sum(1 for o in self.outcomes if o.status == 201 and o.started > t)
 
@@ -83,7 +95,8 @@ class LoadRun:
             f"{len(self.unavailable)} x 503; tb.failover() {self.t_done - self.t_failover:.2f} s "
             f"({self.report.old_writer} -> {self.report.new_writer}); {window}"
             f"slowest request {max(o.duration for o in self.outcomes):.2f} s; "
-            f"statements retried after failover: {self.health['failover_retries']}"
+            f"statements retried after failover: {self.health['failover_retries']}; "
+            f"rows {len(self.rows)}, duplicates {self.duplicates}, lost {len(self.lost)}"
         )
 
     def check(self) -> None:
@@ -105,12 +118,15 @@ class LoadRun:
         endpoint = "{}:{}".format(*self.tb.cluster_endpoint)
         assert self.health["host"] in (self.report.new_writer, endpoint)
         # every acknowledged write is on the new writer
-        lost = [o for o in self.acked if self.rows.get(o.item_id or -1) != o.name]
+        lost = self.lost
         during = [o for o in lost if o.ended >= self.t_failover and o.started <= self.t_done]
         assert not lost, (
             f"{len(lost)} acknowledged writes missing on the new writer "
             f"({len(during)} acknowledged while tb.failover() ran): {lost[:5]}"
         )
+        # and none landed twice: a statement is run again only when it surely never reached the server
+        twice = sorted(n for n in set(self.rows.values()) if list(self.rows.values()).count(n) > 1)
+        assert self.duplicates == 0, f"{self.duplicates} write(s) landed twice: {twice[:5]}"
 
 
 @pytest.mark.parametrize("app", APPS)

@@ -12,12 +12,14 @@ import psycopg
 
 from awsasyncwrap import AsyncAwsConnection
 from awsasyncwrap._background import registry
+from awsasyncwrap.plugins.failover import FailoverPlugin
+from awsasyncwrap.plugins.failover._plugin import IDLE_LINK_CHECK_SEC
 from awsasyncwrap.testbed import Instance, Testbed
 from awsasyncwrap.topology import ClusterTopologyMonitor
 from polling import until
 from wrapped import Db, Target
 
-__all__ = ["Cluster", "topology_monitors", "until", "wrapper_tasks"]
+__all__ = ["Cluster", "link_gone", "topology_monitors", "until", "wrapper_tasks"]
 
 _tables = itertools.count(1)
 
@@ -31,6 +33,20 @@ def wrapper_tasks() -> list[asyncio.Task[Any]]:
         if not task.done() and "/awsasyncwrap/" in path and "/awsasyncwrap/testbed/" not in path:
             found.append(task)
     return found
+
+
+async def link_gone(conn: AsyncAwsConnection, timeout: float = 10.0) -> None:
+    """Wait until the client side knows that ``conn``'s link is gone (the testbed's proxy closed or reset it
+    after the instance died) and the connection sat idle long enough for its next call to check that, so
+    that the call surely never reaches a server (FailoverSuccessError)."""
+    driver = conn.plugin_service.driver_dialect
+    plugin = next(p for p in conn.plugin_service.plugins if isinstance(p, FailoverPlugin))
+
+    def gone() -> bool:
+        idle = time.monotonic() - plugin._last_call > IDLE_LINK_CHECK_SEC
+        return idle and driver.link_lost(conn.target_connection)
+
+    await until(gone, timeout)
 
 
 def topology_monitors() -> list[ClusterTopologyMonitor]:

@@ -6,7 +6,7 @@ import pytest
 
 from awsasyncwrap import FailoverSuccessError
 
-from ._helpers import Cluster
+from ._helpers import Cluster, link_gone
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
@@ -36,6 +36,7 @@ async def test_reader_fails_over_to_another_reader(cluster: Cluster, mode: str) 
     try:
         assert await c.host_id(conn) == first.id
         await c.tb.kill(first)
+        await link_gone(conn)
         with pytest.raises(FailoverSuccessError):
             await c.run(conn, "SELECT 1")
         landed = await c.host_id(conn)
@@ -58,6 +59,7 @@ async def test_reader_or_writer_falls_back_to_writer(cluster: Cluster) -> None:
     try:
         await c.tb.kill(r2)
         await c.tb.kill(r1)
+        await link_gone(conn)
         with pytest.raises(FailoverSuccessError):
             await c.run(conn, "SELECT 1")
         assert await c.host_id(conn) == c.tb.writer.id

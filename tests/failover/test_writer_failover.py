@@ -13,7 +13,7 @@ from awsasyncwrap import (
     TransactionResolutionUnknownError,
 )
 
-from ._helpers import Cluster, topology_monitors, until
+from ._helpers import Cluster, link_gone, topology_monitors, until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
@@ -74,6 +74,7 @@ async def test_reader_connection_fails_over_to_writer(cluster: Cluster) -> None:
     try:
         assert await c.is_reader(conn)
         await c.tb.kill(reader)
+        await link_gone(conn)
         with pytest.raises(FailoverSuccessError):
             await c.run(conn, "SELECT 1")
         assert await c.host_id(conn) == c.tb.writer.id
@@ -142,6 +143,7 @@ async def test_same_writer_comes_back(cluster: Cluster) -> None:
     try:
         await c.insert(conn, 1)
         await c.tb.kill(writer)
+        await link_gone(conn)
         call = asyncio.ensure_future(c.insert(conn, 2))
         # the failover is looking for a writer
         await until(lambda: call.done() or any(m.high_rate for m in topology_monitors()))

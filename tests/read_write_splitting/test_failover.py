@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError
+from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError, TransactionResolutionUnknownError
 from awsasyncwrap.plugins.read_write_splitting import ReadWriteSplittingPlugin
 
 from ._helpers import Db, plugin_of
@@ -17,10 +17,11 @@ FAST: dict[str, Any] = {"failover_timeout_sec": 30, "cluster_topology_refresh_ra
 
 
 async def _run_retrying(db: Db, conn: AsyncAwsConnection, sql: str) -> list[tuple[Any, ...]]:
-    """Run ``sql``; a FailoverSuccessError (the connection moved) is answered by running it again."""
+    """Run ``sql`` (a read); after a failover error (the connection moved) run it again: a read may be run
+    again whether it never reached the server (FailoverSuccessError) or its outcome is unknown."""
     try:
         return await db.run(conn, sql)
-    except FailoverSuccessError:
+    except (FailoverSuccessError, TransactionResolutionUnknownError):
         return await db.run(conn, sql)
 
 

@@ -7,6 +7,8 @@ import contextlib
 import inspect
 import os
 import socket
+import traceback
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -14,9 +16,53 @@ from .._session_state import SessionState
 from ..hostinfo import HostInfo
 from ..properties import MONITORING_PREFIX, Properties, known_properties
 
-__all__ = ["DriverDialect", "SessionState"]
+__all__ = ["ABORTS", "AbortLog", "DriverDialect", "SessionState", "drop_unfinished"]
 
 TargetConnectFunc = Callable[..., Awaitable[Any]]
+
+
+class AbortLog:
+    """When the wrapper aborted which driver connections, as a sequence number (process-wide).
+
+    A call can read :attr:`seq` before it starts; if its connection was aborted at or before that
+    number, the call's statement never left the client (the socket was already shut down).
+    """
+
+    __slots__ = ("_marks", "seq")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self._marks: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+    def mark(self, conn: Any) -> None:
+        """``conn`` was aborted now."""
+        self.seq += 1
+        with contextlib.suppress(TypeError):  # a connection class without weak references: not logged
+            self._marks.setdefault(conn, self.seq)
+
+    def aborted_by(self, conn: Any, seq: int) -> bool:
+        """Whether ``conn`` had been aborted when :attr:`seq` was ``seq``."""
+        try:
+            mark = self._marks.get(conn)
+        except TypeError:
+            return False
+        return mark is not None and mark <= seq
+
+
+#: Every abort of the process (see :class:`AbortLog`).
+ABORTS = AbortLog()
+
+
+def drop_unfinished(exc: BaseException) -> None:
+    """A connect was cancelled: free what the driver had opened so far, now.
+
+    The half-open connection is only held by the finished driver frames of the traceback (psycopg's
+    connect generator, its ``PGconn`` and socket); clearing their locals closes the socket at once
+    instead of whenever the exception is collected.
+    """
+    tb = exc.__traceback__
+    if tb is not None:
+        traceback.clear_frames(tb.tb_next)
 
 
 class DriverDialect(abc.ABC):
@@ -92,7 +138,12 @@ class DriverDialect(abc.ABC):
         self, target_driver_func: TargetConnectFunc, host_info: HostInfo, props: Mapping[str, Any]
     ) -> Any:
         """Open a raw driver connection to ``host_info``."""
-        return await target_driver_func(**self.connect_kwargs(host_info, props))
+        try:
+            return await target_driver_func(**self.connect_kwargs(host_info, props))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                drop_unfinished(exc)
+            raise
 
     # --- state --------------------------------------------------------------------------------
 
@@ -167,6 +218,7 @@ class DriverDialect(abc.ABC):
         cancel takes ~10 s on a dead psycopg link); the driver then finds the
         connection broken.
         """
+        ABORTS.mark(conn)
         fd = self.socket_fd(conn)
         if fd is None or fd < 0:
             return
@@ -180,6 +232,14 @@ class DriverDialect(abc.ABC):
             pass
         finally:
             sock.close()
+
+    def link_lost(self, conn: Any) -> bool:
+        """Whether the connection's link is already known to be gone (closed or reset by the peer).
+
+        Cheap and local: no data is read and nothing is sent. Asked before a call on a connection that sat
+        idle, so that a call on a dead link fails over without its statement ever being sent.
+        """
+        return False
 
     def close_now(self, conn: Any) -> None:
         """Drop the connection without a word to the server: :meth:`abort`, then free it locally.
@@ -209,3 +269,10 @@ class DriverDialect(abc.ABC):
     @abc.abstractmethod
     def operational_error_class(self) -> type[Exception]:
         """The driver's OperationalError class (failover errors subclass it)."""
+
+    def closed_error(self, in_flight: bool = False) -> Exception:
+        """The driver's error for a call on a connection the application closed.
+
+        ``in_flight``: for a call that was running when the connection was closed.
+        """
+        return self.operational_error_class()("the connection is closed")

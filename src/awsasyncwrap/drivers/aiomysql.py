@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import weakref
@@ -98,6 +100,9 @@ class AiomysqlDriverDialect(DriverDialect):
             await conn._connect()
         except BaseException:
             self._release_locally(conn)
+            # the transport closes its socket on the next loop iteration: let it, before the caller goes on
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(asyncio.sleep(0))
             raise
         return conn
 
@@ -198,6 +203,10 @@ class AiomysqlDriverDialect(DriverDialect):
         finally:
             conn.close()  # no-op after a polite close; frees the socket if that failed or was cancelled
 
+    def link_lost(self, conn: Any) -> bool:
+        reader = conn._reader  # asyncio reads all the time: an end or a reset is already known here
+        return reader is None or reader.at_eof() or reader.exception() is not None
+
     def _release_locally(self, conn: Any) -> None:
         conn.close()  # aiomysql's close() is local only
 
@@ -225,3 +234,15 @@ class AiomysqlDriverDialect(DriverDialect):
 
         cls: type[Exception] = pymysql.err.OperationalError
         return cls
+
+    def closed_error(self, in_flight: bool = False) -> Exception:
+        import pymysql
+
+        error: Exception
+        if in_flight:  # what aiomysql raises when its link goes away under a call
+            error = pymysql.err.OperationalError(
+                2013, "Lost connection to MySQL server during query (the connection is closed)"
+            )
+        else:  # aiomysql's error for a call on a closed connection
+            error = pymysql.err.InterfaceError(0, "Not connected")
+        return error

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import inspect
+import os
+import select
+import socket
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, ClassVar
+
+import anyio
 
 from ._base import DriverDialect, TargetConnectFunc
 from ._conninfo import parse_conninfo
 
 __all__ = ["PsycopgDriverDialect"]
 
+_PEEK_BYTES = 4096
+#: SQLSTATE class 57P: the server ends the session (admin / crash shutdown, idle timeout, ...)
+_ENDING = b"57P"
+
+#: How long closing waits for a call in flight to end once its socket was shut down.
+_BUSY_CLOSE_WAIT = 1.0
 _CONNECT_KEYWORDS = frozenset({"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"})
 
 
@@ -124,7 +135,38 @@ class PsycopgDriverDialect(DriverDialect):
         return rows
 
     async def close(self, conn: Any) -> None:
+        lock = getattr(conn, "lock", None)
+        if lock is not None and lock.locked() and not conn.closed:
+            # a call in flight (another task): shut the socket down so that it ends now with the driver's
+            # error, and let it end before the socket is freed (a wait on a freed socket never wakes up)
+            self.abort(conn)
+            with anyio.move_on_after(_BUSY_CLOSE_WAIT):
+                async with lock:
+                    pass
         await conn.close()
+
+    def link_lost(self, conn: Any) -> bool:
+        try:
+            fd = conn.pgconn.socket
+        except Exception:  # closed or broken: psycopg itself raises before sending anything
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(0):
+            return False  # nothing pending: as alive as can be told
+        # readable while idle: a notice, or the end of the session; peek without consuming
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return True
+        try:
+            return _session_ending(sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True  # reset by the peer
+        finally:
+            sock.close()
 
     def _release_locally(self, conn: Any) -> None:
         conn.pgconn.finish()  # what AsyncConnection.close() does, without the await
@@ -151,3 +193,23 @@ class PsycopgDriverDialect(DriverDialect):
         import psycopg
 
         return psycopg.OperationalError
+
+
+def _session_ending(data: bytes) -> bool:
+    """Whether what an idle connection received says the session is over: the end of the stream, an
+    ErrorResponse (always fatal while idle), or a notice with a 57P SQLSTATE (the server ends the session)."""
+    if not data:
+        return True
+    pos = 0
+    while pos + 5 <= len(data):
+        kind = data[pos : pos + 1]
+        length = int.from_bytes(data[pos + 1 : pos + 5], "big")
+        body = data[pos + 5 : pos + 1 + length]
+        if kind == b"E":
+            return True
+        if kind == b"N":
+            for field in body.split(b"\0"):
+                if field[:1] == b"C" and field[1:].startswith(_ENDING):
+                    return True
+        pos += 1 + length
+    return False

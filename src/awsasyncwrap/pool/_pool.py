@@ -112,6 +112,8 @@ class AsyncAwsConnectionPool:
         self._idle: list[_Slot] = []  # a stack: the most recently returned on top
         self._used: dict[AsyncAwsConnection, _Slot] = {}
         self._opening = 0
+        self._closing = 0  # discarded connections whose close is still running (they count against max_size)
+        self._handing = 0  # connections handed to a waiting task that has not taken them yet
         self._waiters: deque[asyncio.Future[_Slot | None]] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._opened = False
@@ -129,8 +131,13 @@ class AsyncAwsConnectionPool:
 
     @property
     def size(self) -> int:
-        """Connections open or being opened (idle + in use + opening)."""
-        return len(self._idle) + len(self._used) + self._opening
+        """Connections open or being opened (idle + in use + opening + handed to a waiting task)."""
+        return len(self._idle) + len(self._used) + self._opening + self._handing
+
+    @property
+    def closing(self) -> int:
+        """Discarded connections still being closed (they count against ``max_size`` until closed)."""
+        return self._closing
 
     @property
     def idle(self) -> int:
@@ -183,8 +190,14 @@ class AsyncAwsConnectionPool:
         logger.debug("pool %s open with %d connections", self.name, self.size)
 
     async def _add_idle(self) -> None:
+        if not self._has_room():  # tasks that needed a connection opened it meanwhile
+            return
         slot = await self._open_slot()
         self._hand_over(slot)
+
+    def _has_room(self) -> bool:
+        """Whether one more connection may be opened: open, opening and closing ones stay within max_size."""
+        return self.size + self._closing < self.max_size
 
     async def aclose(self, timeout: float = _CLOSE_TIMEOUT) -> None:  # noqa: ASYNC109 (bounds the close)
         """Close every idle connection now and every checked-out one when it is returned.
@@ -266,7 +279,7 @@ class AsyncAwsConnectionPool:
             self._check_open()
             slot = self._take_idle()
             if slot is None:
-                if self.size < self.max_size:
+                if self._has_room():
                     slot = await self._open_slot()
                 else:
                     slot = await self._wait()
@@ -306,7 +319,7 @@ class AsyncAwsConnectionPool:
         self._waiters.append(fut)
         self._stats["waits"] += 1
         try:
-            return await fut
+            slot = await fut
         except BaseException:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 # handed a connection (or room) just as we gave up: pass it on
@@ -314,12 +327,16 @@ class AsyncAwsConnectionPool:
                 if handed is None:
                     self._wake_for_room()
                 else:
+                    self._handing -= 1
                     self._hand_over(handed)
             else:
                 fut.cancel()
                 with suppress(ValueError):
                     self._waiters.remove(fut)
             raise
+        if slot is not None:
+            self._handing -= 1
+        return slot
 
     async def _open_slot(self) -> _Slot:
         self._opening += 1
@@ -430,6 +447,7 @@ class AsyncAwsConnectionPool:
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
+                self._handing += 1  # counted until the waiting task takes it
                 fut.set_result(slot)
                 return
         slot.idle_since = time.monotonic()
@@ -444,12 +462,19 @@ class AsyncAwsConnectionPool:
                 return
 
     def _discard(self, slot: _Slot, *, abort: bool, refill: bool = True) -> None:
-        """Forget ``slot`` and close its connection in an owned task."""
+        """Forget ``slot`` and close its connection in an owned task (its place frees up once closed)."""
         self._stats["discarded"] += 1
-        self._spawn(_close(slot.conn, abort=abort), "close")
-        self._wake_for_room()
-        if refill and not self._closed and self.size < self.min_size and not self._waiters:
-            self._spawn(self._refill(), "refill")
+        self._closing += 1
+        self._spawn(self._close_discarded(slot.conn, abort, refill), "close")
+
+    async def _close_discarded(self, conn: AsyncAwsConnection, abort: bool, refill: bool) -> None:
+        try:
+            await _close(conn, abort=abort)
+        finally:
+            self._closing -= 1
+            self._wake_for_room()
+            if refill and not self._closed and self.size < self.min_size and not self._waiters:
+                self._spawn(self._refill(), "refill")
 
     async def _refill(self) -> None:
         try:

@@ -47,6 +47,8 @@ Connector = Callable[[HostInfo], Awaitable[Any]]
 WriterListener = Callable[[HostInfo, HostInfo], None]
 
 _DEFAULT_CONNECT_TIMEOUT = 5.0
+#: How long closing waits for a task inside a query to end by itself on its aborted socket.
+_QUERY_STOP_GRACE = 1.0
 #: Writer checks in a row that may follow each other at the high rate while a failover is in progress.
 _MAX_QUICK_CHECKS = 10
 
@@ -99,6 +101,7 @@ class ClusterTopologyMonitor(BackgroundService):
         # the normal refresh's step in progress, cut short by a verification request
         self._hurry_scope: anyio.CancelScope | None = None
         self._hurry_watch: _Watchdog | None = None
+        self._querying: set[asyncio.Task[Any]] = set()  # tasks inside a query (see aclose)
         #: how many times the monitor probed the instances for a writer (for tests and stats)
         self.verification_rounds = 0
         # writer checks of calls stuck on the writer: at most one task, at most one check per period
@@ -219,15 +222,28 @@ class ClusterTopologyMonitor(BackgroundService):
         # unblock every pending I/O first: a cancelled psycopg call on a dead link takes seconds
         for conn in list(self._open):
             self._driver.abort(conn)
+        self._closing()
+        self._wake_waiters()  # wait_for_writer / wait_for_topology return now, not after the tasks ended
+        # a task inside a query ends by itself on its aborted socket; cancelling it instead would make
+        # psycopg try a server-side cancel (and log it). The others are cancelled by super().aclose().
+        querying = [t for t in self._querying if not t.done()]
+        for task in self._tasks:
+            if task not in self._querying:
+                task.cancel()
+        if querying:
+            await asyncio.shield(asyncio.wait(querying, timeout=_QUERY_STOP_GRACE))
         await super().aclose()
+
+    def _wake_waiters(self) -> None:
+        ev = self._changed
+        self._changed = asyncio.Event()
+        ev.set()
 
     async def on_close(self) -> None:
         conns, self._open = list(self._open), set()
         self._conn = None
         await asyncio.gather(*(self._close(c) for c in conns), return_exceptions=True)
-        ev = self._changed
-        self._changed = asyncio.Event()
-        ev.set()
+        self._wake_waiters()
 
     def __repr__(self) -> str:
         return f"<ClusterTopologyMonitor {self.cluster_id} on {self._conn_host!r} high_rate={self.high_rate}>"
@@ -235,7 +251,7 @@ class ClusterTopologyMonitor(BackgroundService):
     # --- loop -----------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
+        while not self.closed:
             try:
                 if self._needs_verification():
                     await self._verify()
@@ -448,7 +464,7 @@ class ClusterTopologyMonitor(BackgroundService):
         discovered = False
         key = host.url
         try:
-            while not found.done():
+            while not found.done() and not self.closed:
                 try:
                     if conn is None:
                         conn = conns[key] = await self._connect(host)
@@ -494,7 +510,7 @@ class ClusterTopologyMonitor(BackgroundService):
         conns: dict[str, Any] = {}
         quick = 0
         try:
-            while suspect is not None:
+            while suspect is not None and not self.closed:
                 self._check_wanted.clear()
                 started = time.monotonic()
                 try:
@@ -573,6 +589,8 @@ class ClusterTopologyMonitor(BackgroundService):
     async def _connect(self, host: HostInfo, hurry: bool = False, limit: float | None = None) -> Any:
         """A monitoring connection to ``host`` within the connect timeout (or ``limit`` if shorter;
         ``hurry``: see :meth:`_hurry`)."""
+        if self.closed:
+            raise ConnectionError(f"the topology monitor of {self.cluster_id} is closed")
         connector = self._connectors[-1] if self._connectors else None
         conn: Any = None
         timeout = self._connect_timeout if limit is None else min(limit, self._connect_timeout)
@@ -628,10 +646,14 @@ class ClusterTopologyMonitor(BackgroundService):
         watch = _Watchdog(self._io_timeout if limit is None else limit, self._driver.abort, conn)
         if hurry:
             self._hurry_watch = watch
+        task = asyncio.current_task()
+        if task is not None:
+            self._querying.add(task)
         try:
             yield
         finally:
             watch.cancel()
+            self._querying.discard(task)
             if hurry:
                 self._hurry_watch = None
 

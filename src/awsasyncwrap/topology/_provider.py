@@ -112,7 +112,12 @@ class RdsHostListProvider:
         return self._dialect
 
     def monitor(self) -> ClusterTopologyMonitor:
-        """The cluster's topology monitor (acquired on first use, released by :meth:`release`)."""
+        """The cluster's topology monitor (acquired on first use, released by :meth:`release`).
+
+        One stopped by ``release_resources()`` while this connection stays open is replaced by a new one.
+        """
+        if self._monitor is not None and self._monitor.closed:
+            self._monitor = self._connector = None  # the registry that held it is gone
         if self._monitor is None:
             service = self._service
             monitor = registry().acquire(

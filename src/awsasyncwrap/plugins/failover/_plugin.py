@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..._session_state import SessionHookError
+from ...drivers._base import ABORTS
 from ...errors import (
     ConnectionReplacedError,
     FailoverError,
@@ -55,8 +56,13 @@ READER_OR_WRITER = "reader_or_writer"
 
 #: Driver error codes of timeouts the application asked for: never a reason to fail over.
 _USER_TIMEOUT_CODES = frozenset({"57014", "3024", "1317", "1969"})
+#: Seconds without a call after which a call first checks (locally, cheaply) whether the link is gone.
+IDLE_LINK_CHECK_SEC = 0.05
+_monotonic = time.monotonic
 #: Methods whose failure never starts a failover.
 _NO_FAILOVER = frozenset({"Connection.close"})
+#: Methods that succeed once the connection failed over: the server ended what they were to end.
+_DONE_BY_FAILOVER = frozenset({"Connection.rollback"})
 
 _rds = RdsUtils()
 
@@ -85,6 +91,9 @@ class FailoverPlugin(Plugin):
         self._strategy = WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.get_or(props, "random")
         self._mode_prop = WrapperProperties.FAILOVER_MODE.get(props)
         self._running: asyncio.Task[_Outcome] | None = None
+        self._stop_reason: str | None = None  # why the running failover was stopped, if it was
+        self._querying: Any = None  # the candidate connection the failover is querying, if any
+        self._last_call = _monotonic()  # when the last call through this plugin started
         #: failovers this connection went through (for tests and stats)
         self.failover_count = 0
 
@@ -128,6 +137,8 @@ class FailoverPlugin(Plugin):
         service = self._service
         conn = service._current_connection  # the property's attribute: this runs on every call
         driver = service._driver_dialect
+        aborts = ABORTS.seq  # a connection aborted by now cannot take this call's statement
+        link: Any = True  # False: the driver already knew the link was gone (nothing will be sent)
         if conn is None:
             in_tx = False
         elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
@@ -135,22 +146,42 @@ class FailoverPlugin(Plugin):
             in_tx = status in (_PQTRANS_INTRANS, _PQTRANS_INERROR) or (
                 status == _PQTRANS_ACTIVE and not conn.autocommit
             )
+            link = status != _PQTRANS_UNKNOWN
         elif driver.code == "aiomysql":  # what its driver dialect asks, without the two calls around it
             in_tx = bool(conn.get_transaction_status())
+            link = conn._writer
         else:
             in_tx = _in_transaction(driver, conn)
+        now = _monotonic()
+        idle, self._last_call = now - self._last_call, now
+        if (
+            idle > IDLE_LINK_CHECK_SEC
+            and link
+            and conn is not None
+            and driver.link_lost(conn)
+            and not service.closed
+            and self._provider() is not None
+        ):
+            # it sat idle and its link went away meanwhile: fail over before sending anything
+            lost = driver.operational_error_class()("the connection was lost while idle")
+            await self._fail_over(lost, conn, in_tx, False, method_name)
+            return None  # type: ignore[return-value]  # a method the failover itself completed
         try:
             return await execute_func()
         except Exception as exc:
+            if service.closed:  # closed by the application meanwhile: close wins, no failover
+                raise service.closed_error(in_flight=True) from exc
             if self._provider() is None:
                 raise
             if not self.should_fail_over(exc, conn):
-                # strict_writer: a write refused by a server that is no longer the writer
+                # strict_writer: a write refused by a server that is no longer the writer (not run)
                 if self.mode != STRICT_WRITER or not await fails_over_on_read_only(service, exc, conn):
                     raise
-                await self._fail_over(exc, conn, in_tx, alive=True)
-            await self._fail_over(exc, conn, in_tx)
-            raise  # not reached: _fail_over always raises
+                await self._fail_over(exc, conn, in_tx, False, method_name, alive=True)
+                return None  # type: ignore[return-value]  # a method the failover itself completed
+            sent = not _never_sent(driver.code, exc, conn, link, aborts)
+            await self._fail_over(exc, conn, in_tx, sent, method_name)
+            return None  # type: ignore[return-value]  # a method the failover itself completed
 
     async def connect(
         self,
@@ -185,10 +216,23 @@ class FailoverPlugin(Plugin):
         return monitor if monitor is not None and monitor.topology is not None else None
 
     async def release_resources(self) -> None:
-        running, self._running = self._running, None
-        if running is not None and not running.done():
-            running.cancel()
+        running = self._running
+        self._stop("the connection was closed")
+        if running is not None:
             await asyncio.gather(running, return_exceptions=True)
+
+    def _stop(self, reason: str) -> None:
+        """End the running failover now: its callers get FailoverFailedError(``reason``)."""
+        running = self._running
+        if running is not None and not running.done():
+            self._stop_reason = reason
+            candidate = self._querying
+            if candidate is not None:
+                # its query ends at once on the shut socket and the failover sees the reason; a cancel
+                # would make psycopg try a server-side cancel first (and log it)
+                self._service.driver_dialect.abort(candidate)
+            else:
+                running.cancel()
 
     # --- failover -------------------------------------------------------------------------------------
 
@@ -199,15 +243,28 @@ class FailoverPlugin(Plugin):
             return
         with contextlib.suppress(Exception):  # its outcome is reported to the call that hit the failure
             await asyncio.shield(running)
+        if self._service.closed:
+            raise self._service.closed_error()
         check = getattr(target, "_check", None)
         if callable(check):
-            check()  # a cursor of the replaced connection: ConnectionReplacedError
+            try:
+                check()  # a cursor of the replaced connection
+            except ConnectionReplacedError as exc:
+                ok_cls = driver_error_class(FailoverSuccessError, self._service.driver_dialect.code)
+                raise ok_cls(
+                    "The connection failed over while this call waited; it never reached the server: run it "
+                    "again on a new cursor."
+                ) from exc
 
-    async def _fail_over(self, exc: Exception, failed_conn: Any, in_tx: bool, alive: bool = False) -> None:
+    async def _fail_over(
+        self, exc: Exception, failed_conn: Any, in_tx: bool, sent: bool, method: str, alive: bool = False
+    ) -> None:
         """Fail over (or join the failover in progress) and raise what the caller must see.
 
-        ``alive``: the failed connection still works (a read-only error); it is not aborted, and its
-        host not marked down, but left as any replaced connection is (see ``rollback_on_switch``).
+        ``sent``: the failed call may have reached the server. ``alive``: the failed connection still works
+        (a read-only error); it is not aborted, and its host not marked down, but left as any replaced
+        connection is (see ``rollback_on_switch``). Returns (instead of raising) only for a method the
+        failover itself completed (a rollback: the server ended the transaction with the session).
         """
         service = self._service
         if service.current_connection is failed_conn:
@@ -217,10 +274,14 @@ class FailoverPlugin(Plugin):
             outcome = await asyncio.shield(running)
         else:
             outcome = _Outcome(service.current_host_info, None)  # someone else already moved us
+        if service.closed:
+            raise service.closed_error(in_flight=True) from exc
         driver_code = service.driver_dialect.code
         if outcome.error is not None:
             err_cls = driver_error_class(FailoverFailedError, driver_code)
             raise err_cls(f"Failover failed: {outcome.error}") from exc
+        if method in _DONE_BY_FAILOVER:
+            return
         host = outcome.host.url if outcome.host else "?"
         if in_tx:
             tx_cls = driver_error_class(TransactionResolutionUnknownError, driver_code)
@@ -228,15 +289,25 @@ class FailoverPlugin(Plugin):
                 f"The connection failed during a transaction and now points at {host}; the transaction's "
                 "outcome is unknown: roll back and redo it."
             ) from exc
+        if sent:
+            tx_cls = driver_error_class(TransactionResolutionUnknownError, driver_code)
+            raise tx_cls(
+                f"The connection failed while the statement was in flight and now points at {host}; "
+                "whether the statement took effect is unknown: check before running it again, or make "
+                "it idempotent."
+            ) from exc
         ok_cls = driver_error_class(FailoverSuccessError, driver_code)
-        raise ok_cls(f"The connection failed over to {host}; run the statement again.") from exc
+        raise ok_cls(
+            f"The connection failed over to {host}; the statement never reached the server: run it again."
+        ) from exc
 
     def _spawn(
         self, failed_conn: Any, failed_host: HostInfo | None, alive: bool = False
     ) -> asyncio.Task[_Outcome]:
         """Run the failover as a task of this plugin: it finishes even if the caller is cancelled."""
+        self._stop_reason = None
         task = asyncio.get_running_loop().create_task(
-            self._do_fail_over(failed_conn, failed_host, alive), name="awsasyncwrap:failover"
+            self._stoppable_fail_over(failed_conn, failed_host, alive), name="awsasyncwrap:failover"
         )
         self._running = task
 
@@ -249,6 +320,22 @@ class FailoverPlugin(Plugin):
         task.add_done_callback(done)
         return task
 
+    async def _stoppable_fail_over(
+        self, failed_conn: Any, failed_host: HostInfo | None, alive: bool
+    ) -> _Outcome:
+        """The failover, which :meth:`_stop` ends with a FailoverFailedError outcome."""
+        try:
+            return await self._do_fail_over(failed_conn, failed_host, alive)
+        except asyncio.CancelledError:
+            reason = self._stop_reason
+            if reason is None:
+                raise
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
+            logger.info("failover stopped: %s", reason)
+            return _Outcome(None, FailoverFailedError(f"stopped: {reason}"))
+
     async def _do_fail_over(self, failed_conn: Any, failed_host: HostInfo | None, alive: bool) -> _Outcome:
         service = self._service
         provider = self._provider()
@@ -259,10 +346,18 @@ class FailoverPlugin(Plugin):
             if failed_host is not None:
                 service.set_availability(failed_host.all_aliases, HostAvailability.UNAVAILABLE)
             service.driver_dialect.close_now(failed_conn)
+        monitor = provider.monitor()
+        stop = self._stop_by_release
+        monitor.add_close_callback(stop)  # release_resources() ends the failover at once
         try:
-            conn, host = await self._find_host(provider.monitor(), failed_host, started)
+            conn, host = await self._find_host(monitor, failed_host, started)
         except FailoverFailedError as exc:
             return _Outcome(None, exc)
+        finally:
+            monitor.remove_close_callback(stop)
+        if service.closed:
+            await service.dispose(conn)
+            return _Outcome(None, FailoverFailedError("the connection was closed"))
         self.failover_count += 1
         await service.set_current_connection(conn, host, plugin_to_skip=self)
         topo = provider.monitor().topology
@@ -277,6 +372,13 @@ class FailoverPlugin(Plugin):
         )
         return _Outcome(host, None)
 
+    def _check_stopped(self) -> None:
+        if self._stop_reason is not None:
+            raise FailoverFailedError(f"stopped: {self._stop_reason}")
+
+    def _stop_by_release(self) -> None:
+        self._stop("release_resources() stopped the cluster's topology monitor")
+
     async def _find_host(
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float
     ) -> tuple[Any, HostInfo]:
@@ -290,9 +392,12 @@ class FailoverPlugin(Plugin):
     ) -> tuple[Any, HostInfo]:
         last_error: str = "timeout"
         while True:
+            self._check_stopped()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FailoverFailedError(f"no writer within {self._timeout:g} s ({last_error})")
+            if monitor.closed:
+                raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
             monitor.request_verification(since, failed_host)
             topo = await monitor.wait_for_writer(since, remaining)
             if topo is None or topo.writer is None:
@@ -312,8 +417,11 @@ class FailoverPlugin(Plugin):
         monitor.request_verification(since, failed_host)
         pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
         while True:
+            if monitor.closed:
+                raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
             topo = monitor.topology
             for host in self._reader_candidates(topo, failed_host, strict):
+                self._check_stopped()
                 if time.monotonic() >= deadline:
                     break
                 conn = await self._try_connect(host, deadline, want=HostRole.READER if strict else None)
@@ -355,6 +463,7 @@ class FailoverPlugin(Plugin):
             conn = await asyncio.wait_for(service.connect(host, self._props, plugin_to_skip=self), limit)
             # a hung server: abort the socket rather than cancel (psycopg takes seconds to cancel)
             watchdog = asyncio.get_running_loop().call_later(limit, driver.abort, conn)
+            self._querying = conn
             try:
                 if want is not None:
                     role = await service.get_host_role(conn)
@@ -367,6 +476,10 @@ class FailoverPlugin(Plugin):
                 await service.session_state.apply_to(conn, driver)
             finally:
                 watchdog.cancel()
+                self._querying = None
+            if self._stop_reason is not None:
+                await service.dispose(conn)
+                return None
             return conn
         except asyncio.CancelledError:
             if conn is not None:
@@ -379,7 +492,8 @@ class FailoverPlugin(Plugin):
                 await service.dispose(conn)
                 raise FailoverFailedError(f"{exc} (on {host.url})") from exc  # it would fail on any host
             logger.debug("failover candidate %s failed: %s", host.url, type(exc).__name__)
-            service.set_availability(host.all_aliases, HostAvailability.UNAVAILABLE)
+            if self._stop_reason is None:  # else its socket was shut down by _stop, not by the host
+                service.set_availability(host.all_aliases, HostAvailability.UNAVAILABLE)
             if conn is not None:
                 await service.dispose(conn)
             return None
@@ -389,7 +503,22 @@ class FailoverPlugin(Plugin):
 #: ``conn.pgconn.transaction_status`` before every call (a broken connection reports UNKNOWN, so it
 #: cannot be asked after the failure), and ``conn.info.transaction_status`` builds an object and an
 #: enum each time (about 1 µs).
-_PQTRANS_ACTIVE, _PQTRANS_INTRANS, _PQTRANS_INERROR = 1, 2, 3
+_PQTRANS_ACTIVE, _PQTRANS_INTRANS, _PQTRANS_INERROR, _PQTRANS_UNKNOWN = 1, 2, 3, 4
+
+
+def _never_sent(driver_code: str, exc: Exception, conn: Any, link: Any, aborts: int) -> bool:
+    """Whether a failed call surely never reached the server (so running it again is safe).
+
+    ``link``: what the call saw before it started (falsy: the driver knew the link was gone);
+    ``aborts``: :attr:`ABORTS.seq` then. Anything else that failed may have been executed.
+    """
+    if not link or (conn is not None and ABORTS.aborted_by(conn, aborts)):
+        return True
+    if driver_code == "psycopg":  # psycopg's own check before it sends anything
+        return str(exc) == "the connection is closed"
+    if driver_code == "aiomysql":  # asyncio counts writes to a transport that was already lost
+        return int(getattr(getattr(link, "transport", None), "_conn_lost", 0) or 0) > 1
+    return False
 
 
 def _in_transaction(driver: DriverDialect, conn: Any) -> bool:
