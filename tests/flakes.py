@@ -30,7 +30,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="awsasyncwrap-flakes-") as tmp:
         for i in range(1, runs + 1):
             report = Path(tmp) / f"run-{i}.xml"
-            cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={report}", *args]
+            cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={report}"]
+            cmd += args
             code = subprocess.run(cmd, check=False).returncode
             failed = failures(report)
             counts.update(failed)

@@ -175,9 +175,10 @@ class PluginManager:
         else:
             codes = [c.strip() for c in raw.split(",")]
             if not all(codes):
+                valid = ", ".join(sorted(cls.registered_codes()))
                 raise ConfigurationError(
                     f"Bad value {raw!r} for property 'plugins': an empty plugin code; use comma-separated "
-                    f"codes without empty items, '' for none. Valid codes: {', '.join(sorted(cls.registered_codes()))}."
+                    f"codes without empty items, '' for none. Valid codes: {valid}."
                 )
         if "read_write_splitting" in codes and "srw" in codes:
             raise ConfigurationError(
@@ -274,7 +275,7 @@ class PluginManager:
         opened: list[Any] = []
 
         async def terminal() -> Any:
-            conn = await driver.connect(target_driver_func, host_info, props)
+            conn = await driver.connect_bounded(target_driver_func, host_info, props)
             opened.append(conn)
             if is_initial:
                 await service.update_dialect(conn)

@@ -134,7 +134,7 @@ async def test_non_finite_durations_are_rejected(name: str, raw: object) -> None
 
 @pytest.mark.parametrize("raw", ["nan", "inf", float("inf")])
 async def test_non_finite_millisecond_settings_are_rejected(raw: object) -> None:
-    with pytest.raises(ConfigurationError, match="Bad value .* for property 'failure_detection_time_ms'"):
+    with pytest.raises(ConfigurationError, match=r"Bad value .* for property 'failure_detection_time_ms'"):
         await connect(failure_detection_time_ms=raw)
 
 
@@ -148,7 +148,9 @@ async def test_plugins_with_an_empty_item_are_rejected(raw: str) -> None:
 
 @pytest.mark.parametrize("raw", ["", "   "])
 async def test_blank_plugins_means_none(raw: str) -> None:
-    conn = await AsyncAwsConnection.connect(fake_connect, host="db.example", wrapper_dialect="pg", plugins=raw)
+    conn = await AsyncAwsConnection.connect(
+        fake_connect, host="db.example", wrapper_dialect="pg", plugins=raw
+    )
     assert conn.plugin_service.plugins == []  # type: ignore[attr-defined]
 
 

@@ -208,6 +208,12 @@ class AiomysqlDriverDialect(DriverDialect):
 
     # --- errors ---------------------------------------------------------------------------------
 
+    def connect_timeout_error(self, message: str) -> Exception:
+        import pymysql
+
+        error: Exception = pymysql.err.OperationalError(2003, message)  # CR_CONN_HOST_ERROR, as aiomysql's
+        return error
+
     def error_code(self, exc: BaseException) -> str | None:
         import pymysql
 

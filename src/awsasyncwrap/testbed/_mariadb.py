@@ -468,7 +468,9 @@ class MariaDBEngine(Engine):
 
     async def topology_view(self, inst: Instance) -> tuple[frozenset[str], tuple[str, ...]]:
         rows = await self._query(
-            inst, "SELECT SERVER_ID AS s, SESSION_ID = 'MASTER_SESSION_ID' AS w FROM aurora_emul.replica_host_status"
+            inst,
+            "SELECT SERVER_ID AS s, SESSION_ID = 'MASTER_SESSION_ID' AS w "
+            "FROM aurora_emul.replica_host_status",
         )
         return frozenset(str(r["s"]) for r in rows), tuple(sorted(str(r["s"]) for r in rows if r["w"]))
 

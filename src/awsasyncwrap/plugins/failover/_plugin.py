@@ -289,7 +289,7 @@ class FailoverPlugin(Plugin):
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
     ) -> tuple[Any, HostInfo]:
         last_error: str = "timeout"
-        pause = _FIRST_RETRY_PAUSE  # never retry in a loop without a pause; doubles up to the high refresh rate
+        pause = _FIRST_RETRY_PAUSE  # never retry without a pause; doubles up to the high refresh rate
         most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
         while True:
             remaining = deadline - time.monotonic()
