@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from ..hostinfo import HostInfo
+from ._aiomysql_guard import guarded_connection_class
 from ._base import DriverDialect, TargetConnectFunc
 
 __all__ = ["AiomysqlDriverDialect"]
@@ -93,7 +94,7 @@ class AiomysqlDriverDialect(DriverDialect):
             return await target_driver_func(**kwargs)
         # what aiomysql.connect does, except that a handshake cut short by cancellation (a timeout, a
         # caller giving up) closes its socket: aiomysql cleans up only on Exception
-        conn = aiomysql.Connection(**kwargs)
+        conn = guarded_connection_class()(**kwargs)  # refuses concurrent use by two tasks
         try:
             await conn._connect()
         except BaseException:
