@@ -36,7 +36,9 @@ class PgDialect(DatabaseDialect):
     host_alias_query = "SELECT CONCAT(inet_server_addr(), ':', inet_server_port())"
     # class 08 connection exceptions; shutdowns; system errors that end the session
     network_error_prefixes = ("08", "53", "57P", "58", "XX")
-    network_error_codes = frozenset({"57P01", "57P02", "57P03"})
+    # 25P03: the server ended an idle-in-transaction session (idle_in_transaction_session_timeout): like an
+    # admin kill (57P01) or idle_session_timeout (57P05), the session is gone and the host may be healthy
+    network_error_codes = frozenset({"25P03", "57P01", "57P02", "57P03"})
     login_error_codes = frozenset({"28000", "28P01"})
     read_only_error_codes = frozenset({"25006"})
 
