@@ -1,6 +1,7 @@
-"""A session the server ends on its own on a healthy writer (killed by an admin, or an idle timeout) is a
-lost connection, the same on both engines: the wrapper reconnects to the writer and raises
-FailoverSuccessError outside a transaction, TransactionResolutionUnknownError inside one (docs/failover.md)."""
+"""A session the server ends on its own on a healthy writer (killed by an admin, or an idle timeout) is
+a lost connection, the same on both engines: the wrapper reconnects to the writer and raises
+FailoverSuccessError outside a transaction, TransactionResolutionUnknownError inside one
+(docs/failover.md)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ async def end_session(c: Cluster, conn: Any, how: str, in_tx: bool) -> None:
         await c.begin(conn)
         await c.insert(conn, 7)
     if how == "kill":
-        kill = "SELECT pg_terminate_backend(%s)" % sid if c.pg else f"KILL CONNECTION {sid}"
+        kill = f"SELECT pg_terminate_backend({sid})" if c.pg else f"KILL CONNECTION {sid}"
         await c.query_writer(kill)
     await wait_gone(c, sid)
 
