@@ -25,7 +25,7 @@ AIOMYSQL = AiomysqlDriverDialect()
     [
         (pg_errors.AdminShutdown("terminating connection due to administrator command"), True),
         (pg_errors.CannotConnectNow("the database system is starting up"), True),
-        (pg_errors.IdleInTransactionSessionTimeout("terminating connection: idle-in-transaction timeout"), True),
+        (pg_errors.IdleInTransactionSessionTimeout("idle-in-transaction timeout"), True),
         (psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly"), True),
         (pg_errors.ConnectionFailure("connection failure"), True),
         (pg_errors.QueryCanceled("canceling statement due to statement timeout"), False),
