@@ -63,3 +63,42 @@ async def check_immediate(tb: Testbed, bad: dict[str, Any]) -> None:
     finally:
         await other.close()
         await release_resources()
+
+
+async def test_a_failover_that_cannot_use_the_writer_retries_with_a_pause(
+    pg_cluster: Testbed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rejection that is not a login failure ("too many connections for role", SQLSTATE-less like every
+    PostgreSQL connect error) fails over to the same writer again and again until failover_timeout_sec:
+    never in a busy loop."""
+    tb = pg_cluster
+    admin = await psycopg.AsyncConnection.connect(tb.dsn(tb.writer, direct=True), autocommit=True)
+    try:
+        await drop_role(admin)
+        await admin.execute("CREATE ROLE limited_role LOGIN CONNECTION LIMIT 0")
+        await admin.execute(f"GRANT CONNECT ON DATABASE {tb.database} TO limited_role")
+        props = {"autocommit": True, "monitor_disposal_time_ms": 0}
+        other = await connect(tb, **props)
+        try:
+            await until(lambda: any(m.topology is not None for m in topology_monitors()), timeout=20)
+            caplog.set_level("DEBUG", logger="awsasyncwrap.plugins.failover._plugin")
+            started = time.monotonic()
+            with pytest.raises((psycopg.OperationalError, AwsWrapperError)), anyio.fail_after(20):
+                await connect(tb, **props, user="limited_role", failover_timeout_sec=2)
+            elapsed = time.monotonic() - started
+        finally:
+            await other.close()
+            await release_resources()
+    finally:
+        await drop_role(admin)
+        await admin.close()
+    attempts = sum("failover candidate" in r.getMessage() for r in caplog.records)
+    assert 1.5 < elapsed < 6, elapsed
+    assert 1 <= attempts <= 30, f"{attempts} attempts at the writer in {elapsed:.1f} s"
+
+
+async def drop_role(admin: psycopg.AsyncConnection[Any]) -> None:
+    exists = await (await admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'limited_role'")).fetchone()
+    if exists:
+        await admin.execute("DROP OWNED BY limited_role")
+        await admin.execute("DROP ROLE limited_role")
