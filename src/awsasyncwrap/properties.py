@@ -74,7 +74,10 @@ def _parse_int(value: object) -> int:
         raise ValueError("expected an integer")
     if isinstance(value, int):
         return value
-    return int(str(value).strip())
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a whole number (not nan, inf or a fraction)") from None
 
 
 def _parse_float(value: object) -> float:
