@@ -134,7 +134,8 @@ async def test_non_finite_durations_are_rejected(name: str, raw: object) -> None
 
 @pytest.mark.parametrize("raw", ["nan", "inf", float("inf")])
 async def test_non_finite_millisecond_settings_are_rejected(raw: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"Bad value .* for property 'failure_detection_time_ms': expected a whole number"):
+    expected = r"Bad value .* for property 'failure_detection_time_ms': expected a whole number"
+    with pytest.raises(ConfigurationError, match=expected):
         await connect(failure_detection_time_ms=raw)
 
 
