@@ -182,9 +182,23 @@ class PluginManager:
         from .plugins import DEFAULT_PLUGINS
 
         raw = WrapperProperties.PLUGINS.get(props)
-        codes = list(DEFAULT_PLUGINS) if raw is None else [c.strip() for c in raw.split(",") if c.strip()]
-        if not codes:
+        if raw is None:
+            codes = list(DEFAULT_PLUGINS)
+        elif not raw.strip():  # "" or only spaces: no plugin (documented)
             return []
+        else:
+            codes = [c.strip() for c in raw.split(",")]
+            if not all(codes):
+                valid = ", ".join(sorted(cls.registered_codes()))
+                raise ConfigurationError(
+                    f"Bad value {raw!r} for property 'plugins': an empty plugin code; use comma-separated "
+                    f"codes without empty items, '' for none. Valid codes: {valid}."
+                )
+        if "read_write_splitting" in codes and "srw" in codes:
+            raise ConfigurationError(
+                f"Bad value {raw!r} for property 'plugins': 'read_write_splitting' and 'srw' both route "
+                "statements between writer and readers; use one of them."
+            )
         seen: set[str] = set()
         ordered: list[tuple[int, int, str]] = []
         last_weight = 0
@@ -297,7 +311,7 @@ class PluginManager:
         opened: list[Any] = []
 
         async def terminal() -> Any:
-            conn = await driver.connect(target_driver_func, host_info, props)
+            conn = await driver.connect_bounded(target_driver_func, host_info, props)
             opened.append(conn)
             if is_initial:
                 await service.update_dialect(conn)

@@ -9,6 +9,7 @@ driver dialect (``dbname`` for psycopg, ``db`` for aiomysql).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -73,13 +74,19 @@ def _parse_int(value: object) -> int:
         raise ValueError("expected an integer")
     if isinstance(value, int):
         return value
-    return int(str(value).strip())
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a whole number (not nan, inf or a fraction)") from None
 
 
 def _parse_float(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number")
-    return float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+    number = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+    if not math.isfinite(number):  # every float property is a duration: nan / inf is none
+        raise ValueError("expected a finite number of seconds (not nan or inf)")
+    return number
 
 
 def _parse_str(value: object) -> str:

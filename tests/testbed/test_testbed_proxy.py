@@ -266,3 +266,49 @@ async def test_dropped_link_stays_silent_while_blackholed(
     proxy.set_mode("pass")
     with pytest.raises(ConnectionResetError), anyio.fail_after(5):
         await reader.read(1)
+
+
+async def test_abandoned_connects_during_a_blackhole_leave_no_task_or_socket(proxy: FaultProxy) -> None:
+    proxy.set_mode("blackhole")
+    try:
+        for abort in (False, True, False, True, False):
+            reader, writer = await open_link(proxy)
+            writer.write(b"startup packet")
+            await writer.drain()
+            with anyio.fail_after(5):
+                await until(lambda: has_connections(proxy))
+            if abort:
+                writer.transport.abort()  # RST, as a client timing out hard
+            else:
+                writer.close()  # FIN, as a client giving up politely
+            with anyio.fail_after(5):
+                await until(lambda: no_connections(proxy))
+
+            async def no_tasks() -> bool:
+                return proxy.tasks == 0
+
+            with anyio.fail_after(5):
+                await until(no_tasks)
+    finally:
+        proxy.set_mode("pass")
+    reader, writer = await open_link(proxy)  # still serving
+    try:
+        assert await round_trip(reader, writer, b"after") == b"after"
+    finally:
+        writer.close()
+
+
+async def test_a_blackholed_new_connection_still_flows_once_passed(proxy: FaultProxy) -> None:
+    proxy.set_mode("blackhole")
+    reader, writer = await open_link(proxy)
+    try:
+        writer.write(b"held")
+        await writer.drain()
+        with pytest.raises(TimeoutError), anyio.fail_after(0.3):
+            await reader.readexactly(4)
+        proxy.set_mode("pass")
+        with anyio.fail_after(5):
+            assert await reader.readexactly(4) == b"held"
+    finally:
+        proxy.set_mode("pass")
+        writer.close()

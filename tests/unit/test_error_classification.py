@@ -25,6 +25,7 @@ AIOMYSQL = AiomysqlDriverDialect()
     [
         (pg_errors.AdminShutdown("terminating connection due to administrator command"), True),
         (pg_errors.CannotConnectNow("the database system is starting up"), True),
+        (pg_errors.IdleInTransactionSessionTimeout("idle-in-transaction timeout"), True),
         (psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly"), True),
         (pg_errors.ConnectionFailure("connection failure"), True),
         (pg_errors.QueryCanceled("canceling statement due to statement timeout"), False),
@@ -52,6 +53,36 @@ def test_postgres_login_and_read_only_errors() -> None:
     assert not PG.is_network_error(refused, PSYCOPG)
     assert not PG.is_login_error(psycopg.OperationalError("server closed the connection"), PSYCOPG)
     assert PG.is_read_only_error(pg_errors.ReadOnlySqlTransaction("ro"), PSYCOPG)
+
+
+_AT = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+
+
+@pytest.mark.parametrize(
+    ("message", "login"),
+    [
+        ('FATAL:  role "nobody" does not exist', True),
+        ('FATAL:  database "nodb" does not exist', True),
+        ('FATAL:  invalid value for parameter "statement_timeout": "soon"', True),
+        ('FATAL:  unrecognized configuration parameter "no_such_setting"', True),
+        ('FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "app", database "app", no encryption', True),
+        ('FATAL:  role "app" is not permitted to log in', True),
+        ("fe_sendauth: no password supplied", True),
+        ("FATAL:  the database system is starting up", False),
+        ("FATAL:  sorry, too many clients already", False),
+        ("Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?", False),
+        ("timeout expired", False),
+        ('relation "role" does not exist', False),
+    ],
+)
+def test_postgres_login_rejections_without_sqlstate(message: str, login: bool) -> None:
+    error = psycopg.OperationalError(_AT + message)
+    assert PG.is_login_error(error, PSYCOPG) is login
+    assert PG.is_network_error(error, PSYCOPG) is not login
+
+
+def test_mysql_unknown_database_is_a_login_error() -> None:
+    assert MYSQL.is_login_error(pymysql.err.OperationalError(1049, "Unknown database 'nodb'"), AIOMYSQL)
 
 
 @pytest.mark.parametrize(

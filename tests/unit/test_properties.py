@@ -121,3 +121,42 @@ def test_conninfo_parser_errors() -> None:
         parse_conninfo("host")
     with pytest.raises(ValueError, match="unterminated"):
         parse_conninfo("password='abc")
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "name", ["failover_timeout_sec", "wrapper_connect_timeout_sec", "failover_connect_timeout_sec"]
+)
+async def test_non_finite_durations_are_rejected(name: str, raw: object) -> None:
+    with pytest.raises(ConfigurationError, match=rf"Bad value .* for property '{name}': expected a finite"):
+        await connect(**{name: raw})
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", float("inf")])
+async def test_non_finite_millisecond_settings_are_rejected(raw: object) -> None:
+    expected = r"Bad value .* for property 'failure_detection_time_ms': expected a whole number"
+    with pytest.raises(ConfigurationError, match=expected):
+        await connect(failure_detection_time_ms=raw)
+
+
+@pytest.mark.parametrize("raw", [",,", ",", "failover,,host_monitoring", "failover,", " , "])
+async def test_plugins_with_an_empty_item_are_rejected(raw: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await AsyncAwsConnection.connect(fake_connect, host="db.example", wrapper_dialect="pg", plugins=raw)
+    text = str(info.value)
+    assert repr(raw) in text and "empty plugin code" in text and "failover" in text
+
+
+@pytest.mark.parametrize("raw", ["", "   "])
+async def test_blank_plugins_means_none(raw: str) -> None:
+    conn = await AsyncAwsConnection.connect(
+        fake_connect, host="db.example", wrapper_dialect="pg", plugins=raw
+    )
+    assert conn.plugin_service.plugins == []  # type: ignore[attr-defined]
+
+
+async def test_read_write_splitting_and_srw_together_are_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="'read_write_splitting' and 'srw'"):
+        await AsyncAwsConnection.connect(
+            fake_connect, host="db.example", wrapper_dialect="pg", plugins="read_write_splitting,srw"
+        )

@@ -44,7 +44,8 @@ class MysqlDialect(DatabaseDialect):
             "4031",
         }
     )
-    login_error_codes = frozenset({"1045", "1044", "1698", "1251"})
+    # access denied (user, database), unknown database, auth plugin refusals
+    login_error_codes = frozenset({"1045", "1044", "1049", "1698", "1251"})
     read_only_error_codes = frozenset({"1290", "1792", "1836"})
 
     async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:

@@ -12,11 +12,50 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from .._session_state import SessionState
-from ..hostinfo import HostInfo
-from ..properties import MONITORING_PREFIX, Properties, known_properties
+import anyio
 
-__all__ = ["ABORTS", "AbortLog", "DriverDialect", "SessionState", "drop_unfinished"]
+from .._session_state import SessionState
+from ..errors import ConfigurationError
+from ..hostinfo import HostInfo
+from ..properties import MONITORING_PREFIX, Properties, WrapperProperties, _parse_float, known_properties
+
+__all__ = [
+    "ABORTS",
+    "DEFAULT_CONNECT_TIMEOUT_SEC",
+    "AbortLog",
+    "DriverDialect",
+    "SessionState",
+    "connect_limit",
+    "drop_unfinished",
+]
+
+#: Seconds one connection attempt may take when neither ``wrapper_connect_timeout_sec`` nor the driver's
+#: ``connect_timeout`` says otherwise (a blackholed host would otherwise hang as long as the OS lets it).
+DEFAULT_CONNECT_TIMEOUT_SEC = 10.0
+_DRIVER_TIMEOUT_SLACK = 0.5  # s past the driver's own connect_timeout, so that its own error comes first
+
+
+def connect_limit(props: Mapping[str, Any]) -> float | None:
+    """Seconds the wrapper lets one driver connect take (None: no bound).
+
+    ``wrapper_connect_timeout_sec`` if set (0: no bound); else the driver's ``connect_timeout`` (plus a
+    little, so that the driver reports its own timeout; its 0, "no limit", keeps the default); else
+    :data:`DEFAULT_CONNECT_TIMEOUT_SEC`.
+    """
+    limit = WrapperProperties.CONNECT_TIMEOUT_SEC.get(props)
+    if limit is not None:
+        return limit if limit > 0 else None
+    raw = props.get("connect_timeout")
+    if raw is None:
+        return DEFAULT_CONNECT_TIMEOUT_SEC
+    try:
+        seconds = _parse_float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"Bad value {raw!r} for property 'connect_timeout': {exc}.") from None
+    if seconds < 0:
+        raise ConfigurationError(f"Bad value {raw!r} for property 'connect_timeout': must be >= 0.")
+    return seconds + _DRIVER_TIMEOUT_SLACK if seconds > 0 else DEFAULT_CONNECT_TIMEOUT_SEC
+
 
 TargetConnectFunc = Callable[..., Awaitable[Any]]
 
@@ -144,6 +183,25 @@ class DriverDialect(abc.ABC):
             if not isinstance(exc, Exception):
                 drop_unfinished(exc)
             raise
+
+    async def connect_bounded(
+        self, target_driver_func: TargetConnectFunc, host_info: HostInfo, props: Mapping[str, Any]
+    ) -> Any:
+        """:meth:`connect` within :func:`connect_limit`; past it, the driver's OperationalError naming
+        the host (:meth:`connect_timeout_error`)."""
+        limit = connect_limit(props)
+        if limit is None:
+            return await self.connect(target_driver_func, host_info, props)
+        with anyio.move_on_after(limit):
+            return await self.connect(target_driver_func, host_info, props)
+        raise self.connect_timeout_error(
+            f"connection to {host_info.url} timed out after {limit:g} s (wrapper_connect_timeout_sec, "
+            f"connect_timeout or the wrapper's default of {DEFAULT_CONNECT_TIMEOUT_SEC:g} s)"
+        )
+
+    def connect_timeout_error(self, message: str) -> Exception:
+        """The driver's error for a connection attempt the wrapper gave up on."""
+        return self.operational_error_class()(message)
 
     # --- state --------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from ..hostinfo import HostInfo
+from ._aiomysql_guard import guarded_connection_class
 from ._base import DriverDialect, TargetConnectFunc
 
 __all__ = ["AiomysqlDriverDialect"]
@@ -95,7 +96,7 @@ class AiomysqlDriverDialect(DriverDialect):
             return await target_driver_func(**kwargs)
         # what aiomysql.connect does, except that a handshake cut short by cancellation (a timeout, a
         # caller giving up) closes its socket: aiomysql cleans up only on Exception
-        conn = aiomysql.Connection(**kwargs)
+        conn = guarded_connection_class()(**kwargs)  # refuses concurrent use by two tasks
         try:
             await conn._connect()
         except BaseException:
@@ -216,6 +217,12 @@ class AiomysqlDriverDialect(DriverDialect):
         return None if sock is None else int(sock.fileno())
 
     # --- errors ---------------------------------------------------------------------------------
+
+    def connect_timeout_error(self, message: str) -> Exception:
+        import pymysql
+
+        error: Exception = pymysql.err.OperationalError(2003, message)  # CR_CONN_HOST_ERROR, as aiomysql's
+        return error
 
     def error_code(self, exc: BaseException) -> str | None:
         import pymysql

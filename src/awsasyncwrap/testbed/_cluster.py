@@ -28,6 +28,7 @@ from ._ports import (
 )
 from ._proc import raise_fd_limit, remove_tree
 from ._proxy import FaultProxy, parse_mode
+from ._wait import until
 
 __all__ = ["ENGINES", "Testbed"]
 
@@ -38,6 +39,7 @@ MAX_INSTANCES = 16
 CATCH_UP_TIMEOUT = 5.0  # default seconds a stopping writer's last commits get to reach its readers
 _GRACE = 0.5  # seconds the other readers get once the one that matters has caught up
 _FOLLOW = 2.0  # seconds a repointed replica gets to stream before it is rebuilt (normally 0.05 s)
+_SETTLE_POLL = 0.01  # seconds between two looks at every instance's topology while it settles
 _FD_LIMIT = 8192  # open files this process wants: its proxies hold 2 sockets per client connection
 
 InstanceRef = Instance | int | str
@@ -242,6 +244,7 @@ class Testbed:
                 await proxy.start()
             await testbed._engine.prepare()
             await testbed._engine.bootstrap(instances)
+            await testbed._settle()
         except BaseException:
             await testbed.aclose()
             raise
@@ -470,6 +473,7 @@ class Testbed:
         async with self._lock:
             await self._kill(inst)
             await self._publish()
+            await self._settle()
 
     async def start_instance(self, which: InstanceRef) -> None:
         """Start a stopped instance in its role: a reader follows the current writer (rewound if needed)."""
@@ -477,6 +481,7 @@ class Testbed:
         async with self._lock:
             await self._start(inst)
             await self._publish()
+            await self._settle()
 
     async def rejoin(self, which: InstanceRef) -> None:
         """Make an instance (typically a dead ex-writer) a replica of the current writer."""
@@ -484,13 +489,13 @@ class Testbed:
         async with self._lock:
             if inst is self._writer:
                 raise TestbedError(f"instance {inst.id} is the writer; rejoin is for readers")
-            if inst.running:
-                if await self._follow(inst, self._writer, _FOLLOW):
-                    return
+            if inst.running and not await self._follow(inst, self._writer, _FOLLOW):
                 await self._engine.stop(inst)
                 inst.running = False
-            await self._start(inst, force_rebuild=self._engine.needs_rebuild(inst))
+            if not inst.running:
+                await self._start(inst, force_rebuild=self._engine.needs_rebuild(inst))
             await self._publish()
+            await self._settle()
 
     async def failover(self, to: InstanceRef | None = None, delay: float = 0.0) -> FailoverReport:
         """Crash the writer, promote ``to`` (default: the most advanced live reader), repoint the others.
@@ -501,7 +506,9 @@ class Testbed:
         are reset. The old writer stays down until :meth:`rejoin` / :meth:`start_instance` / :meth:`heal`.
         """
         async with self._lock:
-            return await self._failover(None if to is None else self.instance(to), delay)
+            report = await self._failover(None if to is None else self.instance(to), delay)
+            await self._settle()
+            return report
 
     async def heal(self) -> None:
         """Restore a healthy cluster: all proxies pass, every node up and replicating from a live writer.
@@ -510,6 +517,22 @@ class Testbed:
         """
         async with self._lock:
             await self._heal()
+            await self._settle()
+
+    async def topology_views(self) -> dict[str, tuple[frozenset[str], tuple[str, ...]] | None]:
+        """What each running instance answers to the topology query now: id -> (instance ids, writer ids);
+        None for one that does not answer."""
+        return await self._views()
+
+    async def settled(self) -> None:
+        """Return once every running instance answers the same emulated topology.
+
+        With the writer up: every running instance, and that writer. With it down: whatever the readers
+        last received, once they all agree (at most a short grace). :meth:`kill`, :meth:`failover`,
+        :meth:`rejoin`, :meth:`start_instance` and :meth:`heal` end with this wait already.
+        """
+        async with self._lock:
+            await self._settle()
 
     async def wait_replicated(self) -> None:
         """Wait until every running reader has applied all the writer has committed so far.
@@ -808,6 +831,39 @@ class Testbed:
     async def _publish(self) -> None:
         if self._writer.running:
             await self._engine.publish_topology(self._writer, self._instances)
+
+    async def _views(self) -> dict[str, tuple[frozenset[str], tuple[str, ...]] | None]:
+        running = [inst for inst in self._instances if inst.running]
+
+        async def view(inst: Instance) -> tuple[frozenset[str], tuple[str, ...]] | None:
+            try:
+                return await self._engine.topology_view(inst)
+            except TestbedError:
+                return None  # not answering yet (e.g. restarting): not settled
+
+        return dict(zip((i.id for i in running), await asyncio.gather(*map(view, running)), strict=True))
+
+    async def _settle(self) -> None:
+        """See :meth:`settled` (called with the lock held)."""
+        writer = self._writer
+        expected = (frozenset(i.id for i in self._instances if i.running), (writer.id,))
+        views: dict[str, tuple[frozenset[str], tuple[str, ...]] | None] = {}
+
+        async def agreed() -> bool:
+            nonlocal views
+            views = await self._views()
+            if writer.running:
+                return all(v == expected for v in views.values())
+            return None not in views.values() and len(set(views.values())) <= 1
+
+        limit = self._engine.options.timeout if writer.running else _FOLLOW
+        with anyio.move_on_after(limit):
+            await until(agreed, interval=_SETTLE_POLL)
+            return
+        shown = {k: None if v is None else (sorted(v[0]), list(v[1])) for k, v in views.items()}
+        if writer.running:
+            raise TestbedError(f"instances disagree on the topology after {limit:g} s: {shown}")
+        logger.info("writer %s is down and its readers still disagree on the topology: %s", writer.id, shown)
 
     def _schedule_endpoints(self) -> None:
         if self._dns_timer is not None:

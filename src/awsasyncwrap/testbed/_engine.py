@@ -112,5 +112,9 @@ class Engine(abc.ABC):
         """Record the current topology where every node's topology query reads it."""
 
     @abc.abstractmethod
+    async def topology_view(self, inst: Instance) -> tuple[frozenset[str], tuple[str, ...]]:
+        """What ``inst`` answers to the wrapper's topology query: (instance ids, writer ids)."""
+
+    @abc.abstractmethod
     async def node_state(self, inst: Instance) -> NodeState:
         """Ask a running node for its role and replication state."""

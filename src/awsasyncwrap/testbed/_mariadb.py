@@ -466,6 +466,14 @@ class MariaDBEngine(Engine):
             "COMMIT",
         )
 
+    async def topology_view(self, inst: Instance) -> tuple[frozenset[str], tuple[str, ...]]:
+        rows = await self._query(
+            inst,
+            "SELECT SERVER_ID AS s, SESSION_ID = 'MASTER_SESSION_ID' AS w "
+            "FROM aurora_emul.replica_host_status",
+        )
+        return frozenset(str(r["s"]) for r in rows), tuple(sorted(str(r["s"]) for r in rows if r["w"]))
+
     async def node_state(self, inst: Instance) -> NodeState:
         try:
             read_only = (await self._query(inst, "SELECT @@read_only AS ro"))[0]["ro"]

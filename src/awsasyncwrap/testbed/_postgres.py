@@ -389,6 +389,12 @@ class PostgresEngine(Engine):
     async def publish_topology(self, writer: Instance, instances: list[Instance]) -> None:
         await self._query(writer.node_port, "SELECT aurora_emul.refresh()")
 
+    async def topology_view(self, inst: Instance) -> tuple[frozenset[str], tuple[str, ...]]:
+        rows = await self._query(
+            inst.node_port, "SELECT server_id, session_id = 'MASTER_SESSION_ID' FROM aurora_replica_status()"
+        )
+        return frozenset(str(r[0]) for r in rows), tuple(sorted(str(r[0]) for r in rows if r[1]))
+
     async def node_state(self, inst: Instance) -> NodeState:
         try:
             rows = await self._query(

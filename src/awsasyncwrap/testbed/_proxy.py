@@ -115,7 +115,12 @@ class _Pipe:
         src = self._src
         if src is None or src.is_closing():
             return
-        hold = self._link.held or self._dst is None or self.dst_full or self._held > _MAX_HELD
+        if self._from_client and self._link.upstream is None:
+            # not connected upstream yet (blackhole, fence): keep reading, so that a client that gives up
+            # is seen at once and its link closed, rather than held until the fault ends
+            hold = self._held > _MAX_HELD
+        else:
+            hold = self._link.held or self._dst is None or self.dst_full or self._held > _MAX_HELD
         if hold:
             src.pause_reading()
         else:
@@ -141,6 +146,7 @@ class _Link:
         self.fenced = False
         self.doomed = False  # reset once the blackhole ends: its upstream died while fenced
         self.closed = False
+        self.connecting: asyncio.Task[None] | None = None  # the task choosing and dialing the upstream
 
     @property
     def held(self) -> bool:
@@ -159,6 +165,9 @@ class _Link:
         self._proxy._links.discard(self)
         self.up.cancel()
         self.down.cancel()
+        task = self.connecting
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()  # waiting for a blackhole or fence to end, or dialing: nobody needs it now
         for transport in (self.client, self.upstream):
             if transport is not None:
                 if reset:
@@ -200,6 +209,10 @@ class _Side(asyncio.Protocol):
             pipes[0].push(data)
 
     def eof_received(self) -> bool:
+        link = self._link
+        if link is not None and self._is_client and link.upstream is None:
+            link.close()  # the client left before its upstream was connected: nothing to deliver
+            return False
         pipes = self._pipes()
         if pipes is not None:
             pipes[0].push(None)
@@ -258,8 +271,13 @@ class FaultProxy:
 
     @property
     def connections(self) -> int:
-        """Number of live proxied connections."""
+        """Number of live proxied connections (including those still waiting for their upstream)."""
         return len(self._links)
+
+    @property
+    def tasks(self) -> int:
+        """Number of the proxy's unfinished tasks (one per connection still waiting for its upstream)."""
+        return sum(not task.done() for task in self._tasks)
 
     async def start(self) -> None:
         """Start accepting on the socket given to the constructor."""
@@ -324,14 +342,15 @@ class FaultProxy:
             return None
         link = _Link(self, client)
         self._links.add(link)
-        link.up.update_reading()  # paused until the upstream is connected
-        self._spawn(self._connect(link), f"{self.name}-connect")
+        link.up.update_reading()  # reads (and queues) until the upstream is connected
+        link.connecting = self._spawn(self._connect(link), f"{self.name}-connect")
         return link
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = self._loop.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _connect(self, link: _Link) -> None:
         while True:

@@ -391,6 +391,8 @@ class FailoverPlugin(Plugin):
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
     ) -> tuple[Any, HostInfo]:
         last_error: str = "timeout"
+        pause = _FIRST_RETRY_PAUSE  # never retry without a pause; doubles up to the high refresh rate
+        most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
         while True:
             self._check_stopped()
             remaining = deadline - time.monotonic()
@@ -400,15 +402,15 @@ class FailoverPlugin(Plugin):
                 raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
             monitor.request_verification(since, failed_host)
             topo = await monitor.wait_for_writer(since, remaining)
-            if topo is None or topo.writer is None:
-                continue
-            writer = topo.writer
-            conn = await self._try_connect(writer, deadline, want=HostRole.WRITER)
-            if conn is not None:
-                return conn, writer
-            last_error = f"could not use writer {writer.url}"
-            since = time.monotonic()  # the verified writer failed us: ask for a newer one
-            await asyncio.sleep(0.01)
+            if topo is not None and topo.writer is not None:
+                writer = topo.writer
+                conn = await self._try_connect(writer, deadline, want=HostRole.WRITER)
+                if conn is not None:
+                    return conn, writer
+                last_error = f"could not use writer {writer.url}"
+                since = time.monotonic()  # the verified writer failed us: ask for a newer one
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 2, max(most, _FIRST_RETRY_PAUSE))
 
     async def _to_reader(
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
@@ -498,6 +500,8 @@ class FailoverPlugin(Plugin):
                 await service.dispose(conn)
             return None
 
+
+_FIRST_RETRY_PAUSE = 0.01  # seconds before a failover retries the writer after an attempt failed
 
 #: libpq's PGTransactionStatusType values (psycopg.pq.TransactionStatus) as ints: ``execute`` reads
 #: ``conn.pgconn.transaction_status`` before every call (a broken connection reports UNKNOWN, so it
