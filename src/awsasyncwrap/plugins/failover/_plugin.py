@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..._session_state import SessionHookError
+from ...cursor import AsyncAwsCursor
 from ...errors import (
     ConnectionReplacedError,
     FailoverError,
@@ -78,6 +79,7 @@ class FailoverPlugin(Plugin):
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
+        self._driver = service.driver_dialect  # fixed for the connection's life
         self._props = props
         self._enabled = bool(WrapperProperties.ENABLE_FAILOVER.get(props))
         self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.get_or(props, 300.0)
@@ -126,8 +128,8 @@ class FailoverPlugin(Plugin):
         if self._running is not None:
             await self._wait_running(target)
         service = self._service
-        conn = service._current_connection  # the property's attribute: this runs on every call
-        driver = service._driver_dialect
+        conn = service.current_connection
+        driver = self._driver
         if conn is None:
             in_tx = False
         elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
@@ -199,9 +201,8 @@ class FailoverPlugin(Plugin):
             return
         with contextlib.suppress(Exception):  # its outcome is reported to the call that hit the failure
             await asyncio.shield(running)
-        check = getattr(target, "_check", None)
-        if callable(check):
-            check()  # a cursor of the replaced connection: ConnectionReplacedError
+        if isinstance(target, AsyncAwsCursor):
+            target.ensure_current_connection()  # a cursor of the replaced connection: ConnectionReplacedError
 
     async def _fail_over(self, exc: Exception, failed_conn: Any, in_tx: bool, alive: bool = False) -> None:
         """Fail over (or join the failover in progress) and raise what the caller must see.
