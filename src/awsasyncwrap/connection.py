@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from functools import cache, partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._pipeline import PluginManager
 from ._scoped import PipedContext, piped_iter
@@ -21,8 +21,14 @@ from .properties import Properties, WrapperProperties, known_properties
 
 __all__ = ["AsyncAwsConnection", "AsyncAwsMysqlConnection"]
 
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection as PgConnection
+    from psycopg.rows import AsyncRowFactory, TupleRow
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+C = TypeVar("C")
+Row = TypeVar("Row")
 
 
 class AsyncAwsConnection:
@@ -40,8 +46,62 @@ class AsyncAwsConnection:
 
     # --- opening --------------------------------------------------------------------------
 
+    @overload
     @classmethod
-    async def connect(
+    def connect(
+        cls,
+        target_connect_func: Callable[..., Awaitable[PgConnection[Any]]],
+        conninfo: str = "",
+        *,
+        row_factory: AsyncRowFactory[Row],
+        plugins: str | None = None,
+        **kwargs: Any,
+    ) -> Connecting[PgConnection[Row]]: ...
+
+    @overload
+    @classmethod
+    def connect(
+        cls,
+        target_connect_func: Callable[..., Awaitable[PgConnection[Any]]],
+        conninfo: str = "",
+        *,
+        row_factory: None = None,
+        plugins: str | None = None,
+        **kwargs: Any,
+    ) -> Connecting[PgConnection[TupleRow]]: ...
+
+    @overload
+    @classmethod
+    def connect(
+        cls,
+        target_connect_func: Callable[..., Awaitable[C]],
+        conninfo: str = "",
+        *,
+        row_factory: None = None,
+        plugins: str | None = None,
+        **kwargs: Any,
+    ) -> Connecting[C]: ...
+
+    @classmethod
+    def connect(
+        cls, target_connect_func: Callable[..., Awaitable[Any]], conninfo: str = "", **kwargs: Any
+    ) -> Connecting[Any]:
+        """Open a wrapped connection: ``await`` it, or ``async with`` it (aiomysql's idiom).
+
+        ``target_connect_func`` is the driver's own connect function
+        (``psycopg.AsyncConnection.connect`` or ``aiomysql.connect``); it picks
+        the driver dialect. ``conninfo`` is a libpq connection string (psycopg
+        only); ``kwargs`` are driver arguments and wrapper properties alike
+        (``plugins``: the plugin codes).
+
+        For type checkers the result is the driver's connection type (psycopg's
+        ``AsyncConnection[Row]``, rows typed from ``row_factory``); at run time it
+        is this proxy, which stands for it.
+        """
+        return Connecting(cls._open(target_connect_func, conninfo, **kwargs))
+
+    @classmethod
+    async def _open(
         cls,
         target_connect_func: Callable[..., Awaitable[Any]],
         conninfo: str = "",
@@ -49,13 +109,6 @@ class AsyncAwsConnection:
         plugins: str | None = None,
         **kwargs: Any,
     ) -> AsyncAwsConnection:
-        """Open a wrapped connection.
-
-        ``target_connect_func`` is the driver's own connect function
-        (``psycopg.AsyncConnection.connect`` or ``aiomysql.connect``); it picks
-        the driver dialect. ``conninfo`` is a libpq connection string (psycopg
-        only); ``kwargs`` are driver arguments and wrapper properties alike.
-        """
         driver = driver_dialect_for(target_connect_func, _forced_driver(kwargs))
         try:
             raw = {**driver.parse_conninfo(conninfo), **kwargs}
@@ -89,6 +142,30 @@ class AsyncAwsConnection:
         return proxy_cls(service)
 
     # --- identity --------------------------------------------------------------------------
+
+    @staticmethod
+    def of(conn: object) -> AsyncAwsConnection:
+        """The wrapper itself, typed as such, behind what :meth:`connect` returned.
+
+        ``connect()`` is typed as the driver's connection; use this to reach the wrapper's own
+        attributes with a type checker: ``AsyncAwsConnection.of(conn).target_connection``.
+        """
+        if isinstance(conn, AsyncAwsConnection):
+            return conn
+        raise TypeError(
+            f"expected a connection opened by AsyncAwsConnection.connect(), got {type(conn).__name__}"
+        )
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        """The driver connection's class, so that ``isinstance(conn, psycopg.AsyncConnection)`` holds.
+
+        Libraries that test for the driver's class (``TypeInfo.fetch``, ``psycopg.types.*.register_*``)
+        then take the wrapped connection; ``type(conn)`` is still the proxy's own class.
+        """
+        service = self.__dict__.get("_service")
+        conn = None if service is None else service.current_connection
+        return type(self) if conn is None else type(conn)
 
     @property
     def plugin_service(self) -> PluginService:
@@ -326,6 +403,45 @@ class AsyncAwsConnection:
                     await self.rollback()
         finally:
             await self.close()
+
+
+class Connecting(Coroutine[Any, Any, C], Generic[C]):
+    """What :meth:`AsyncAwsConnection.connect` returns: a coroutine that is also an ``async with`` block.
+
+    ``conn = await AsyncAwsConnection.connect(...)``, or, as with ``aiomysql.connect``,
+    ``async with AsyncAwsConnection.connect(...) as conn:`` (the block ends as the connection's own
+    ``async with`` does).
+    """
+
+    __slots__ = ("_conn", "_coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, C]) -> None:
+        self._coro = coro
+        self._conn: Any = None
+
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, C]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> C:
+        self._conn = await self._coro
+        return self._conn  # type: ignore[no-any-return]
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        await conn.__aexit__(exc_type, exc, tb)
 
 
 class AsyncAwsMysqlConnection(AsyncAwsConnection):

@@ -95,7 +95,7 @@ class AsyncAwsConnectionPool:
             assert func is not None
 
             async def factory() -> AsyncAwsConnection:
-                return await AsyncAwsConnection.connect(func, conninfo, **kwargs)
+                return AsyncAwsConnection.of(await AsyncAwsConnection.connect(func, conninfo, **kwargs))
 
             connection_factory = factory
         self._factory = connection_factory
