@@ -470,30 +470,45 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection):
         return await self._pipe("Connection.kill", _method("kill"), thread_id)
 
     def close(self) -> Awaitable[None]:  # type: ignore[override]
-        """Close at once, without a word to the server (aiomysql's plain ``close()``).
+        """Close without a word to the server, as aiomysql's plain ``close()``; ``closed`` is True at once.
 
-        The background resources of the connection are released by a task the connection owns;
-        the returned awaitable waits for it (``await conn.close()`` keeps working).
+        With no plugin on ``Connection.close`` the driver connection is closed here and now; else
+        the close pipeline runs (read/write splitting may hand a pooled reader back instead) in a
+        task the connection owns, which then releases the connection's background resources. The
+        returned awaitable waits for that (``await conn.close()`` keeps working).
         :meth:`ensure_closed` says goodbye to the server first.
         """
-        if not self._closed:
-            self._closed = True
-            conn = self._service.current_connection
-            if conn is not None and not self._driver.is_closed(conn):
-                self._driver.close_now(conn)
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (garbage collection): the monitors stop after their disposal delay
-                logger.debug("connection closed outside an event loop; its resources are left to expire")
-            else:
-                self._releasing = loop.create_task(self._release(), name="awsasyncwrap:close")
-        return self._releasing if self._releasing is not None else _Done()
-
-    async def _release(self) -> None:
+        if self._closed:
+            return self._releasing if self._releasing is not None else _Done()
+        self._closed = True
+        conn = self._service.current_connection
+        piped = self._manager.chain("Connection.close") is not None
+        if conn is not None and not self._driver.is_closed(conn) and not piped:
+            self._driver.close_now(conn)
+            conn = None
         try:
-            await self._service.release()
-        except Exception:
-            logger.warning("releasing a closed connection's resources failed", exc_info=True)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (garbage collection): the monitors stop after their disposal delay
+            if conn is not None:
+                self._driver.close_now(conn)
+            return _Done()
+        self._releasing = loop.create_task(self._close_in_background(conn), name="awsasyncwrap:close")
+        return self._releasing
+
+    async def _close_in_background(self, conn: Any) -> None:
+        try:
+            if conn is not None and not self._driver.is_closed(conn):
+                await self._pipe("Connection.close", self._close_locally)
+        except Exception as exc:
+            logger.debug("closing an aiomysql connection failed: %s", type(exc).__name__)
+        finally:
+            try:
+                await self._service.release()
+            except Exception:
+                logger.warning("releasing a closed connection's resources failed", exc_info=True)
+
+    async def _close_locally(self, conn: Any) -> None:
+        self._driver.close_now(conn)
 
     async def ensure_closed(self) -> None:
         """Say goodbye to the server, close, and release the background resources (aiomysql)."""

@@ -25,14 +25,15 @@ class _Hot:
     the cursor plus cheap reads here is measurably faster (see ``benchmarks/overhead.py``).
     """
 
-    __slots__ = ("chains", "cursor", "driver_conn", "manager", "server_side", "service")
+    __slots__ = ("chains", "cursor", "driver_conn", "manager", "network", "service")
 
     def __init__(self, cursor: Any, service: PluginService, server_side: bool) -> None:
         self.cursor = cursor
         self.service = service
         self.manager: PluginManager = service.manager
         self.driver_conn = service.current_connection
-        self.server_side = server_side
+        #: server-side: every call is network-bound; else the driver's table decides (None)
+        self.network: bool | None = True if server_side else None
         self.chains: CursorChains = self.manager.cursor_chains(server_side)
 
 
@@ -91,7 +92,7 @@ class AsyncAwsCursor:
         hot = self._hot
         if hot.driver_conn is not hot.service.current_connection:
             self.ensure_current_connection()
-        chain = hot.manager.chain(name, hot.server_side)
+        chain = hot.manager.chain(name, hot.network)
         if chain is None:
             return call(*args, **kwargs)
         return chain(self, name, call, *args, **kwargs)
