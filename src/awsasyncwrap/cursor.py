@@ -121,10 +121,6 @@ class AsyncAwsCursor:
             await self._pipe("Cursor.executemany", self._cursor.executemany, query, params_seq, **kwargs)
         )
 
-    async def callproc(self, procname: str, args: Sequence[Any] = ()) -> Any:
-        """Call a stored procedure (aiomysql)."""
-        return await self._pipe("Cursor.callproc", self._cursor.callproc, procname, args)
-
     def nextset(self) -> bool | None:
         """Move to the next result set (psycopg: local, the results are all here)."""
         result: bool | None = self._cursor.nextset()
@@ -237,6 +233,10 @@ class AsyncAwsMysqlCursor(AsyncAwsCursor):
         """Move to the next result set (aiomysql reads it from the server)."""
         result: bool | None = await self._pipe("Cursor.nextset", self._cursor.nextset)
         return result
+
+    async def callproc(self, procname: str, args: Sequence[Any] = ()) -> Any:
+        """Call a stored procedure."""
+        return await self._pipe("Cursor.callproc", self._cursor.callproc, procname, args)
 
 
 async def _ready(cursor: AsyncAwsCursor) -> AsyncAwsCursor:

@@ -285,3 +285,23 @@ async def test_telemetry_does_not_patch_the_plugin_service() -> None:
         assert not {"refresh_host_list", "force_refresh_host_list"} & set(vars(service))
     finally:
         await conn.close()
+
+
+async def test_telemetry_subscribes_only_to_methods_that_reach_the_pipeline() -> None:
+    from awsasyncwrap._pipeline import PIPELINES
+    from awsasyncwrap.plugins.telemetry import TelemetryPlugin
+
+    conn = await AsyncAwsConnection.connect(
+        fake_connect,
+        plugins="telemetry",
+        host="h",
+        telemetry_execute_spans=True,
+        telemetry_execute_metrics=True,
+    )
+    try:
+        (plugin,) = conn.plugin_service.plugins
+        assert isinstance(plugin, TelemetryPlugin)
+        network = conn.plugin_service.driver_dialect.network_bound_methods
+        assert set(plugin.subscribed_methods) - PIPELINES == set(network)
+    finally:
+        await conn.close()

@@ -98,7 +98,8 @@ TELEMETRY_METER_PROVIDER = register_property(
     )
 )
 
-#: Methods that run a statement: the ones execute spans and db.client.operation.duration cover.
+#: Methods that run a statement: the ones execute spans and db.client.operation.duration cover (all
+#: network-bound, so subscribed with the rest).
 _STATEMENT_METHODS = frozenset(
     {
         "Cursor.execute",
@@ -133,8 +134,6 @@ class TelemetryPlugin(Plugin):
             "notify_host_list_changed",
             "refresh_host_list",
         }
-        if self._execute_spans or self._execute_metrics:
-            self._subscribed |= _STATEMENT_METHODS
 
     @property
     def subscribed_methods(self) -> set[str]:
