@@ -204,6 +204,7 @@ class AsyncAwsConnection:
 
         The driver connection is the current one when the driver is reached (a plugin may switch it
         on the way down: read/write splitting). Returns the chain's awaitable, no frame of its own.
+        The place for checks every network-bound call of the connection needs (e.g. closed state).
         """
         call = partial(_on_current, self._service, action)
         chain = self._manager.chain(name)
