@@ -493,8 +493,10 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection):
             if conn is not None:
                 self._driver.close_now(conn)
             return _Done()
-        self._releasing = loop.create_task(self._close_in_background(conn), name="awsasyncwrap:close")
-        return self._releasing
+        task = self._releasing = loop.create_task(self._close_in_background(conn), name="awsasyncwrap:close")
+        if conn is not None:  # cancelled (the loop shutting down): close() promised a closed socket anyway
+            task.add_done_callback(partial(_close_if_cancelled, self._driver, conn))
+        return task
 
     async def _close_in_background(self, conn: Any) -> None:
         try:
@@ -580,6 +582,11 @@ def _method(name: str) -> Callable[..., Any]:
 
     call.__name__ = call.__qualname__ = name
     return call
+
+
+def _close_if_cancelled(driver: DriverDialect, conn: Any, task: asyncio.Task[None]) -> None:
+    if task.cancelled() and not driver.is_closed(conn):
+        driver.close_now(conn)
 
 
 class _Done:

@@ -183,3 +183,16 @@ async def test_isinstance_of_the_driver_connection(mconn: Any) -> None:
     assert AsyncAwsConnection.of(mconn) is mconn
     with pytest.raises(TypeError, match=r"AsyncAwsConnection\.connect\(\)"):
         AsyncAwsConnection.of(mconn.target_connection)
+
+
+async def test_close_cancelled_in_the_background_still_closes_the_socket(
+    mysql_kwargs: dict[str, Any],
+) -> None:
+    conn = await connect(mysql_kwargs)
+    target = conn.target_connection
+    closing = conn.close()
+    assert isinstance(closing, asyncio.Task)
+    closing.cancel()  # e.g. asyncio.run() ending right after a plain conn.close()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert target.closed
