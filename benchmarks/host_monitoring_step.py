@@ -55,8 +55,10 @@ async def run(args: argparse.Namespace) -> None:
     import psycopg
 
     async def measure(dsn: str) -> None:
-        conn = await AsyncAwsConnection.connect(
-            psycopg.AsyncConnection.connect, dsn, plugins="host_monitoring", wrapper_dialect="pg"
+        conn = AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(
+                psycopg.AsyncConnection.connect, dsn, plugins="host_monitoring", wrapper_dialect="pg"
+            )
         )
         try:
             (plugin,) = conn.plugin_service.plugins

@@ -87,13 +87,17 @@ class Engine:
         if self.pg:
             import psycopg
 
-            return await AsyncAwsConnection.connect(
-                psycopg.AsyncConnection.connect, tb.dsn(inst, direct=True), **props
+            return AsyncAwsConnection.of(
+                await AsyncAwsConnection.connect(
+                    psycopg.AsyncConnection.connect, tb.dsn(inst, direct=True), **props
+                )
             )
         import aiomysql
 
-        return await AsyncAwsConnection.connect(
-            aiomysql.connect, **tb.connect_kwargs(inst, direct=True), **props
+        return AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(
+                aiomysql.connect, **tb.connect_kwargs(inst, direct=True), **props
+            )
         )
 
     async def query(self, conn: Any) -> Any:

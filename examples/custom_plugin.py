@@ -120,7 +120,8 @@ async def main() -> None:
     async with conn.cursor() as cur:
         await cur.execute("SELECT 1")
         print("SELECT 1 ->", await cur.fetchone())
-    good = next(p for p in conn.plugin_service.plugins if isinstance(p, GoodPlugin))
+    plugins = AsyncAwsConnection.of(conn).plugin_service.plugins  # the wrapper's own attributes, typed
+    good = next(p for p in plugins if isinstance(p, GoodPlugin))
     print("calls seen by good_plugin:", good.calls)
     await conn.close()
 

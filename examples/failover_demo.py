@@ -160,9 +160,11 @@ async def connect(tb: Testbed) -> AsyncAwsConnection:
     }
     if tb.engine == "postgres":
         dsn = tb.dsn("cluster", connect_timeout=2)
-        return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, **props)
+        return AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, **props)
+        )
     kwargs = tb.connect_kwargs("cluster", connect_timeout=2)
-    return await AsyncAwsConnection.connect(aiomysql.connect, **kwargs, **props)
+    return AsyncAwsConnection.of(await AsyncAwsConnection.connect(aiomysql.connect, **kwargs, **props))
 
 
 async def app_loop(conn: AsyncAwsConnection, app: App, story: Story, stop: asyncio.Event) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ._background import release_resources
 from ._pipeline import WEIGHT_RELATIVE_TO_PRIOR_PLUGIN, PluginManager
 from .connection import AsyncAwsConnection, AsyncAwsMysqlConnection
-from .cursor import AsyncAwsCursor
+from .cursor import AsyncAwsCursor, AsyncAwsMysqlCursor
 from .dialects import DatabaseDialect
 from .drivers import DriverDialect, SessionState
 from .errors import (
@@ -37,6 +37,7 @@ __all__ = [
     "AsyncAwsConnection",
     "AsyncAwsCursor",
     "AsyncAwsMysqlConnection",
+    "AsyncAwsMysqlCursor",
     "AwsConnectError",
     "AwsWrapperError",
     "ConfigurationError",

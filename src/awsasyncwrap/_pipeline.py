@@ -39,51 +39,49 @@ PIPELINES = frozenset(
         "notify_connection_changed",
         "notify_host_list_changed",
         "init_host_provider",
+        "refresh_host_list",
         "accepts_strategy",
     }
 )
 
 Call = Callable[..., Awaitable[Any]]
-Chain = Callable[[object, str, Call, tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
+#: ``chain(target, method_name, call, *args, **kwargs)``: run ``call(*args, **kwargs)`` through the plugins.
+Chain = Callable[..., Awaitable[Any]]
 ConnectStep = Callable[
     [Callable[..., Awaitable[Any]], "DriverDialect", HostInfo, Properties, bool], Awaitable[Any]
 ]
 
 
-def _build_chain(plugins: list[Plugin]) -> Chain:
-    """The call chain through ``plugins`` (outermost first) down to the driver.
+def build_chain(plugins: list[Plugin]) -> Chain:
+    """The call chain through ``plugins`` (outermost first) down to the driver (pure: no I/O, no state).
 
-    Per call this costs one plain function call and one ``functools.partial`` (C, no frame) per
-    plugin: the chain returns the outermost plugin's coroutine instead of awaiting it in one of its
-    own (one frame less on every call and on every resumption of a suspended call), and each
-    plugin's ``execute_func`` is a partial of the next plugin's ``execute`` (the innermost one's, of
-    the driver call). Calling ``execute_func`` again (a retry) starts the rest of the chain anew.
+    The chain is called as ``chain(target, method_name, call, *args, **kwargs)``, the arguments
+    a plugin's ``execute`` gets. Per call it costs one plain function call and one
+    ``functools.partial`` (C, no frame) per plugin: the chain returns the outermost plugin's
+    coroutine instead of awaiting it in one of its own (one frame less on every call and on every
+    resumption of a suspended call), and each plugin's ``execute_func`` is a partial of the next
+    plugin's ``execute`` (the innermost one's, of the driver call). Calling ``execute_func`` again
+    (a retry) starts the rest of the chain anew.
     """
     executes = [plugin.execute for plugin in plugins]
     first = executes[0]
     if len(executes) == 1:
 
-        def chain1(
-            target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Awaitable[Any]:
+        def chain1(target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Awaitable[Any]:
             return first(target, name, partial(call, *args, **kwargs), *args, **kwargs)
 
         return chain1
     if len(executes) == 2:
         second = executes[1]
 
-        def chain2(
-            target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Awaitable[Any]:
+        def chain2(target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Awaitable[Any]:
             inner = partial(second, target, name, partial(call, *args, **kwargs), *args, **kwargs)
             return first(target, name, inner, *args, **kwargs)
 
         return chain2
     rest = executes[:0:-1]  # innermost first, without the outermost
 
-    def chain(
-        target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Awaitable[Any]:
+    def chain(target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Awaitable[Any]:
         func: Callable[[], Awaitable[Any]] = partial(call, *args, **kwargs)
         for execute in rest:
             func = partial(execute, target, name, func, *args, **kwargs)
@@ -92,39 +90,61 @@ def _build_chain(plugins: list[Plugin]) -> Chain:
     return chain
 
 
-class CursorChains:
-    """The chains of the methods a cursor calls most (None: call the driver directly).
+#: ``chain(target, call, query, params, kwargs)``: :func:`build_chain` specialised for one statement call.
+StatementChain = Callable[[object, Call, Any, Any, dict[str, Any]], Awaitable[Any]]
 
-    ``execute_first`` / ``execute_inner`` are the ``Cursor.execute`` chain taken apart, for the
-    cursor to run it without a chain frame: the outermost plugin's ``execute`` (None: no plugin) and
-    the other plugins' ``execute`` innermost first, each ``execute_func`` being a ``functools.partial``
-    of the next (as in :func:`_build_chain`).
+
+def build_statement_chain(plugins: list[Plugin], name: str) -> StatementChain:
+    """:func:`build_chain` specialised for calls shaped ``call(query, params, **kwargs)`` (execute).
+
+    The same chain, but called with fixed positions and the keywords as a dict: a plain call the
+    interpreter runs without packing and unpacking the arguments (the cursor's hot path).
+    """
+    executes = [plugin.execute for plugin in plugins]
+    first = executes[0]
+    rest = tuple(executes[:0:-1])  # innermost first, without the outermost
+    if not rest:
+
+        def chain1(
+            target: object, call: Call, query: Any, params: Any, kwargs: dict[str, Any]
+        ) -> Awaitable[Any]:
+            return first(target, name, partial(call, query, params, **kwargs), query, params, **kwargs)
+
+        return chain1
+
+    def chain(target: object, call: Call, query: Any, params: Any, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        func: Callable[[], Awaitable[Any]] = partial(call, query, params, **kwargs)
+        for execute in rest:
+            func = partial(execute, target, name, func, query, params, **kwargs)
+        return first(target, name, func, query, params, **kwargs)
+
+    return chain
+
+
+class CursorChains:
+    """The cursor's fast path: the chains of the calls it makes on every statement (None: no plugin).
+
+    Looked up once per connection and cursor kind instead of once per call; ``execute`` is the
+    ``Cursor.execute`` chain as :func:`build_statement_chain` specialises it.
     """
 
-    __slots__ = ("execute", "execute_first", "execute_inner", "fetchone")
+    __slots__ = ("execute", "fetchone")
 
-    def __init__(
-        self, execute: Chain | None, fetchone: Chain | None, execute_plugins: list[Plugin] | None = None
-    ) -> None:
+    def __init__(self, execute: StatementChain | None, fetchone: Chain | None) -> None:
         self.execute = execute
         self.fetchone = fetchone
-        executes = [plugin.execute for plugin in execute_plugins or ()]
-        self.execute_first: Callable[..., Awaitable[Any]] | None = executes[0] if executes else None
-        self.execute_inner: tuple[Callable[..., Awaitable[Any]], ...] = tuple(executes[:0:-1])
 
     def close(self, closed_chain: Chain) -> None:
         """The connection closed: network-bound calls of existing cursors raise at once."""
-        self.execute = closed_chain
+
+        def closed_statement(
+            target: object, call: Call, query: Any, params: Any, kwargs: dict[str, Any]
+        ) -> Awaitable[Any]:
+            return closed_chain(target, "Cursor.execute", call, query, params, **kwargs)
+
+        self.execute = closed_statement
         if self.fetchone is not None:  # a server-side cursor's fetch reaches the network
             self.fetchone = closed_chain
-        self.execute_first = partial(_raise_closed, closed_chain)
-        self.execute_inner = ()
-
-
-async def _raise_closed(
-    closed_chain: Chain, target: object, name: str, call: Call, *args: Any, **kwargs: Any
-) -> Any:
-    return await closed_chain(target, name, call, args, kwargs)
 
 
 class PluginManager:
@@ -249,11 +269,10 @@ class PluginManager:
         """The chains of a cursor's hot methods, computed once per connection and cursor kind."""
         found = self._cursor_chains.get(server_side)
         if found is None:
-            network = "Cursor.execute" in self._network_bound
+            plugins = self._subscribers("Cursor.execute", "Cursor.execute" in self._network_bound)
+            execute = build_statement_chain(plugins, "Cursor.execute") if plugins else None
             found = self._cursor_chains[server_side] = CursorChains(
-                self.chain("Cursor.execute"),
-                self.chain("Cursor.fetchone", server_side),
-                self._subscribers("Cursor.execute", network),
+                execute, self.chain("Cursor.fetchone", server_side)
             )
             if self._closed_chain is not None:
                 found.close(self._closed_chain)
@@ -269,7 +288,7 @@ class PluginManager:
         if self._closed_chain is not None:
             return self._closed_chain
         plugins = self._subscribers(name, key[1])
-        chain = _build_chain(plugins) if plugins else None
+        chain = build_chain(plugins) if plugins else None
         self._chains[key] = chain
         return chain
 
@@ -280,9 +299,7 @@ class PluginManager:
             return
         error = self._service.driver_dialect.closed_error
 
-        async def closed(
-            target: object, name: str, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
+        async def closed(target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Any:
             raise error()
 
         self._closed_chain = closed
@@ -290,12 +307,12 @@ class PluginManager:
         for chains in self._cursor_chains.values():
             chains.close(closed)
 
-    async def execute(self, target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Any:
-        """Run ``call(*args, **kwargs)`` through the plugins subscribed to ``name``."""
+    def execute(self, target: object, name: str, call: Call, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        """Run ``call(*args, **kwargs)`` through the plugins subscribed to ``name`` (the proxies' seam)."""
         chain = self.chain(name)
         if chain is None:
-            return await call(*args, **kwargs)
-        return await chain(target, name, call, args, kwargs)
+            return call(*args, **kwargs)
+        return chain(target, name, call, *args, **kwargs)
 
     async def _run_connect(
         self,
@@ -399,6 +416,13 @@ class PluginManager:
         step: Callable[[], Awaitable[None]] = terminal
         for plugin in reversed(self._subscribers("init_host_provider", True)):
             step = _bind_init(plugin, props, service, step)
+        await step()
+
+    async def refresh_host_list(self, forced: bool, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Run the host-list-refresh pipeline around ``refresh``."""
+        step = refresh
+        for plugin in reversed(self._subscribers("refresh_host_list", True)):
+            step = partial(plugin.refresh_host_list, forced, step)
         await step()
 
     def accepts_strategy(self, role: HostRole, strategy: str) -> bool:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from functools import cache, partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from ._pipeline import PluginManager
+from ._pipeline import Chain, PluginManager
+from ._scoped import PipedContext, piped_iter
 from ._session_state import Applier
-from .cursor import AsyncAwsCursor
+from .cursor import AsyncAwsCursor, AsyncAwsMysqlCursor
 from .drivers import DriverDialect, driver_dialect_for
 from .errors import ConfigurationError
 from .hostinfo import HostInfo, HostRole
@@ -18,7 +21,14 @@ from .properties import Properties, WrapperProperties, known_properties
 
 __all__ = ["AsyncAwsConnection", "AsyncAwsMysqlConnection"]
 
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection as PgConnection
+    from psycopg.rows import AsyncRowFactory, TupleRow
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+C = TypeVar("C")
+Row = TypeVar("Row")
 
 
 class AsyncAwsConnection:
@@ -36,8 +46,62 @@ class AsyncAwsConnection:
 
     # --- opening --------------------------------------------------------------------------
 
+    @overload
     @classmethod
-    async def connect(
+    def connect(
+        cls,
+        target_connect_func: Callable[..., Awaitable[PgConnection[Any]]],
+        conninfo: str = "",
+        *,
+        row_factory: AsyncRowFactory[Row],
+        plugins: str | None = None,
+        **kwargs: Any,
+    ) -> Connecting[PgConnection[Row]]: ...
+
+    @overload
+    @classmethod
+    def connect(
+        cls,
+        target_connect_func: Callable[..., Awaitable[PgConnection[Any]]],
+        conninfo: str = "",
+        *,
+        row_factory: None = None,
+        plugins: str | None = None,
+        **kwargs: Any,
+    ) -> Connecting[PgConnection[TupleRow]]: ...
+
+    @overload
+    @classmethod
+    def connect(
+        cls,
+        target_connect_func: Callable[..., Awaitable[C]],
+        conninfo: str = "",
+        *,
+        row_factory: None = None,
+        plugins: str | None = None,
+        **kwargs: Any,
+    ) -> Connecting[C]: ...
+
+    @classmethod
+    def connect(
+        cls, target_connect_func: Callable[..., Awaitable[Any]], conninfo: str = "", **kwargs: Any
+    ) -> Connecting[Any]:
+        """Open a wrapped connection: ``await`` it, or ``async with`` it (aiomysql's idiom).
+
+        ``target_connect_func`` is the driver's own connect function
+        (``psycopg.AsyncConnection.connect`` or ``aiomysql.connect``); it picks
+        the driver dialect. ``conninfo`` is a libpq connection string (psycopg
+        only); ``kwargs`` are driver arguments and wrapper properties alike
+        (``plugins``: the plugin codes).
+
+        For type checkers the result is the driver's connection type (psycopg's
+        ``AsyncConnection[Row]``, rows typed from ``row_factory``); at run time it
+        is this proxy, which stands for it.
+        """
+        return Connecting(cls._open(target_connect_func, conninfo, **kwargs))
+
+    @classmethod
+    async def _open(
         cls,
         target_connect_func: Callable[..., Awaitable[Any]],
         conninfo: str = "",
@@ -45,13 +109,6 @@ class AsyncAwsConnection:
         plugins: str | None = None,
         **kwargs: Any,
     ) -> AsyncAwsConnection:
-        """Open a wrapped connection.
-
-        ``target_connect_func`` is the driver's own connect function
-        (``psycopg.AsyncConnection.connect`` or ``aiomysql.connect``); it picks
-        the driver dialect. ``conninfo`` is a libpq connection string (psycopg
-        only); ``kwargs`` are driver arguments and wrapper properties alike.
-        """
         driver = driver_dialect_for(target_connect_func, _forced_driver(kwargs))
         try:
             raw = {**driver.parse_conninfo(conninfo), **kwargs}
@@ -86,6 +143,30 @@ class AsyncAwsConnection:
 
     # --- identity --------------------------------------------------------------------------
 
+    @staticmethod
+    def of(conn: object) -> AsyncAwsConnection:
+        """The wrapper itself, typed as such, behind what :meth:`connect` returned.
+
+        ``connect()`` is typed as the driver's connection; use this to reach the wrapper's own
+        attributes with a type checker: ``AsyncAwsConnection.of(conn).target_connection``.
+        """
+        if isinstance(conn, AsyncAwsConnection):
+            return conn
+        raise TypeError(
+            f"expected a connection opened by AsyncAwsConnection.connect(), got {type(conn).__name__}"
+        )
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        """The driver connection's class, so that ``isinstance(conn, psycopg.AsyncConnection)`` holds.
+
+        Libraries that test for the driver's class (``TypeInfo.fetch``, ``psycopg.types.*.register_*``)
+        then take the wrapped connection; ``type(conn)`` is still the proxy's own class.
+        """
+        service = self.__dict__.get("_service")
+        conn = None if service is None else service.current_connection
+        return type(self) if conn is None else type(conn)
+
     @property
     def plugin_service(self) -> PluginService:
         """The plugin service of this connection (shared state of its plugins)."""
@@ -114,69 +195,99 @@ class AsyncAwsConnection:
             raise AttributeError(name)
         return getattr(self._service.current_connection, name)
 
+    # --- the seam -----------------------------------------------------------------------------
+
+    def _pipe(
+        self, name: str, action: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> Awaitable[T]:
+        """Every network-bound call: ``action(driver connection, *args, **kwargs)`` as method ``name``.
+
+        The driver connection is the current one when the driver is reached (a plugin may switch it
+        on the way down: read/write splitting). Returns the chain's awaitable, no frame of its own.
+        The place for checks every network-bound call of the connection needs (e.g. closed state).
+        """
+        call = partial(_on_current, self._service, action)
+        chain = self._manager.chain(name)
+        if chain is None:
+            return call(*args, **kwargs)
+        return chain(self, name, call, *args, **kwargs)
+
     # --- cursors and statements ------------------------------------------------------------
 
     def cursor(self, *args: Any, **kwargs: Any) -> AsyncAwsCursor:
         """A new cursor on the current connection (arguments go to the driver's ``cursor()``)."""
         conn = self._service.current_connection
         cursor = self._driver.open_cursor(conn, *args, **kwargs)
-        return AsyncAwsCursor(self, cursor, _is_server_side(cursor, args, kwargs))
+        return self._cursor_class(self, cursor, _is_server_side(cursor, args, kwargs))
+
+    _cursor_class: type[AsyncAwsCursor] = AsyncAwsCursor
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncAwsCursor:
-        """Open a cursor and run a statement on it (psycopg's ``Connection.execute``)."""
+        """Open a cursor and run a statement on it (psycopg's ``Connection.execute``; ``Cursor.execute``)."""
         cur = self.cursor()
         await cur.execute(query, params, **kwargs)
         return cur
 
     async def commit(self) -> None:
         """Commit the current transaction."""
-        chain = self._manager.chain("Connection.commit")
-        if chain is None:
-            await self._service.current_connection.commit()
-        else:
-            await chain(self, "Connection.commit", self._current_method("commit"), (), {})
+        await self._pipe("Connection.commit", _method("commit"))
 
     async def rollback(self) -> None:
         """Roll the current transaction back."""
-        chain = self._manager.chain("Connection.rollback")
-        if chain is None:
-            await self._service.current_connection.rollback()
-        else:
-            await chain(self, "Connection.rollback", self._current_method("rollback"), (), {})
+        await self._pipe("Connection.rollback", _method("rollback"))
 
-    def _current_method(self, name: str) -> Callable[..., Awaitable[Any]]:
-        service = self._service
+    def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> PipedContext:
+        """A transaction block (psycopg's ``Connection.transaction()``); enter and exit are pipeline calls."""
+        return PipedContext(
+            self._pipe, "Connection.transaction", _method("transaction"), (savepoint_name, force_rollback)
+        )
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await getattr(service.current_connection, name)(*args, **kwargs)
+    def pipeline(self) -> PipedContext:
+        """A pipeline-mode block (psycopg's ``Connection.pipeline()``); enter and exit are pipeline calls."""
+        return PipedContext(self._pipe, "Connection.pipeline", _method("pipeline"))
 
-        return call
+    def notifies(self, *, timeout: float | None = None, stop_after: int | None = None) -> AsyncIterator[Any]:
+        """psycopg's ``Notify`` objects as they arrive; every wait runs through the plugins."""
+        kwargs = {"timeout": timeout, "stop_after": stop_after}
+        return piped_iter(self._pipe, "Connection.notifies", _method("notifies"), (), kwargs)
 
-    async def _run(self, method: str, action: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        """Run ``action(current_connection, *args)`` as pipeline method ``method``."""
-        service = self._service
+    async def tpc_begin(self, xid: Any) -> None:
+        """Begin a two-phase transaction (psycopg)."""
+        await self._pipe("Connection.tpc_begin", _method("tpc_begin"), xid)
 
-        async def call(*call_args: Any) -> Any:
-            return await action(service.current_connection, *call_args)
+    async def tpc_prepare(self) -> None:
+        """Prepare the two-phase transaction (psycopg)."""
+        await self._pipe("Connection.tpc_prepare", _method("tpc_prepare"))
 
-        return await self._manager.execute(self, method, call, *args)
+    async def tpc_commit(self, xid: Any = None) -> None:
+        """Commit a two-phase transaction (psycopg)."""
+        await self._pipe("Connection.tpc_commit", _method("tpc_commit"), xid)
 
-    def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> _Transaction:
-        """A transaction block (psycopg's ``Connection.transaction()``)."""
-        return _Transaction(self, savepoint_name, force_rollback)
+    async def tpc_rollback(self, xid: Any = None) -> None:
+        """Roll back a two-phase transaction (psycopg)."""
+        await self._pipe("Connection.tpc_rollback", _method("tpc_rollback"), xid)
+
+    async def tpc_recover(self) -> list[Any]:
+        """The prepared two-phase transactions on the server (psycopg)."""
+        result: list[Any] = await self._pipe("Connection.tpc_recover", _method("tpc_recover"))
+        return result
+
+    async def set_deferrable(self, value: bool | None) -> None:
+        """Make new transactions deferrable or not (psycopg)."""
+        await self._pipe("Connection.set_deferrable", _method("set_deferrable"), value)
 
     async def begin(self) -> None:
         """Start a transaction (aiomysql's ``Connection.begin()``)."""
-        await self._manager.execute(self, "Connection.begin", self._current_method("begin"))
+        await self._pipe("Connection.begin", _method("begin"))
 
     async def ping(self, reconnect: bool = False) -> None:
         """Check the server answers (aiomysql's ``Connection.ping()``)."""
-        await self._manager.execute(self, "Connection.ping", self._current_method("ping"), reconnect)
+        await self._pipe("Connection.ping", _method("ping"), reconnect)
 
     async def select_db(self, db: str) -> None:
         """Switch database (aiomysql); re-applied after failover."""
         before = self._driver.get_database(self._service.current_connection)
-        await self._run("Connection.select_db", self._driver.set_database, db)
+        await self._pipe("Connection.select_db", self._driver.set_database, db)
         self._service.session_state.remember("database", before, db)
 
     # --- session settings ------------------------------------------------------------------
@@ -189,7 +300,7 @@ class AsyncAwsConnection:
     async def set_autocommit(self, value: bool) -> None:
         """Turn autocommit on or off (kept across failover)."""
         before = self._driver.get_autocommit(self._service.current_connection)
-        await self._run("Connection.set_autocommit", self._driver.set_autocommit, value)
+        await self._pipe("Connection.set_autocommit", self._driver.set_autocommit, value)
         self._service.session_state.remember("autocommit", before, value)
 
     def get_autocommit(self) -> bool:
@@ -204,7 +315,7 @@ class AsyncAwsConnection:
     async def set_read_only(self, value: bool | None) -> None:
         """Make new transactions read-only or not (read/write splitting acts on this)."""
         before = self._driver.get_read_only(self._service.current_connection)
-        await self._run("Connection.set_read_only", self._driver.set_read_only, value)
+        await self._pipe("Connection.set_read_only", self._driver.set_read_only, value)
         self._service.session_state.remember("read_only", before, value)
 
     @property
@@ -215,7 +326,7 @@ class AsyncAwsConnection:
     async def set_isolation_level(self, value: Any) -> None:
         """Set the isolation level of new transactions (kept across failover)."""
         before = self._driver.get_isolation_level(self._service.current_connection)
-        await self._run("Connection.set_isolation_level", self._driver.set_isolation_level, value)
+        await self._pipe("Connection.set_isolation_level", self._driver.set_isolation_level, value)
         self._service.session_state.remember("isolation_level", before, value)
 
     def get_transaction_status(self) -> bool:
@@ -275,8 +386,8 @@ class AsyncAwsConnection:
             if conn is not None and not self._driver.is_closed(conn):
                 if chain is None:
                     await self._driver.close(conn)
-                else:
-                    await chain(self, "Connection.close", self._driver.close, (conn,), {})
+                else:  # the chain taken before the close switched the pipeline off
+                    await chain(self, "Connection.close", partial(_on_current, service, self._driver.close))
         finally:
             await service.release()
 
@@ -301,33 +412,134 @@ class AsyncAwsConnection:
             await self.close()
 
 
+class Connecting(Coroutine[Any, Any, C], Generic[C]):
+    """What :meth:`AsyncAwsConnection.connect` returns: a coroutine that is also an ``async with`` block.
+
+    ``conn = await AsyncAwsConnection.connect(...)``, or, as with ``aiomysql.connect``,
+    ``async with AsyncAwsConnection.connect(...) as conn:`` (the block ends as the connection's own
+    ``async with`` does).
+    """
+
+    __slots__ = ("_conn", "_coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, C]) -> None:
+        self._coro = coro
+        self._conn: Any = None
+
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, C]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> C:
+        self._conn = await self._coro
+        return self._conn  # type: ignore[no-any-return]
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        await conn.__aexit__(exc_type, exc, tb)
+
+
 class AsyncAwsMysqlConnection(AsyncAwsConnection):
     """The proxy of an aiomysql connection: aiomysql's own spellings where they differ from psycopg's."""
+
+    _cursor_class = AsyncAwsMysqlCursor
+
+    def __init__(self, service: PluginService) -> None:
+        super().__init__(service)
+        self._releasing: asyncio.Task[None] | None = None  # owned: see close()
 
     async def autocommit(self, value: bool) -> None:  # type: ignore[override]
         """Turn autocommit on or off (aiomysql's ``await conn.autocommit(v)``)."""
         await self.set_autocommit(value)
 
+    async def set_charset(self, charset: str) -> None:
+        """Change the connection's character set (aiomysql)."""
+        await self._pipe("Connection.set_charset", _method("set_charset"), charset)
 
-class _Transaction:
-    """``async with conn.transaction():`` whose enter and exit run through the pipeline."""
+    async def show_warnings(self) -> Any:
+        """The warnings of the last statement (aiomysql)."""
+        return await self._pipe("Connection.show_warnings", _method("show_warnings"))
 
-    def __init__(self, conn: AsyncAwsConnection, savepoint_name: str | None, force_rollback: bool) -> None:
-        self._conn = conn
-        self._args = (savepoint_name, force_rollback)
-        self._tx: Any = None
+    async def kill(self, thread_id: int) -> Any:
+        """Kill a server thread (aiomysql)."""
+        return await self._pipe("Connection.kill", _method("kill"), thread_id)
 
-    async def __aenter__(self) -> Any:
-        self._tx = self._conn.target_connection.transaction(*self._args)
-        return await self._conn._manager.execute(self._conn, "Connection.transaction", self._tx.__aenter__)
+    def close(self) -> Awaitable[None]:  # type: ignore[override]
+        """Close without a word to the server, as aiomysql's plain ``close()``; ``closed`` is True at once.
+
+        With no plugin on ``Connection.close`` the driver connection is closed here and now; else
+        the close pipeline runs (read/write splitting may hand a pooled reader back instead) in a
+        task the connection owns, which then releases the connection's background resources. The
+        returned awaitable waits for that (``await conn.close()`` keeps working).
+        :meth:`ensure_closed` says goodbye to the server first.
+        """
+        if self._closed:
+            return self._releasing if self._releasing is not None else _Done()
+        self._closed = True
+        conn = self._service.current_connection
+        chain = self._manager.chain("Connection.close")
+        self._service.mark_closed()  # calls in flight end with the closed error; none starts a failover
+        piped = chain is not None
+        if conn is not None and not self._driver.is_closed(conn) and not piped:
+            self._driver.close_now(conn)
+            conn = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (garbage collection): the monitors stop after their disposal delay
+            if conn is not None:
+                self._driver.close_now(conn)
+            return _Done()
+        task = self._releasing = loop.create_task(
+            self._close_in_background(conn, chain), name="awsasyncwrap:close"
+        )
+        if conn is not None:  # cancelled (the loop shutting down): close() promised a closed socket anyway
+            task.add_done_callback(partial(_close_if_cancelled, self._driver, conn))
+        return task
+
+    async def _close_in_background(self, conn: Any, chain: Chain | None) -> None:
+        try:
+            if conn is not None and chain is not None and not self._driver.is_closed(conn):
+                await chain(
+                    self, "Connection.close", partial(_on_current, self._service, self._close_locally)
+                )
+        except Exception as exc:
+            logger.debug("closing an aiomysql connection failed: %s", type(exc).__name__)
+        finally:
+            try:
+                await self._service.release()
+            except Exception:
+                logger.warning("releasing a closed connection's resources failed", exc_info=True)
+
+    async def _close_locally(self, conn: Any) -> None:
+        self._driver.close_now(conn)
+
+    async def ensure_closed(self) -> None:
+        """Say goodbye to the server, close, and release the background resources (aiomysql)."""
+        if self._closed:
+            await self.close()
+            return
+        await AsyncAwsConnection.close(self)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        result: bool | None = await self._conn._manager.execute(
-            self._conn, "Connection.transaction", self._tx.__aexit__, exc_type, exc, tb
-        )
-        return result
+    ) -> None:
+        # aiomysql semantics: close at once after an error, politely otherwise
+        if exc_type is not None:
+            await self.close()
+        else:
+            await self.ensure_closed()
 
 
 def _forced_driver(kwargs: dict[str, Any]) -> str | None:
@@ -364,3 +576,36 @@ def _import_builtin_plugins() -> None:
 def _is_server_side(cursor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     name = type(cursor).__name__
     return "Server" in name or name.startswith("SS")
+
+
+def _on_current(
+    service: PluginService, action: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> Awaitable[T]:
+    """The end of every connection chain: ``action`` on the driver connection current now."""
+    return action(service.current_connection, *args, **kwargs)
+
+
+@cache
+def _method(name: str) -> Callable[..., Any]:
+    """``conn.<name>(*args, **kwargs)`` as a function of the driver connection."""
+
+    def call(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(conn, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _close_if_cancelled(driver: DriverDialect, conn: Any, task: asyncio.Task[None]) -> None:
+    if task.cancelled() and not driver.is_closed(conn):
+        driver.close_now(conn)
+
+
+class _Done:
+    """An awaitable that is already done."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator function that returns at once

@@ -1,37 +1,40 @@
-"""The cursor proxy: :class:`AsyncAwsCursor`."""
+"""The cursor proxies: :class:`AsyncAwsCursor` (psycopg's shapes) and :class:`AsyncAwsMysqlCursor`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._scoped import PipedContext, piped_iter
 from .errors import ConnectionReplacedError
 
 if TYPE_CHECKING:
-    from ._pipeline import CursorChains
+    from ._pipeline import CursorChains, PluginManager
     from .connection import AsyncAwsConnection
     from .plugin_service import PluginService
 
-__all__ = ["AsyncAwsCursor"]
+__all__ = ["AsyncAwsCursor", "AsyncAwsMysqlCursor"]
 
 
 class _Hot:
-    """What ``execute`` and ``fetchone`` read on every call, in a plain slotted object.
+    """What the cursor reads on every call, in a plain slotted object.
 
     The cursor has ``__getattr__`` (passthrough of driver attributes), so CPython cannot specialise
     attribute reads on it and each ``self._x`` goes through the ``__getattr__`` hook; one read of
     the cursor plus cheap reads here is measurably faster (see ``benchmarks/overhead.py``).
     """
 
-    __slots__ = ("chains", "cursor", "driver_conn", "service")
+    __slots__ = ("chains", "cursor", "driver_conn", "manager", "network", "service")
 
-    def __init__(self, chains: CursorChains, cursor: Any, driver_conn: Any, service: PluginService) -> None:
-        self.chains = chains
+    def __init__(self, cursor: Any, service: PluginService, server_side: bool) -> None:
         self.cursor = cursor
-        self.driver_conn = driver_conn
         self.service = service
+        self.manager: PluginManager = service.manager
+        self.driver_conn = service.current_connection
+        #: server-side: every call is network-bound; else the driver's table decides (None)
+        self.network: bool | None = True if server_side else None
+        self.chains: CursorChains = self.manager.cursor_chains(server_side)
 
 
 class AsyncAwsCursor:
@@ -41,26 +44,12 @@ class AsyncAwsCursor:
     (psycopg style) or ``cur = await conn.cursor()`` (aiomysql style).
     """
 
-    __slots__ = (
-        "_chains",
-        "_conn",
-        "_cursor",
-        "_driver_conn",
-        "_hot",
-        "_manager",
-        "_server_side",
-        "_service",
-    )
+    __slots__ = ("_conn", "_cursor", "_hot")
 
     def __init__(self, conn: AsyncAwsConnection, cursor: Any, server_side: bool = False) -> None:
         self._conn = conn
         self._cursor = cursor
-        self._service = conn.plugin_service
-        self._manager = self._service.manager
-        self._driver_conn = self._service.current_connection
-        self._server_side = server_side
-        self._chains = self._manager.cursor_chains(server_side)
-        self._hot = _Hot(self._chains, cursor, self._driver_conn, self._service)
+        self._hot = _Hot(cursor, conn.plugin_service, server_side)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -74,97 +63,105 @@ class AsyncAwsCursor:
         """The driver's cursor."""
         return self._cursor
 
-    def _check(self) -> None:
-        if self._driver_conn is not self._service.current_connection:
+    def ensure_current_connection(self) -> None:
+        """Raise :class:`ConnectionReplacedError` if the proxy moved to another driver connection."""
+        hot = self._hot
+        if hot.driver_conn is not hot.service.current_connection:
             raise ConnectionReplacedError(
                 "This cursor belongs to a connection that was replaced (e.g. by failover); "
                 "open a new cursor with conn.cursor()."
             )
 
     def __repr__(self) -> str:
-        return f"<AsyncAwsCursor of {self._cursor!r}>"
+        return f"<{type(self).__name__} of {self._cursor!r}>"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
-    # --- network-bound ----------------------------------------------------------------------
+    # --- the seam -------------------------------------------------------------------------------
+
+    def _pipe(
+        self, name: str, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Awaitable[Any]:
+        """Every network-bound call: ``call(*args, **kwargs)`` (a driver cursor method) as method ``name``.
+
+        Server-side cursors' fetches and scrolls are network-bound, client-side ones local (see
+        :meth:`PluginManager.chain`). ``execute`` and ``fetchone`` inline this with their chain
+        looked up once per connection (:class:`CursorChains`).
+        """
+        hot = self._hot
+        if hot.driver_conn is not hot.service.current_connection:
+            self.ensure_current_connection()
+        chain = hot.manager.chain(name, hot.network)
+        if chain is None:
+            return call(*args, **kwargs)
+        return chain(self, name, call, *args, **kwargs)
 
     def _result(self, result: Any) -> Any:
         return self if result is self._cursor else result
 
+    # --- network-bound ----------------------------------------------------------------------
+
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         """Run a statement; returns this cursor (psycopg) or the driver's result (aiomysql's row count)."""
         hot = self._hot
-        if hot.driver_conn is not hot.service._current_connection:
-            self._check()
+        if hot.driver_conn is not hot.service.current_connection:
+            self.ensure_current_connection()
         cursor = hot.cursor
-        chains = hot.chains
-        first = chains.execute_first
-        if first is None:
+        chain = hot.chains.execute  # _pipe, its chain looked up once and specialised (hot path)
+        if chain is None:
             result = await cursor.execute(query, params, **kwargs)
-        else:  # the Cursor.execute chain, run here rather than in a frame of its own (hot path)
-            func: Callable[[], Awaitable[Any]] = partial(cursor.execute, query, params, **kwargs)
-            for execute in chains.execute_inner:
-                func = partial(execute, self, "Cursor.execute", func, query, params, **kwargs)
-            result = await first(self, "Cursor.execute", func, query, params, **kwargs)
+        else:
+            result = await chain(self, cursor.execute, query, params, kwargs)
         return self if result is cursor else result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> Any:
         """Run a statement once per parameter set."""
-        self._check()
-        result = await self._manager.execute(
-            self, "Cursor.executemany", self._cursor.executemany, query, params_seq, **kwargs
+        return self._result(
+            await self._pipe("Cursor.executemany", self._cursor.executemany, query, params_seq, **kwargs)
         )
-        return self._result(result)
 
-    async def callproc(self, procname: str, args: Sequence[Any] = ()) -> Any:
-        """Call a stored procedure (aiomysql)."""
-        self._check()
-        return await self._manager.execute(self, "Cursor.callproc", self._cursor.callproc, procname, args)
+    def nextset(self) -> bool | None:
+        """Move to the next result set (psycopg: local, the results are all here)."""
+        result: bool | None = self._cursor.nextset()
+        return result
 
-    async def nextset(self) -> Any:
-        """Move to the next result set."""
-        self._check()
-        if self._service.driver_dialect.code == "psycopg":
-            return self._cursor.nextset()
-        return await self._manager.execute(self, "Cursor.nextset", self._cursor.nextset)
+    async def scroll(self, value: int, mode: str = "relative") -> None:
+        """Move the result position (network-bound on a server-side cursor)."""
+        await self._pipe("Cursor.scroll", _maybe_await_call, self._cursor.scroll, value, mode)
 
-    async def scroll(self, value: int, mode: str = "relative") -> Any:
-        """Move the result position."""
-        self._check()
-        chain = self._manager.chain("Cursor.scroll", self._server_side)
-        if chain is None:
-            return await _maybe_await(self._cursor.scroll(value, mode))
-        return await chain(self, "Cursor.scroll", _await_call, (self._cursor.scroll, value, mode), {})
+    def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        """Rows one by one as the server sends them (psycopg); every step runs through the plugins.
+
+        The first step (which sends the statement) gets the statement as its arguments; the later
+        ones get none.
+        """
+        return piped_iter(self._pipe, "Cursor.stream", self._cursor.stream, (query, params), kwargs)
+
+    def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> PipedContext:
+        """``async with cur.copy(...) as copy``: a COPY whose start and end run through the plugins."""
+        return PipedContext(self._pipe, "Cursor.copy", self._cursor.copy, (statement, params), kwargs)
 
     # --- fetch (local unless the cursor is server-side) -------------------------------------
 
     async def fetchone(self) -> Any:
         """The next row, or None."""
         hot = self._hot
-        if hot.driver_conn is not hot.service._current_connection:
-            self._check()
-        chain = hot.chains.fetchone
+        if hot.driver_conn is not hot.service.current_connection:
+            self.ensure_current_connection()
+        chain = hot.chains.fetchone  # _pipe, with the chain looked up once per connection (hot path)
         if chain is None:
             return await hot.cursor.fetchone()
-        return await chain(self, "Cursor.fetchone", hot.cursor.fetchone, (), {})
+        return await chain(self, "Cursor.fetchone", hot.cursor.fetchone)
 
     async def fetchmany(self, size: int | None = None) -> Any:
         """Up to ``size`` rows."""
-        self._check()
         args = () if size is None else (size,)
-        chain = self._manager.chain("Cursor.fetchmany", self._server_side)
-        if chain is None:
-            return await self._cursor.fetchmany(*args)
-        return await chain(self, "Cursor.fetchmany", self._cursor.fetchmany, args, {})
+        return await self._pipe("Cursor.fetchmany", self._cursor.fetchmany, *args)
 
     async def fetchall(self) -> Any:
         """Every remaining row."""
-        self._check()
-        chain = self._manager.chain("Cursor.fetchall", self._server_side)
-        if chain is None:
-            return await self._cursor.fetchall()
-        return await chain(self, "Cursor.fetchall", self._cursor.fetchall, (), {})
+        return await self._pipe("Cursor.fetchall", self._cursor.fetchall)
 
     def __aiter__(self) -> AsyncAwsCursor:
         return self
@@ -174,6 +171,16 @@ class AsyncAwsCursor:
         if row is None:
             raise StopAsyncIteration
         return row
+
+    async def results(self) -> AsyncIterator[AsyncAwsCursor]:
+        """This cursor on each result set of the last statement in turn (psycopg; local)."""
+        async for _ in self._cursor.results():
+            yield self
+
+    async def set_result(self, index: int) -> AsyncAwsCursor:
+        """Move to result set ``index`` (psycopg; local)."""
+        await self._cursor.set_result(index)
+        return self
 
     # --- local state ---------------------------------------------------------------------------
 
@@ -203,7 +210,7 @@ class AsyncAwsCursor:
 
     async def close(self) -> None:
         """Close the cursor."""
-        await _maybe_await(self._cursor.close())
+        await _maybe_await_call(self._cursor.close)
 
     async def __aenter__(self) -> AsyncAwsCursor:
         return self
@@ -217,15 +224,27 @@ class AsyncAwsCursor:
         return _ready(self).__await__()
 
 
+class AsyncAwsMysqlCursor(AsyncAwsCursor):
+    """The proxy of an aiomysql cursor: aiomysql's shapes where they differ from psycopg's."""
+
+    __slots__ = ()
+
+    async def nextset(self) -> bool | None:  # type: ignore[override]
+        """Move to the next result set (aiomysql reads it from the server)."""
+        result: bool | None = await self._pipe("Cursor.nextset", self._cursor.nextset)
+        return result
+
+    async def callproc(self, procname: str, args: Sequence[Any] = ()) -> Any:
+        """Call a stored procedure."""
+        return await self._pipe("Cursor.callproc", self._cursor.callproc, procname, args)
+
+
 async def _ready(cursor: AsyncAwsCursor) -> AsyncAwsCursor:
     return cursor
 
 
-async def _maybe_await(value: Any) -> Any:
+async def _maybe_await_call(func: Callable[..., Any], *args: Any) -> Any:
+    value = func(*args)
     if hasattr(value, "__await__"):
         return await value
     return value
-
-
-async def _await_call(func: Any, *args: Any) -> Any:
-    return await _maybe_await(func(*args))

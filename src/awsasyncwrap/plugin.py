@@ -9,7 +9,7 @@ Method names are ``"Connection.<name>"`` and ``"Cursor.<name>"`` (e.g.
 ``"Cursor.execute"``); pipelines subscribe by their own key (``"connect"``,
 ``"force_connect"``, ``"notify_connection_changed"``,
 ``"notify_host_list_changed"``, ``"init_host_provider"``,
-``"accepts_strategy"``). ``"*"`` subscribes to every pipeline and every
+``"refresh_host_list"``, ``"accepts_strategy"``). ``"*"`` subscribes to every pipeline and every
 network-bound method; calls that only read local state (e.g. fetching from a
 result psycopg already holds) run through plugins only when named explicitly.
 """
@@ -91,6 +91,10 @@ class Plugin:
     ) -> None:
         """Choose the host list provider; call ``init_host_provider_func`` to go on."""
         await init_host_provider_func()
+
+    async def refresh_host_list(self, forced: bool, refresh_func: Callable[[], Awaitable[None]]) -> None:
+        """The wrapper updates the host list (``forced``: read anew, not cached); ``refresh_func`` does it."""
+        await refresh_func()
 
     def accepts_strategy(self, role: HostRole, strategy: str) -> bool:
         """Whether :meth:`get_host_info_by_strategy` can pick a host with this strategy."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -55,7 +56,9 @@ class PluginService:
         forced = WrapperProperties.DIALECT.get(props)
         self._dialect_forced = forced is not None
         self._database_dialect = initial_dialect(driver_dialect, forced)
-        self._current_connection: Any = None
+        #: The driver connection the proxy currently stands for (a plain attribute: plugins read it on
+        #: every call; only :meth:`set_current_connection` changes it).
+        self.current_connection: Any = None
         self._current_host: HostInfo | None = None
         self._hosts: tuple[HostInfo, ...] = ()
         self.session_state = SessionState.from_props(props)
@@ -93,11 +96,6 @@ class PluginService:
     def plugins(self) -> list[Plugin]:
         """The connection's plugins, in chain order."""
         return self.manager.plugins
-
-    @property
-    def current_connection(self) -> Any:
-        """The driver connection the proxy currently stands for."""
-        return self._current_connection
 
     @property
     def current_host_info(self) -> HostInfo | None:
@@ -138,7 +136,7 @@ class PluginService:
     @property
     def is_in_transaction(self) -> bool:
         """Whether the current connection has a transaction open."""
-        conn = self._current_connection
+        conn = self.current_connection
         return conn is not None and self._driver_dialect.is_in_transaction(conn)
 
     # --- connections ------------------------------------------------------------------------
@@ -194,14 +192,14 @@ class PluginService:
         if any, is rolled back (``rollback_on_switch``). After the application closed the proxy,
         ``conn`` is disposed of and the closed error raised.
         """
-        if self.closed and conn is not self._current_connection:
+        if self.closed and conn is not self.current_connection:
             await self.dispose(conn)
             raise self.closed_error(in_flight=True)
-        old = self._current_connection
+        old = self.current_connection
         state = self.session_state
         if old is None:
             await state.run_appliers(conn, self._driver_dialect)
-            self._current_connection = conn
+            self.current_connection = conn
             self._current_host = host_info
             await self.manager.notify_connection_changed({ConnectionEvent.INITIAL_CONNECTION}, plugin_to_skip)
             return
@@ -218,7 +216,7 @@ class PluginService:
         if self.closed:  # the application closed the proxy meanwhile
             await self.dispose(conn)
             raise self.closed_error(in_flight=True)
-        self._current_connection = conn
+        self.current_connection = conn
         self._current_host = host_info
         action = await self.manager.notify_connection_changed(
             {ConnectionEvent.CONNECTION_OBJECT_CHANGED}, plugin_to_skip
@@ -260,14 +258,17 @@ class PluginService:
     # --- hosts --------------------------------------------------------------------------------
 
     async def refresh_host_list(self, connection: Any = None) -> None:
-        """Update the hosts from the provider (cached)."""
-        await self.apply_hosts(await self._host_list_provider.refresh(connection or self._current_connection))
+        """Update the hosts from the provider (cached), through the ``refresh_host_list`` pipeline."""
+        await self.manager.refresh_host_list(False, partial(self._refresh, False, connection))
 
     async def force_refresh_host_list(self, connection: Any = None) -> None:
-        """Update the hosts from the provider, read anew."""
-        await self.apply_hosts(
-            await self._host_list_provider.force_refresh(connection or self._current_connection)
-        )
+        """Update the hosts from the provider, read anew, through the ``refresh_host_list`` pipeline."""
+        await self.manager.refresh_host_list(True, partial(self._refresh, True, connection))
+
+    async def _refresh(self, forced: bool, connection: Any) -> None:
+        provider = self._host_list_provider
+        conn = connection or self.current_connection
+        await self.apply_hosts(await (provider.force_refresh(conn) if forced else provider.refresh(conn)))
 
     async def apply_hosts(self, new_hosts: Iterable[HostInfo]) -> None:
         """Replace the hosts and notify plugins of what changed."""
@@ -288,11 +289,11 @@ class PluginService:
 
     async def identify_connection(self, connection: Any = None) -> HostInfo | None:
         """The host ``connection`` (default: the current one) is on."""
-        return await self._host_list_provider.identify_connection(connection or self._current_connection)
+        return await self._host_list_provider.identify_connection(connection or self.current_connection)
 
     async def get_host_role(self, connection: Any = None) -> HostRole:
         """Writer or reader, asked of the server."""
-        return await self._host_list_provider.get_host_role(connection or self._current_connection)
+        return await self._host_list_provider.get_host_role(connection or self.current_connection)
 
     def accepts_strategy(self, role: HostRole, strategy: str) -> bool:
         """Whether a plugin can pick hosts by ``strategy``."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -254,3 +256,52 @@ async def test_connection_that_fails_on_its_way_up_the_chain_is_closed(error: Ba
         await connect("fails_after_connecting")
     opened = FakeConnection.instances[before:]
     assert len(opened) == 1 and opened[0].closed
+
+
+@pytest.mark.parametrize("driver_code", ["psycopg", "aiomysql"])
+def test_every_network_bound_name_is_dispatched_by_a_proxy_method(driver_code: str) -> None:
+    """The dialect's table lists only names a proxy method really sends through the pipeline."""
+    from awsasyncwrap import AsyncAwsCursor, AsyncAwsMysqlConnection, AsyncAwsMysqlCursor
+    from awsasyncwrap.drivers import AiomysqlDriverDialect, PsycopgDriverDialect
+
+    dialect = PsycopgDriverDialect if driver_code == "psycopg" else AiomysqlDriverDialect
+    conn_cls = AsyncAwsConnection if driver_code == "psycopg" else AsyncAwsMysqlConnection
+    cur_cls = AsyncAwsCursor if driver_code == "psycopg" else AsyncAwsMysqlCursor
+    for name in dialect.network_bound_methods:
+        owner, method = name.split(".")
+        cls = conn_cls if owner == "Connection" else cur_cls
+        assert any(method in vars(k) for k in cls.__mro__ if k is not object), name
+        module = "awsasyncwrap.connection" if owner == "Connection" else "awsasyncwrap.cursor"
+        source = inspect.getsource(sys.modules[module]) + inspect.getsource(
+            sys.modules["awsasyncwrap._pipeline"]
+        )
+        assert f'"{name}"' in source, f"{name} is never dispatched"
+
+
+async def test_telemetry_does_not_patch_the_plugin_service() -> None:
+    conn = await AsyncAwsConnection.connect(fake_connect, plugins="telemetry", host="h")
+    try:
+        service = conn.plugin_service
+        assert not {"refresh_host_list", "force_refresh_host_list"} & set(vars(service))
+    finally:
+        await conn.close()
+
+
+async def test_telemetry_subscribes_only_to_methods_that_reach_the_pipeline() -> None:
+    from awsasyncwrap._pipeline import PIPELINES
+    from awsasyncwrap.plugins.telemetry import TelemetryPlugin
+
+    conn = await AsyncAwsConnection.connect(
+        fake_connect,
+        plugins="telemetry",
+        host="h",
+        telemetry_execute_spans=True,
+        telemetry_execute_metrics=True,
+    )
+    try:
+        (plugin,) = conn.plugin_service.plugins
+        assert isinstance(plugin, TelemetryPlugin)
+        network = conn.plugin_service.driver_dialect.network_bound_methods
+        assert set(plugin.subscribed_methods) - PIPELINES == set(network)
+    finally:
+        await conn.close()

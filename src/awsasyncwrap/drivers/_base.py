@@ -110,7 +110,9 @@ class DriverDialect(abc.ABC):
     code: ClassVar[str]
     #: Generic property name -> this driver's keyword.
     generic_names: ClassVar[Mapping[str, str]]
-    #: Methods of the proxies that reach the network and so run through plugins.
+    #: The one table of the proxies' network-bound methods for this driver: every name here is
+    #: dispatched by a proxy method through the plugin pipeline (``"*"`` subscribers get them).
+    #: Fetches and scrolls of server-side cursors are network-bound too, whatever their name here.
     network_bound_methods: ClassVar[frozenset[str]]
 
     # --- identification and connect ---------------------------------------------------------

@@ -53,14 +53,12 @@ class AiomysqlDriverDialect(DriverDialect):
             "Connection.set_read_only",
             "Connection.set_isolation_level",
             "Connection.set_charset",
+            "Connection.show_warnings",
+            "Connection.kill",
             "Cursor.execute",
             "Cursor.executemany",
             "Cursor.callproc",
             "Cursor.nextset",
-            "ServerCursor.fetchone",
-            "ServerCursor.fetchmany",
-            "ServerCursor.fetchall",
-            "ServerCursor.scroll",
         }
     )
 

@@ -98,12 +98,12 @@ TELEMETRY_METER_PROVIDER = register_property(
     )
 )
 
-#: Methods that run a statement: the ones execute spans and db.client.operation.duration cover.
+#: Methods that run a statement: the ones execute spans and db.client.operation.duration cover (all
+#: network-bound, so subscribed with the rest).
 _STATEMENT_METHODS = frozenset(
     {
         "Cursor.execute",
         "Cursor.executemany",
-        "Connection.execute",
         "Cursor.callproc",
         "Cursor.copy",
         "Cursor.stream",
@@ -132,10 +132,8 @@ class TelemetryPlugin(Plugin):
             "force_connect",
             "notify_connection_changed",
             "notify_host_list_changed",
+            "refresh_host_list",
         }
-        if self._execute_spans or self._execute_metrics:
-            self._subscribed |= _STATEMENT_METHODS
-        self._wrap_refreshes()
 
     @property
     def subscribed_methods(self) -> set[str]:
@@ -146,7 +144,8 @@ class TelemetryPlugin(Plugin):
     async def execute(
         self, target: object, method_name: str, execute_func: ExecuteFunc[T], *args: Any, **kwargs: Any
     ) -> T:
-        if method_name in _STATEMENT_METHODS and (self._execute_spans or self._execute_metrics):
+        # a statement's first step carries it (the later steps of a stream or a copy have no arguments)
+        if method_name in _STATEMENT_METHODS and args and (self._execute_spans or self._execute_metrics):
             return await self._statement(method_name, execute_func, args)
         service = self._service
         before_conn, before_host = service.current_connection, service.current_host_info
@@ -317,35 +316,19 @@ class TelemetryPlugin(Plugin):
         )
         span.end()
 
-    def _wrap_refreshes(self) -> None:
-        """Trace the host list refreshes plugins ask the service for (this connection's service only)."""
-        service = self._service
-        for name, forced in (("refresh_host_list", False), ("force_refresh_host_list", True)):
-            original = getattr(service, name)
-            setattr(service, name, self._traced_refresh(original, forced))
-
-    def _traced_refresh(
-        self, original: Callable[..., Awaitable[None]], forced: bool
-    ) -> Callable[..., Awaitable[None]]:
+    async def refresh_host_list(self, forced: bool, refresh_func: Callable[[], Awaitable[None]]) -> None:
+        """Trace the host list refreshes plugins ask the service for."""
         otel = self._otel
-        service = self._service
-
-        async def refresh(connection: Any = None) -> None:
-            attrs: dict[str, Any] = {
-                "db.system.name": self._db_system(),
-                "awsasyncwrap.topology.forced": forced,
-            }
-            start = time.perf_counter()
-            with otel.tracer.start_as_current_span(
-                "awsasyncwrap.topology.refresh", attributes=attrs, record_exception=True
-            ) as span:
-                try:
-                    await original(connection)
-                finally:
-                    otel.topology_refresh_duration.record(time.perf_counter() - start, attrs)
-                span.set_attribute("awsasyncwrap.topology.hosts", len(service.hosts))
-
-        return refresh
+        attrs: dict[str, Any] = {"db.system.name": self._db_system(), "awsasyncwrap.topology.forced": forced}
+        start = time.perf_counter()
+        with otel.tracer.start_as_current_span(
+            "awsasyncwrap.topology.refresh", attributes=attrs, record_exception=True
+        ) as span:
+            try:
+                await refresh_func()
+            finally:
+                otel.topology_refresh_duration.record(time.perf_counter() - start, attrs)
+            span.set_attribute("awsasyncwrap.topology.hosts", len(self._service.hosts))
 
     # --- attributes ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from ..connection import AsyncAwsConnection
+from ..connection import AsyncAwsConnection, AsyncAwsMysqlConnection
 from ._errors import PoolClosed, PoolTimeout, TooManyRequests
 from ._outcome import Outcome, classify
 
@@ -95,7 +95,7 @@ class AsyncAwsConnectionPool:
             assert func is not None
 
             async def factory() -> AsyncAwsConnection:
-                return await AsyncAwsConnection.connect(func, conninfo, **kwargs)
+                return AsyncAwsConnection.of(await AsyncAwsConnection.connect(func, conninfo, **kwargs))
 
             connection_factory = factory
         self._factory = connection_factory
@@ -520,6 +520,9 @@ async def _close(conn: AsyncAwsConnection, *, abort: bool) -> None:
         if abort and not conn.closed:
             conn.plugin_service.driver_dialect.abort(conn.target_connection)
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
-            await conn.close()
+            if isinstance(conn, AsyncAwsMysqlConnection):  # aiomysql's close() says no goodbye
+                await conn.ensure_closed()
+            else:
+                await conn.close()
     except Exception as exc:
         logger.debug("closing a pooled connection failed: %s", type(exc).__name__)

@@ -81,7 +81,7 @@ class AwsPsycopgConnection(AsyncAwsConnection):
         """Open a wrapped psycopg connection (the signature psycopg_pool calls)."""
         import psycopg
 
-        conn = await super().connect(psycopg.AsyncConnection.connect, conninfo, **kwargs)
+        conn = await super()._open(psycopg.AsyncConnection.connect, conninfo, **kwargs)
         assert isinstance(conn, AwsPsycopgConnection)
         return conn
 

@@ -37,7 +37,7 @@ class AwsAsyncAdapt_aiomysql_connection(AsyncAdapt_aiomysql_connection):
     __slots__ = ()
 
     async def _terminate_graceful_close(self) -> None:
-        await self._connection.close()
+        await self._connection.ensure_closed()
 
     def _terminate_force_close(self) -> None:
         # no loop to await on (garbage collection): drop the driver's transport; the wrapper's

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..._session_state import SessionHookError
+from ...cursor import AsyncAwsCursor
 from ...drivers._base import ABORTS
 from ...errors import (
     ConnectionReplacedError,
@@ -84,6 +85,7 @@ class FailoverPlugin(Plugin):
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
+        self._driver = service.driver_dialect  # fixed for the connection's life
         self._props = props
         self._enabled = bool(WrapperProperties.ENABLE_FAILOVER.get(props))
         self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.get_or(props, 300.0)
@@ -135,8 +137,8 @@ class FailoverPlugin(Plugin):
         if self._running is not None:
             await self._wait_running(target)
         service = self._service
-        conn = service._current_connection  # the property's attribute: this runs on every call
-        driver = service._driver_dialect
+        conn = service.current_connection
+        driver = self._driver
         aborts = ABORTS.seq  # a connection aborted by now cannot take this call's statement
         link: Any = True  # False: the driver already knew the link was gone (nothing will be sent)
         if conn is None:
@@ -245,10 +247,9 @@ class FailoverPlugin(Plugin):
             await asyncio.shield(running)
         if self._service.closed:
             raise self._service.closed_error()
-        check = getattr(target, "_check", None)
-        if callable(check):
+        if isinstance(target, AsyncAwsCursor):
             try:
-                check()  # a cursor of the replaced connection
+                target.ensure_current_connection()  # a cursor of the replaced connection
             except ConnectionReplacedError as exc:
                 ok_cls = driver_error_class(FailoverSuccessError, self._service.driver_dialect.code)
                 raise ok_cls(

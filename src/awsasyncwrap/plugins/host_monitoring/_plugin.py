@@ -97,7 +97,7 @@ class HostMonitoringPlugin(Plugin):
     async def execute(
         self, target: object, method_name: str, execute_func: ExecuteFunc[T], *args: Any, **kwargs: Any
     ) -> T:
-        conn = self._service._current_connection  # the property's attribute: this runs on every call
+        conn = self._service.current_connection
         monitor = self._monitor
         if conn is not self._conn or not monitor.running:  # moved, first call, or monitor closed
             resolved = await self._resolve(conn)

@@ -1,0 +1,198 @@
+"""aiomysql's API through the proxy: each method keeps aiomysql's shape; network-bound ones reach the plugins.
+
+One test per row of the aiomysql table in docs/core.md that is not trivially local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+import aiomysql
+import pymysql
+import pytest
+from pymysql.constants import CLIENT
+
+from awsasyncwrap import AsyncAwsConnection, AsyncAwsMysqlCursor
+
+from .helpers import RecordingPlugin, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def connect(kwargs: dict[str, Any], plugins: str = "api_recorder", **props: Any) -> Any:
+    return await AsyncAwsConnection.connect(aiomysql.connect, plugins=plugins, **kwargs, **props)
+
+
+@pytest.fixture
+async def mconn(mysql_kwargs: dict[str, Any]) -> Any:
+    conn = await connect(mysql_kwargs)
+    yield conn
+    await conn.ensure_closed()
+
+
+async def server_sees(kwargs: dict[str, Any], thread_id: int) -> bool:
+    raw = await aiomysql.connect(**kwargs)
+    try:
+        async with raw.cursor() as cur:
+            await cur.execute(
+                "SELECT count(*) FROM information_schema.processlist WHERE id = %s", (thread_id,)
+            )
+            row = await cur.fetchone()
+            return bool(row[0])
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("plugins", ["", "api_recorder"])
+async def test_close_is_synchronous_and_closes(mysql_kwargs: dict[str, Any], plugins: str) -> None:
+    conn = await connect(mysql_kwargs, plugins)
+    target = conn.target_connection
+    thread_id = target.thread_id()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no coroutine left un-awaited
+        assert conn.close() is not None  # a plain call, as with aiomysql
+    assert conn.closed
+    await wait_for(lambda: _closed(target))
+    await wait_for(lambda: _not(server_sees(mysql_kwargs, thread_id)))
+    if plugins:
+        assert RecordingPlugin.of(conn).names()[-1:] == ["Connection.close"]
+    await conn.close()  # awaiting it (or closing twice) still works
+
+
+async def _closed(target: Any) -> bool:
+    return bool(target.closed)
+
+
+async def _not(check: Any) -> bool:
+    return not await check
+
+
+async def test_ensure_closed_runs_through_the_plugins(mysql_kwargs: dict[str, Any]) -> None:
+    conn = await connect(mysql_kwargs)
+    await conn.ensure_closed()
+    assert conn.closed and conn.target_connection.closed
+    assert RecordingPlugin.of(conn).names() == ["Connection.close"]
+
+
+async def test_async_with_connect_block_like_aiomysql(mysql_kwargs: dict[str, Any]) -> None:
+    opening = AsyncAwsConnection.connect(aiomysql.connect, plugins="api_recorder", **mysql_kwargs)
+    async with opening as conn:
+        cur = await conn.cursor()
+        await cur.execute("SELECT 1")
+        assert await cur.fetchone() == (1,)
+    assert conn.closed
+    assert RecordingPlugin.of(conn).names() == ["Cursor.execute", "Connection.close"]
+    with pytest.raises(RuntimeError, match="boom"):
+        async with AsyncAwsConnection.connect(aiomysql.connect, plugins="", **mysql_kwargs) as conn2:
+            raise RuntimeError("boom")
+    assert conn2.closed
+
+
+async def test_connect_result_is_a_coroutine(mysql_kwargs: dict[str, Any]) -> None:
+    task = asyncio.get_running_loop().create_task(
+        AsyncAwsConnection.connect(aiomysql.connect, **mysql_kwargs)
+    )
+    conn = await task
+    try:
+        assert isinstance(conn, aiomysql.Connection)
+    finally:
+        await conn.ensure_closed()
+
+
+async def test_nextset_and_callproc_run_through_the_plugins(mysql_kwargs: dict[str, Any], mconn: Any) -> None:
+    async with mconn.cursor() as cur:
+        assert isinstance(cur, AsyncAwsMysqlCursor)
+        await cur.execute("CREATE OR REPLACE PROCEDURE api_two() BEGIN SELECT 1; SELECT 2; END")
+        recorded = RecordingPlugin.of(mconn)
+        recorded.calls.clear()
+        await cur.callproc("api_two")
+        assert await cur.fetchall() == ((1,),)
+        assert await cur.nextset() is True  # aiomysql reads the next result from the server
+        assert await cur.fetchall() == ((2,),)
+    assert recorded.names()[:2] == ["Cursor.callproc", "Cursor.nextset"]
+
+
+async def test_multi_statement_nextset(mysql_kwargs: dict[str, Any]) -> None:
+    conn = await connect(mysql_kwargs, client_flag=CLIENT.MULTI_STATEMENTS)
+    try:
+        cur = await conn.cursor()
+        await cur.execute("SELECT 1; SELECT 2")
+        assert await cur.fetchone() == (1,)
+        assert await cur.nextset()
+        assert await cur.fetchone() == (2,)
+        assert not await cur.nextset()
+    finally:
+        await conn.ensure_closed()
+
+
+async def test_connection_methods_run_through_the_plugins(mysql_kwargs: dict[str, Any], mconn: Any) -> None:
+    recorded = RecordingPlugin.of(mconn)
+    recorded.calls.clear()
+    await mconn.ping()
+    await mconn.begin()
+    await mconn.rollback()
+    await mconn.select_db(mysql_kwargs.get("db") or "mysql")
+    await mconn.set_charset("utf8mb4")
+    assert mconn.charset == "utf8mb4"
+    async with mconn.cursor() as cur:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # aiomysql turns the server's warning into a Python one
+            await cur.execute("SELECT CAST('x' AS SIGNED)")  # a warning: truncated value
+    warns = await mconn.show_warnings()
+    assert warns and warns[0][1] == 1292
+    assert recorded.names() == [
+        "Connection.ping",
+        "Connection.begin",
+        "Connection.rollback",
+        "Connection.select_db",
+        "Connection.set_charset",
+        "Cursor.execute",
+        "Connection.show_warnings",
+    ]
+
+
+async def test_kill_runs_through_the_plugins(mysql_kwargs: dict[str, Any], mconn: Any) -> None:
+    victim = await aiomysql.connect(**mysql_kwargs)
+    try:
+        await mconn.kill(victim.thread_id())
+        assert RecordingPlugin.of(mconn).names()[-1] == "Connection.kill"
+        with pytest.raises(pymysql.err.OperationalError):
+            async with victim.cursor() as cur:
+                await cur.execute("SELECT 1")
+    finally:
+        victim.close()
+
+
+async def test_server_side_cursor_fetches_and_scroll(mconn: Any) -> None:
+    recorded = RecordingPlugin.of(mconn)
+    async with mconn.cursor(aiomysql.SSCursor) as cur:
+        await cur.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4")
+        recorded.calls.clear()
+        await cur.scroll(1)
+        assert await cur.fetchone() == (2,)
+        assert await cur.fetchmany(1) == [(3,)]
+        assert await cur.fetchall() == [(4,)]
+    assert recorded.names() == ["Cursor.scroll", "Cursor.fetchone", "Cursor.fetchmany", "Cursor.fetchall"]
+
+
+async def test_isinstance_of_the_driver_connection(mconn: Any) -> None:
+    assert isinstance(mconn, aiomysql.Connection)
+    assert isinstance(mconn, AsyncAwsConnection)
+    assert AsyncAwsConnection.of(mconn) is mconn
+    with pytest.raises(TypeError, match=r"AsyncAwsConnection\.connect\(\)"):
+        AsyncAwsConnection.of(mconn.target_connection)
+
+
+async def test_close_cancelled_in_the_background_still_closes_the_socket(
+    mysql_kwargs: dict[str, Any],
+) -> None:
+    conn = await connect(mysql_kwargs)
+    target = conn.target_connection
+    closing = conn.close()
+    assert isinstance(closing, asyncio.Task)
+    closing.cancel()  # e.g. asyncio.run() ending right after a plain conn.close()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert target.closed
