@@ -181,7 +181,7 @@ class FailoverPlugin(Plugin):
                     raise
                 await self._fail_over(exc, conn, in_tx, False, method_name, alive=True)
                 return None  # type: ignore[return-value]  # a method the failover itself completed
-            sent = not _never_sent(driver.code, exc, conn, link, aborts)
+            sent = method_name not in _SENDS_NOTHING and not _never_sent(driver.code, exc, conn, link, aborts)
             await self._fail_over(exc, conn, in_tx, sent, method_name)
             return None  # type: ignore[return-value]  # a method the failover itself completed
 
@@ -509,6 +509,10 @@ _FIRST_RETRY_PAUSE = 0.01  # seconds before a failover retries the writer after 
 #: cannot be asked after the failure), and ``conn.info.transaction_status`` builds an object and an
 #: enum each time (about 1 µs).
 _PQTRANS_ACTIVE, _PQTRANS_INTRANS, _PQTRANS_INERROR, _PQTRANS_UNKNOWN = 1, 2, 3, 4
+
+
+#: methods whose calls carry no statement: whatever they were waiting for, running them again is safe
+_SENDS_NOTHING = frozenset({"Connection.notifies"})
 
 
 def _never_sent(driver_code: str, exc: Exception, conn: Any, link: Any, aborts: int) -> bool:
