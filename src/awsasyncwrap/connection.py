@@ -12,7 +12,7 @@ from ._session_state import Applier
 from .cursor import AsyncAwsCursor
 from .drivers import DriverDialect, driver_dialect_for
 from .errors import ConfigurationError
-from .hostinfo import HostInfo, HostRole
+from .hostinfo import HostInfo
 from .plugin_service import PluginService
 from .properties import Properties, WrapperProperties, known_properties
 
@@ -53,32 +53,12 @@ class AsyncAwsConnection:
         only); ``kwargs`` are driver arguments and wrapper properties alike.
         """
         driver = driver_dialect_for(target_connect_func, _forced_driver(kwargs))
-        try:
-            raw = {**driver.parse_conninfo(conninfo), **kwargs}
-        except ValueError as exc:
-            raise ConfigurationError(f"Bad connection string: {exc}.") from None
+        raw = driver.collect_props(conninfo, kwargs)
         if plugins is not None:
             raw[WrapperProperties.PLUGINS.name] = plugins
         props = driver.normalize(Properties(raw))
         _validate(props, driver)
-        host = WrapperProperties.HOST.get(props) or "localhost"
-        port_text = str(props["port"]).split(",")[0] if props.get("port") is not None else ""
-        initial_host = HostInfo(
-            host.split(",")[0].strip(), int(port_text) if port_text else None, HostRole.WRITER
-        )
-        service = PluginService(props, driver, target_connect_func, initial_host)
-        if initial_host.port is None:
-            initial_host.port = service.database_dialect.default_port
-        service.manager = PluginManager(service, props, driver.network_bound_methods)
-        await service.manager.init_host_provider(props, service)
-        conn = await service.manager.connect(target_connect_func, driver, initial_host, props, True)
-        try:
-            await service.set_current_connection(conn, initial_host)
-            await service.refresh_host_list(conn)
-        except BaseException:
-            await service.dispose(conn)
-            await service.release()
-            raise
+        service = await _connect_first(target_connect_func, driver, props, driver.resolve_hosts(props))
         proxy_cls = (
             AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
         )
@@ -324,6 +304,41 @@ class _Transaction:
         return result
 
 
+async def _connect_first(
+    target_connect_func: Callable[..., Awaitable[Any]],
+    driver: DriverDialect,
+    props: Properties,
+    hosts: list[HostInfo],
+) -> PluginService:
+    """The plugin service of the first connection: ``hosts`` tried in order, as the driver would."""
+    for i, initial_host in enumerate(hosts):
+        service = PluginService(props, driver, target_connect_func, initial_host)
+        if initial_host.port is None:
+            initial_host.port = service.database_dialect.default_port
+        service.manager = PluginManager(service, props, driver.network_bound_methods)
+        try:
+            await service.manager.init_host_provider(props, service)
+            conn = await service.manager.connect(target_connect_func, driver, initial_host, props, True)
+        except Exception as exc:
+            await service.release()
+            if i == len(hosts) - 1:
+                raise
+            logger.debug("connecting to %s failed (%s); next host", initial_host.url, type(exc).__name__)
+            continue
+        except BaseException:
+            await service.release()
+            raise
+        try:
+            await service.set_current_connection(conn, initial_host)
+            await service.refresh_host_list(conn)
+        except BaseException:
+            await service.dispose(conn)
+            await service.release()
+            raise
+        return service
+    raise ConfigurationError("No host to connect to.")  # resolve_hosts never returns an empty list
+
+
 def _forced_driver(kwargs: dict[str, Any]) -> str | None:
     value = kwargs.get(WrapperProperties.DRIVER_DIALECT.name)
     return None if value is None else str(value)
@@ -338,6 +353,8 @@ def _validate(props: Properties, driver: DriverDialect) -> None:
     if bad:
         raise ConfigurationError.bad_choice("connection property", bad[0], driver.valid_names())
     for name, prop in known_properties().items():
+        if name in driver.generic_names:
+            continue  # host, port, user ...: the driver's rules decide (DriverDialect.resolve_hosts)
         if name in props and props[name] is not None:
             prop.convert(props[name])
     PluginManager.plugin_codes(props)  # unknown plugin codes fail here, before any I/O
