@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+from ._carry_over import CarriedAttribute, CarriedConnectionState
 from ._pipeline import PluginManager
 from ._session_state import Applier
 from .cursor import AsyncAwsCursor
@@ -21,7 +22,7 @@ __all__ = ["AsyncAwsConnection", "AsyncAwsMysqlConnection"]
 logger = logging.getLogger(__name__)
 
 
-class AsyncAwsConnection:
+class AsyncAwsConnection(CarriedConnectionState):
     """Stands for a driver connection; network-bound calls run through the plugin pipeline.
 
     The driver connection behind it may change (failover, read/write
@@ -277,6 +278,8 @@ class AsyncAwsConnection:
 
 class AsyncAwsMysqlConnection(AsyncAwsConnection):
     """The proxy of an aiomysql connection: aiomysql's own spellings where they differ from psycopg's."""
+
+    cursorclass = CarriedAttribute("cursorclass")  # the default cursor class, carried over
 
     async def autocommit(self, value: bool) -> None:  # type: ignore[override]
         """Turn autocommit on or off (aiomysql's ``await conn.autocommit(v)``)."""

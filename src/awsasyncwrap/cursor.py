@@ -7,6 +7,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._carry_over import MAYBE_LISTEN
 from .errors import ConnectionReplacedError
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class AsyncAwsCursor:
             for execute in chains.execute_inner:
                 func = partial(execute, self, "Cursor.execute", func, query, params, **kwargs)
             result = await first(self, "Cursor.execute", func, query, params, **kwargs)
+        if query.__class__ is not str or query[:1] in MAYBE_LISTEN:  # LISTEN channels are carried over
+            hot.service.carry_over.note_statement(hot.driver_conn, query)
         return self if result is cursor else result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> Any:

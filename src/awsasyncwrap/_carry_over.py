@@ -1,0 +1,401 @@
+"""What the application gave the driver connection through the proxy, put on every later driver connection.
+
+The proxy records, per wrapped connection, what it set on the current driver
+connection: attributes (psycopg ``row_factory``, ``prepare_threshold``,
+``cursor_factory`` ...; aiomysql ``cursorclass``), notice and notify handlers,
+adapters and types registered through ``conn.adapters``, and the channels of
+``LISTEN`` / ``UNLISTEN`` statements run through it. When a plugin makes
+another driver connection current (failover, read/write switch, a connection
+from an internal pool), :meth:`CarryOver.apply` gives it all of that before it
+becomes current, then runs the appliers other modules registered
+(:meth:`CarryOver.add_applier`: one async callable per concern, called with a
+:class:`ConnectionChange`).
+
+Each driver connection remembers what it already has, so applying is
+incremental: a connection that comes back (read/write splitting) gets only
+what changed since it was last current.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .hostinfo import HostInfo, HostRole
+
+if TYPE_CHECKING:
+    from .drivers import DriverDialect
+    from .plugin_service import PluginService
+
+__all__ = [
+    "Applier",
+    "CarriedAttribute",
+    "CarriedConnectionState",
+    "CarryOver",
+    "ConnectionChange",
+    "RecordingAdapters",
+]
+
+logger = logging.getLogger(__name__)
+
+#: First characters of a statement that may be LISTEN / UNLISTEN (or blanks or a comment before it).
+MAYBE_LISTEN = frozenset("LlUu \t\r\n-/")
+_HEADS = frozenset({"LI", "UN"})
+#: Seconds the LISTENs on a new connection may take (a hung server must not hang a failover).
+_LISTEN_TIMEOUT = 5.0
+_LISTEN = re.compile(r'\s*(UN)?LISTEN\s+("(?:[^"]|"")+"|[^\s;]+)\s*;?\s*$', re.IGNORECASE)
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChange:
+    """A driver connection about to become current in place of another."""
+
+    new: Any
+    #: the connection it replaces (may be closed or broken; None for the first one)
+    old: Any
+    #: where ``new`` is connected
+    host: HostInfo
+
+
+Applier = Callable[[ConnectionChange], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Given:
+    """What one driver connection already has of the recorded state."""
+
+    handlers: dict[str, list[Any]] = field(default_factory=dict)
+    adapter_calls: int = 0
+    channels: set[str] = field(default_factory=set)
+
+
+class CarryOver:
+    """The carried state of one wrapped connection and the appliers run on each new driver connection."""
+
+    def __init__(self, driver: DriverDialect) -> None:
+        self._driver = driver
+        self._attrs: dict[str, Any] = {}
+        self._handlers: dict[str, list[Any]] = {}  # "notice" / "notify" -> callbacks, in order
+        self._adapter_calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._channels: set[str] = set()
+        self._appliers: list[Applier] = []
+        self._given: weakref.WeakKeyDictionary[Any, _Given] = weakref.WeakKeyDictionary()
+
+    # --- the interface for other modules ---------------------------------------------------
+
+    def add_applier(self, applier: Applier) -> None:
+        """Run ``applier`` on every later connection change (after the built-in state is applied).
+
+        An applier that raises stops the change: the exception reaches whoever switched
+        connections (failover, read/write splitting), which then treats the new connection as failed.
+        """
+        self._appliers.append(applier)
+
+    def remove_applier(self, applier: Applier) -> None:
+        """Stop running ``applier``."""
+        self._appliers.remove(applier)
+
+    async def apply(self, change: ConnectionChange) -> None:
+        """Give ``change.new`` what the application set through the proxy, then run the appliers."""
+        conn = change.new
+        given = self._given.get(conn)
+        if given is None:
+            given = self._given[conn] = _Given()
+        for name, value in self._attrs.items():
+            setattr(conn, name, value)
+        for kind, callbacks in self._handlers.items():
+            self._sync_handlers(conn, kind, callbacks, given)
+        for method, args in self._adapter_calls[given.adapter_calls :]:
+            _call_adapters(conn, method, args)
+        given.adapter_calls = len(self._adapter_calls)
+        if given.channels != self._channels and change.host.role is not HostRole.READER:
+            await self._sync_channels(conn, given)
+        for applier in list(self._appliers):
+            await applier(change)
+
+    # --- recording (the proxy calls these with the current driver connection) ---------------
+
+    def set_attribute(self, conn: Any, name: str, value: Any) -> None:
+        """``conn.name = value`` now and on every later connection."""
+        if not hasattr(conn, name):
+            raise AttributeError(f"{type(conn).__name__!r} connections have no attribute {name!r}")
+        setattr(conn, name, value)
+        self._attrs[name] = value
+
+    def add_handler(self, conn: Any, kind: str, callback: Any) -> None:
+        """``conn.add_<kind>_handler(callback)`` now and on every later connection."""
+        given = self._given_current(conn)
+        getattr(conn, f"add_{kind}_handler")(callback)
+        self._handlers.setdefault(kind, []).append(callback)
+        given.handlers.setdefault(kind, []).append(callback)
+
+    def remove_handler(self, conn: Any, kind: str, callback: Any) -> None:
+        """``conn.remove_<kind>_handler(callback)`` (the driver's error if it was not added)."""
+        given = self._given_current(conn)
+        getattr(conn, f"remove_{kind}_handler")(callback)
+        for callbacks in (self._handlers.get(kind), given.handlers.get(kind)):
+            if callbacks is not None and callback in callbacks:
+                callbacks.remove(callback)
+
+    def record_adapters(self, conn: Any, method: str, args: tuple[Any, ...]) -> Any:
+        """``conn.adapters.<method>(*args)`` (``types.add`` too) now and on every later connection."""
+        given = self._given_current(conn)
+        result = _call_adapters(conn, method, args)
+        call = (method, args)
+        if not self._adapter_calls or self._adapter_calls[-1] != call:
+            self._adapter_calls.append(call)
+        given.adapter_calls = len(self._adapter_calls)
+        return result
+
+    def note_statement(self, conn: Any, query: Any) -> None:
+        """A statement ran on ``conn``; remember its channel if it was LISTEN / UNLISTEN.
+
+        The cursor calls this only for a statement whose text starts with a character of
+        :data:`MAYBE_LISTEN` (or that is not a ``str``).
+        """
+        if query.__class__ is str:
+            if query[:2].upper() not in _HEADS and query[:1] in "LlUu":  # UPDATE, LOCK, USE ...
+                return
+            text = query
+        else:
+            text = _leading_text(query)
+            if not text:
+                return
+        given = self._given_current(conn)
+        for statement in _COMMENTS.sub(" ", text).split(";"):
+            match = _LISTEN.match(statement)
+            if match is None:
+                continue
+            channel = _channel(match.group(2))
+            for channels in (self._channels, given.channels):
+                if match.group(1) is None:
+                    channels.add(channel)
+                elif channel == "*":
+                    channels.clear()
+                else:
+                    channels.discard(channel)
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels LISTENed to through the proxy (and not UNLISTENed)."""
+        return frozenset(self._channels)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _given_current(self, conn: Any) -> _Given:
+        """What the current connection has: everything recorded so far (it was current all along)."""
+        given = self._given.get(conn)
+        if given is None:
+            handlers = {kind: list(callbacks) for kind, callbacks in self._handlers.items()}
+            given = _Given(handlers, len(self._adapter_calls), set(self._channels))
+            self._given[conn] = given
+        return given
+
+    @staticmethod
+    def _sync_handlers(conn: Any, kind: str, callbacks: list[Any], given: _Given) -> None:
+        have = given.handlers.setdefault(kind, [])
+        for callback in [c for c in have if c not in callbacks]:
+            getattr(conn, f"remove_{kind}_handler")(callback)
+            have.remove(callback)
+        for callback in callbacks:
+            if callback not in have:
+                getattr(conn, f"add_{kind}_handler")(callback)
+                have.append(callback)
+
+    async def _sync_channels(self, conn: Any, given: _Given) -> None:
+        """LISTEN / UNLISTEN on ``conn`` until it listens to the recorded channels (best effort)."""
+        from psycopg import pq, sql
+
+        statements = [
+            sql.SQL("UNLISTEN {}").format(sql.Identifier(c)) for c in given.channels - self._channels
+        ]
+        statements += [
+            sql.SQL("LISTEN {}").format(sql.Identifier(c)) for c in self._channels - given.channels
+        ]
+        import anyio
+
+        idle = not conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE
+        try:
+            with anyio.fail_after(_LISTEN_TIMEOUT):
+                async with conn.cursor() as cur:
+                    for statement in statements:
+                        await cur.execute(statement)
+                if idle:
+                    await conn.commit()  # LISTEN takes effect at commit
+        except (Exception, TimeoutError) as exc:
+            if not (isinstance(exc, TimeoutError) or self._driver.is_driver_error(exc)):
+                raise
+            # the new connection is probably broken already: its next call fails over again, and retries
+            logger.warning("re-issuing LISTEN on a new connection failed: %s", type(exc).__name__)
+            if idle and not self._driver.is_closed(conn):
+                with anyio.move_on_after(_LISTEN_TIMEOUT):
+                    try:
+                        await conn.rollback()
+                    except Exception as rollback_exc:
+                        logger.debug("rollback after a failed LISTEN: %s", type(rollback_exc).__name__)
+            return
+        given.channels = set(self._channels)
+
+
+class RecordingAdapters:
+    """``conn.adapters`` of a psycopg proxy: the current driver connection's, registrations recorded."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, proxy: Any) -> None:
+        self._conn = proxy
+
+    def _current(self) -> Any:
+        return self._conn._service.current_connection
+
+    def register_dumper(self, cls: Any, dumper: Any) -> None:
+        """Register ``dumper`` for ``cls`` on this and every later driver connection."""
+        service = self._conn._service
+        service.carry_over.record_adapters(service.current_connection, "register_dumper", (cls, dumper))
+
+    def register_loader(self, oid: Any, loader: Any) -> None:
+        """Register ``loader`` for ``oid`` on this and every later driver connection."""
+        service = self._conn._service
+        service.carry_over.record_adapters(service.current_connection, "register_loader", (oid, loader))
+
+    @property
+    def types(self) -> _RecordingTypes:
+        """The types registry; ``types.add(info)`` is recorded."""
+        return _RecordingTypes(self._conn)
+
+    @property
+    def connection(self) -> Any:
+        return self._conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current().adapters, name)
+
+
+class _RecordingTypes:
+    """``conn.adapters.types`` of a psycopg proxy: ``add`` recorded, the rest read from the driver's."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, proxy: Any) -> None:
+        self._conn = proxy
+
+    def add(self, info: Any) -> None:
+        service = self._conn._service
+        service.carry_over.record_adapters(service.current_connection, "types.add", (info,))
+
+    def _types(self) -> Any:
+        return self._conn._service.current_connection.adapters.types
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._types(), name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._types()[key]
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._types()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._types())
+
+
+def _call_adapters(conn: Any, method: str, args: tuple[Any, ...]) -> Any:
+    target = conn.adapters
+    if method == "types.add":
+        return target.types.add(*args)
+    return getattr(target, method)(*args)
+
+
+def _leading_text(query: Any) -> str:
+    """The SQL text of a non-``str`` ``query`` if it may hold LISTEN / UNLISTEN ("" when it cannot)."""
+    if isinstance(query, bytes):
+        return query.decode("utf-8", "replace")
+    try:
+        from psycopg import sql
+    except ImportError:  # pragma: no cover - aiomysql only
+        return ""
+    head = query
+    while isinstance(head, sql.Composed):  # only its first piece can start a LISTEN: look at that first
+        head = next(iter(head), None)
+    if not isinstance(head, sql.SQL):
+        return ""
+    start = head.as_string(None).lstrip()
+    if start[:2].upper() not in _HEADS and not start.startswith(("--", "/*")):
+        return ""
+    try:
+        return str(query.as_string(None))
+    except Exception:  # a part that needs a connection to render: not a channel name
+        return ""
+
+
+def _channel(token: str) -> str:
+    """The channel named by an identifier token: quoted as written, unquoted folded to lower case."""
+    if token.startswith('"') and token.endswith('"') and len(token) >= 2:
+        return token[1:-1].replace('""', '"')
+    return token.lower()
+
+
+# --- the proxy's side -------------------------------------------------------------------------------
+
+
+class CarriedAttribute:
+    """A driver connection attribute read through the proxy; a write is carried over to later connections."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, proxy: Any, owner: Any = None) -> Any:
+        if proxy is None:
+            return self
+        return getattr(proxy._service.current_connection, self.name)
+
+    def __set__(self, proxy: Any, value: Any) -> None:
+        service = proxy._service
+        service.carry_over.set_attribute(service.current_connection, self.name, value)
+
+
+class CarriedConnectionState:
+    """Mixin of the connection proxy: what it sets on the driver connection outlives that connection."""
+
+    _service: PluginService
+
+    # psycopg's writable connection attributes (aiomysql: see AsyncAwsMysqlConnection.cursorclass)
+    row_factory = CarriedAttribute("row_factory")
+    prepare_threshold = CarriedAttribute("prepare_threshold")
+    prepared_max = CarriedAttribute("prepared_max")
+    cursor_factory = CarriedAttribute("cursor_factory")
+    server_cursor_factory = CarriedAttribute("server_cursor_factory")
+
+    @property
+    def adapters(self) -> RecordingAdapters:
+        """psycopg's ``conn.adapters``: registrations made here apply to every later driver connection."""
+        if not hasattr(self._service.current_connection, "adapters"):
+            raise AttributeError("adapters")
+        return RecordingAdapters(self)
+
+    def add_notice_handler(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback`` with each server notice, on this and every later driver connection."""
+        service = self._service
+        service.carry_over.add_handler(service.current_connection, "notice", callback)
+
+    def remove_notice_handler(self, callback: Callable[[Any], None]) -> None:
+        """Stop calling a notice handler."""
+        service = self._service
+        service.carry_over.remove_handler(service.current_connection, "notice", callback)
+
+    def add_notify_handler(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback`` with each notification, on this and every later driver connection."""
+        service = self._service
+        service.carry_over.add_handler(service.current_connection, "notify", callback)
+
+    def remove_notify_handler(self, callback: Callable[[Any], None]) -> None:
+        """Stop calling a notify handler."""
+        service = self._service
+        service.carry_over.remove_handler(service.current_connection, "notify", callback)
