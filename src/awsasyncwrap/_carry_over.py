@@ -80,6 +80,7 @@ class CarryOver:
     def __init__(self, driver: DriverDialect) -> None:
         self._driver = driver
         self._attrs: dict[str, Any] = {}
+        self._pristine: dict[str, Any] = {}  # each attribute's value before the application first set it
         self._handlers: dict[str, list[Any]] = {}  # "notice" / "notify" -> callbacks, in order
         self._adapter_calls: list[tuple[str, tuple[Any, ...]]] = []
         self._channels: set[str] = set()
@@ -118,13 +119,31 @@ class CarryOver:
         for applier in list(self._appliers):
             await applier(change)
 
+    def release(self, conn: Any) -> bool:
+        """``conn`` leaves this wrapped connection for a pool others share: undo what it was given.
+
+        False if that cannot be done without I/O (adapters cannot be unregistered; channels it
+        listens to): then close it rather than pool it.
+        """
+        given = self._given.pop(conn, None)
+        if given is not None and (given.adapter_calls or given.channels):
+            return False
+        for name, value in self._pristine.items():
+            setattr(conn, name, value)
+        for kind, callbacks in given.handlers.items() if given is not None else ():
+            for callback in callbacks:
+                getattr(conn, f"remove_{kind}_handler")(callback)
+        return True
+
     # --- recording (the proxy calls these with the current driver connection) ---------------
 
     def set_attribute(self, conn: Any, name: str, value: Any) -> None:
         """``conn.name = value`` now and on every later connection."""
         if not hasattr(conn, name):
             raise AttributeError(f"{type(conn).__name__!r} connections have no attribute {name!r}")
+        pristine = getattr(conn, name)
         setattr(conn, name, value)
+        self._pristine.setdefault(name, pristine)
         self._attrs[name] = value
 
     def add_handler(self, conn: Any, kind: str, callback: Any) -> None:

@@ -209,3 +209,31 @@ async def test_mysql_cursorclass_survives_switch_and_failover(db: Db) -> None:
             conn.row_factory = dict_row
     finally:
         await conn.close()
+
+
+async def test_pooled_connection_goes_back_to_the_pool_pristine(db: Db) -> None:
+    """Internal pools are shared: what one wrapped connection set must not reach another through the pool."""
+    props = {"rw_internal_pools": True, "reader_host_selector_strategy": "round_robin"}
+    a = await db.connect(**props)
+    b = await db.connect(**props)
+    name, value = ("row_factory", dict_row) if db.pg else ("cursorclass", aiomysql.DictCursor)
+    try:
+        setattr(a, name, value)
+        await a.set_read_only(True)
+        pooled = a.target_connection
+        assert getattr(pooled, name) is value
+        await a.set_read_only(False)  # the reader connection goes back to its pool
+        for _ in range(len(db.reader_ids)):
+            await b.set_read_only(True)
+            if b.target_connection is pooled:
+                break
+            await b.set_read_only(False)
+        assert b.target_connection is pooled
+        assert getattr(pooled, name) is not value
+        assert await db.run(b, "SELECT 1") == [(1,)]
+        await b.set_read_only(False)
+        await a.set_read_only(True)  # and a gets its setting again when it takes a pooled connection
+        assert getattr(a.target_connection, name) is value
+    finally:
+        await a.close()
+        await b.close()
