@@ -19,36 +19,23 @@ what changed since it was last current.
 from __future__ import annotations
 
 import logging
-import re
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._listen import listen_changes
 from .hostinfo import HostInfo, HostRole
 
 if TYPE_CHECKING:
     from .drivers import DriverDialect
-    from .plugin_service import PluginService
 
-__all__ = [
-    "Applier",
-    "CarriedAttribute",
-    "CarriedConnectionState",
-    "CarryOver",
-    "ConnectionChange",
-    "RecordingAdapters",
-]
+__all__ = ["Applier", "CarryOver", "ConnectionChange"]
 
 logger = logging.getLogger(__name__)
 
-#: First characters of a statement that may be LISTEN / UNLISTEN (or blanks or a comment before it).
-MAYBE_LISTEN = frozenset("LlUu \t\r\n-/")
-_HEADS = frozenset({"LI", "UN"})
 #: Seconds the LISTENs on a new connection may take (a hung server must not hang a failover).
 _LISTEN_TIMEOUT = 5.0
-_LISTEN = re.compile(r'\s*(UN)?LISTEN\s+("(?:[^"]|"")+"|[^\s;]+)\s*;?\s*$', re.IGNORECASE)
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,24 +162,15 @@ class CarryOver:
         """A statement ran on ``conn``; remember its channel if it was LISTEN / UNLISTEN.
 
         The cursor calls this only for a statement whose text starts with a character of
-        :data:`MAYBE_LISTEN` (or that is not a ``str``).
+        :data:`._listen.MAYBE_LISTEN` (or that is not a ``str``).
         """
-        if query.__class__ is str:
-            if query[:2].upper() not in _HEADS and query[:1] in "LlUu":  # UPDATE, LOCK, USE ...
-                return
-            text = query
-        else:
-            text = _leading_text(query)
-            if not text:
-                return
+        changes = listen_changes(query)
+        if not changes:
+            return
         given = self._given_current(conn)
-        for statement in _COMMENTS.sub(" ", text).split(";"):
-            match = _LISTEN.match(statement)
-            if match is None:
-                continue
-            channel = _channel(match.group(2))
+        for listen, channel in changes:
             for channels in (self._channels, given.channels):
-                if match.group(1) is None:
+                if listen:
                     channels.add(channel)
                 elif channel == "*":
                     channels.clear()
@@ -261,160 +239,8 @@ class CarryOver:
         given.channels = set(self._channels)
 
 
-class RecordingAdapters:
-    """``conn.adapters`` of a psycopg proxy: the current driver connection's, registrations recorded."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, proxy: Any) -> None:
-        self._conn = proxy
-
-    def _current(self) -> Any:
-        return self._conn._service.current_connection
-
-    def register_dumper(self, cls: Any, dumper: Any) -> None:
-        """Register ``dumper`` for ``cls`` on this and every later driver connection."""
-        service = self._conn._service
-        service.carry_over.record_adapters(service.current_connection, "register_dumper", (cls, dumper))
-
-    def register_loader(self, oid: Any, loader: Any) -> None:
-        """Register ``loader`` for ``oid`` on this and every later driver connection."""
-        service = self._conn._service
-        service.carry_over.record_adapters(service.current_connection, "register_loader", (oid, loader))
-
-    @property
-    def types(self) -> _RecordingTypes:
-        """The types registry; ``types.add(info)`` is recorded."""
-        return _RecordingTypes(self._conn)
-
-    @property
-    def connection(self) -> Any:
-        return self._conn
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._current().adapters, name)
-
-
-class _RecordingTypes:
-    """``conn.adapters.types`` of a psycopg proxy: ``add`` recorded, the rest read from the driver's."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, proxy: Any) -> None:
-        self._conn = proxy
-
-    def add(self, info: Any) -> None:
-        service = self._conn._service
-        service.carry_over.record_adapters(service.current_connection, "types.add", (info,))
-
-    def _types(self) -> Any:
-        return self._conn._service.current_connection.adapters.types
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._types(), name)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._types()[key]
-
-    def __contains__(self, key: Any) -> bool:
-        return key in self._types()
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._types())
-
-
 def _call_adapters(conn: Any, method: str, args: tuple[Any, ...]) -> Any:
     target = conn.adapters
     if method == "types.add":
         return target.types.add(*args)
     return getattr(target, method)(*args)
-
-
-def _leading_text(query: Any) -> str:
-    """The SQL text of a non-``str`` ``query`` if it may hold LISTEN / UNLISTEN ("" when it cannot)."""
-    if isinstance(query, bytes):
-        return query.decode("utf-8", "replace")
-    try:
-        from psycopg import sql
-    except ImportError:  # pragma: no cover - aiomysql only
-        return ""
-    head = query
-    while isinstance(head, sql.Composed):  # only its first piece can start a LISTEN: look at that first
-        head = next(iter(head), None)
-    if not isinstance(head, sql.SQL):
-        return ""
-    start = head.as_string(None).lstrip()
-    if start[:2].upper() not in _HEADS and not start.startswith(("--", "/*")):
-        return ""
-    try:
-        return str(query.as_string(None))
-    except Exception:  # a part that needs a connection to render: not a channel name
-        return ""
-
-
-def _channel(token: str) -> str:
-    """The channel named by an identifier token: quoted as written, unquoted folded to lower case."""
-    if token.startswith('"') and token.endswith('"') and len(token) >= 2:
-        return token[1:-1].replace('""', '"')
-    return token.lower()
-
-
-# --- the proxy's side -------------------------------------------------------------------------------
-
-
-class CarriedAttribute:
-    """A driver connection attribute read through the proxy; a write is carried over to later connections."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, proxy: Any, owner: Any = None) -> Any:
-        if proxy is None:
-            return self
-        return getattr(proxy._service.current_connection, self.name)
-
-    def __set__(self, proxy: Any, value: Any) -> None:
-        service = proxy._service
-        service.carry_over.set_attribute(service.current_connection, self.name, value)
-
-
-class CarriedConnectionState:
-    """Mixin of the connection proxy: what it sets on the driver connection outlives that connection."""
-
-    _service: PluginService
-
-    # psycopg's writable connection attributes (aiomysql: see AsyncAwsMysqlConnection.cursorclass)
-    row_factory = CarriedAttribute("row_factory")
-    prepare_threshold = CarriedAttribute("prepare_threshold")
-    prepared_max = CarriedAttribute("prepared_max")
-    cursor_factory = CarriedAttribute("cursor_factory")
-    server_cursor_factory = CarriedAttribute("server_cursor_factory")
-
-    @property
-    def adapters(self) -> RecordingAdapters:
-        """psycopg's ``conn.adapters``: registrations made here apply to every later driver connection."""
-        if not hasattr(self._service.current_connection, "adapters"):
-            raise AttributeError("adapters")
-        return RecordingAdapters(self)
-
-    def add_notice_handler(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback`` with each server notice, on this and every later driver connection."""
-        service = self._service
-        service.carry_over.add_handler(service.current_connection, "notice", callback)
-
-    def remove_notice_handler(self, callback: Callable[[Any], None]) -> None:
-        """Stop calling a notice handler."""
-        service = self._service
-        service.carry_over.remove_handler(service.current_connection, "notice", callback)
-
-    def add_notify_handler(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback`` with each notification, on this and every later driver connection."""
-        service = self._service
-        service.carry_over.add_handler(service.current_connection, "notify", callback)
-
-    def remove_notify_handler(self, callback: Callable[[Any], None]) -> None:
-        """Stop calling a notify handler."""
-        service = self._service
-        service.carry_over.remove_handler(service.current_connection, "notify", callback)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-from ._carry_over import CarriedAttribute, CarriedConnectionState
+from ._carried import CarriedAttribute, CarriedConnectionState
 from ._pipeline import PluginManager
 from ._session_state import Applier
 from .cursor import AsyncAwsCursor

@@ -7,7 +7,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._carry_over import MAYBE_LISTEN
+from ._listen import MAYBE_LISTEN
 from .errors import ConnectionReplacedError
 
 if TYPE_CHECKING:

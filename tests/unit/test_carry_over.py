@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from awsasyncwrap._carry_over import MAYBE_LISTEN, CarryOver
+from awsasyncwrap._carry_over import CarryOver
+from awsasyncwrap._listen import MAYBE_LISTEN
 from awsasyncwrap.drivers import PsycopgDriverDialect
 
 
