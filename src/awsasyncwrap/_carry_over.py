@@ -18,6 +18,7 @@ what changed since it was last current.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -119,7 +120,8 @@ class CarryOver:
             setattr(conn, name, value)
         for kind, callbacks in given.handlers.items() if given is not None else ():
             for callback in callbacks:
-                getattr(conn, f"remove_{kind}_handler")(callback)
+                with contextlib.suppress(ValueError):  # the application removed it on the driver itself
+                    getattr(conn, f"remove_{kind}_handler")(callback)
         return True
 
     # --- recording (the proxy calls these with the current driver connection) ---------------

@@ -323,13 +323,13 @@ async def _connect_first(
             await service.manager.init_host_provider(props, service)
             conn = await service.manager.connect(target_connect_func, driver, initial_host, props, True)
         except Exception as exc:
-            await service.release()
+            await _release_quietly(service)
             if i == len(hosts) - 1:
                 raise
             logger.debug("connecting to %s failed (%s); next host", initial_host.url, type(exc).__name__)
             continue
         except BaseException:
-            await service.release()
+            await _release_quietly(service)
             raise
         try:
             await service.set_current_connection(conn, initial_host)
@@ -340,6 +340,14 @@ async def _connect_first(
             raise
         return service
     raise ConfigurationError("No host to connect to.")  # resolve_hosts never returns an empty list
+
+
+async def _release_quietly(service: PluginService) -> None:
+    """Release what a failed first connect set up, without hiding why it failed."""
+    try:
+        await service.release()
+    except Exception as exc:
+        logger.warning("releasing after a failed connect failed: %s", type(exc).__name__)
 
 
 def _forced_driver(kwargs: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from psycopg.adapt import Dumper
 from psycopg.rows import dict_row
 from psycopg.types.enum import EnumInfo, register_enum
 
-from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError
+from awsasyncwrap import AsyncAwsConnection, FailoverFailedError, FailoverSuccessError
 from awsasyncwrap._carry_over import ConnectionChange
 
 from ._helpers import Db, until
@@ -237,3 +237,19 @@ async def test_pooled_connection_goes_back_to_the_pool_pristine(db: Db) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_an_applier_that_raises_fails_the_failover_cleanly(db: Db) -> None:
+    """The caller gets the wrapper's FailoverFailedError (naming the cause), not the applier's exception."""
+    conn = await db.connect()
+
+    async def broken(change: ConnectionChange) -> None:
+        raise RuntimeError("the application's hook broke")
+
+    conn.plugin_service.carry_over.add_applier(broken)
+    try:
+        await db.tb.failover()
+        with pytest.raises(FailoverFailedError, match="RuntimeError"):
+            await db.run(conn, "SELECT 1")
+    finally:
+        await conn.close()
