@@ -59,7 +59,8 @@ class AsyncAwsConnection(CarriedConnectionState):
             raw[WrapperProperties.PLUGINS.name] = plugins
         props = driver.normalize(Properties(raw))
         _validate(props, driver)
-        service = await _connect_first(target_connect_func, driver, props, driver.resolve_hosts(props))
+        attempts = driver.first_attempts(props, driver.resolve_hosts(props))
+        service = await _connect_first(target_connect_func, driver, props, attempts)
         proxy_cls = (
             AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
         )
@@ -311,20 +312,23 @@ async def _connect_first(
     target_connect_func: Callable[..., Awaitable[Any]],
     driver: DriverDialect,
     props: Properties,
-    hosts: list[HostInfo],
+    attempts: list[tuple[HostInfo, Properties]],
 ) -> PluginService:
-    """The plugin service of the first connection: ``hosts`` tried in order, as the driver would."""
-    for i, initial_host in enumerate(hosts):
+    """The plugin service of the first connection: ``attempts`` (host, its connect properties) in order, as
+    the driver would; the service keeps ``props``."""
+    for i, (initial_host, attempt_props) in enumerate(attempts):
         service = PluginService(props, driver, target_connect_func, initial_host)
         if initial_host.port is None:
             initial_host.port = service.database_dialect.default_port
         service.manager = PluginManager(service, props, driver.network_bound_methods)
         try:
             await service.manager.init_host_provider(props, service)
-            conn = await service.manager.connect(target_connect_func, driver, initial_host, props, True)
+            conn = await service.manager.connect(
+                target_connect_func, driver, initial_host, attempt_props, True
+            )
         except Exception as exc:
             await _release_quietly(service)
-            if i == len(hosts) - 1:
+            if i == len(attempts) - 1:
                 raise
             logger.debug("connecting to %s failed (%s); next host", initial_host.url, type(exc).__name__)
             continue

@@ -39,10 +39,14 @@ async def _pg_who(conn: Any) -> tuple[Any, ...]:
 
 
 async def _same_server_pg(
-    conninfo: str, plugins: str | None = "", wrapper_extra: str = "", **kwargs: Any
+    conninfo: str,
+    plugins: str | None = "",
+    wrapper_extra: str = "",
+    wrapper_props: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> AsyncAwsConnection:
-    """Connect raw and wrapped with the same settings (``wrapper_extra``: more for the wrapper's string);
-    both must land on the same server and login."""
+    """Connect raw and wrapped with the same settings (``wrapper_extra`` / ``wrapper_props``: more for the
+    wrapper only); both must land on the same server and login."""
     raw = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
     try:
         expected = await _pg_who(raw)
@@ -50,7 +54,11 @@ async def _same_server_pg(
     finally:
         await raw.close()
     wrapped = await AsyncAwsConnection.connect(
-        psycopg.AsyncConnection.connect, f"{conninfo} {wrapper_extra}", plugins=plugins, **kwargs
+        psycopg.AsyncConnection.connect,
+        f"{conninfo} {wrapper_extra}",
+        plugins=plugins,
+        **kwargs,
+        **(wrapper_props or {}),
     )
     try:
         assert await _pg_who(wrapped) == expected
@@ -242,3 +250,36 @@ async def test_mysql_bad_port_is_a_clear_error(mariadb_server: Testbed) -> None:
     kwargs = mariadb_server.connect_kwargs(mariadb_server.writer)
     with pytest.raises(ConfigurationError, match="'x'"):
         await AsyncAwsConnection.connect(aiomysql.connect, **{**kwargs, "port": "x"})
+
+
+@pytest.mark.parametrize("plugins", ["", None])
+async def test_pg_host_list_prefer_standby_and_load_balancing(
+    pg_cluster: Testbed, clean_pg_env: pytest.MonkeyPatch, plugins: str | None
+) -> None:
+    """psycopg's own order of attempts: prefer-standby tries every host as a standby first."""
+    tb = pg_cluster
+    writer = tb.address_of(tb.writer)
+    reader = tb.address_of(tb.readers[0])
+    hosts = f"host={writer[0]},{reader[0]} port={writer[1]},{reader[1]}"
+    conninfo = f"{hosts} user={tb.user} dbname={tb.database} target_session_attrs=prefer-standby"
+    conn = await _same_server_pg(
+        conninfo, plugins, wrapper_props=None if plugins == "" else tb.wrapper_props()
+    )
+    try:
+        assert conn.current_host is not None and conn.current_host.url == f"{reader[0]}:{reader[1]}"
+    finally:
+        await conn.close()
+        await release_resources()
+    seen = set()
+    for _ in range(12):  # load_balance_hosts=random: both hosts get picked, as with psycopg
+        conn = await AsyncAwsConnection.connect(
+            psycopg.AsyncConnection.connect,
+            f"{hosts} user={tb.user} dbname={tb.database} load_balance_hosts=random",
+            plugins="",
+        )
+        assert conn.current_host is not None
+        seen.add(conn.current_host.url)
+        await conn.close()
+        if len(seen) == 2:
+            break
+    assert seen == {f"{writer[0]}:{writer[1]}", f"{reader[0]}:{reader[1]}"}

@@ -68,6 +68,10 @@ class DriverDialect(abc.ABC):
         port = props.get("port")
         return [HostInfo(str(host), None if port is None else int(port))]
 
+    def first_attempts(self, props: Properties, hosts: list[HostInfo]) -> list[tuple[HostInfo, Properties]]:
+        """The first connection's attempts, in order: each host with the properties to connect with."""
+        return [(host, props) for host in hosts]
+
     def normalize(self, props: Properties) -> Properties:
         """Rename this driver's keywords to the generic names (``dbname`` -> ``database``)."""
         reverse = {driver: generic for generic, driver in self.generic_names.items() if driver != generic}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
@@ -75,6 +76,7 @@ class PsycopgDriverDialect(DriverDialect):
         return _libpq_keywords() | _CONNECT_KEYWORDS
 
     host_bound_names = frozenset({"hostaddr"})
+    _effective: Mapping[str, str] = {}  # libpq's values for the first connection (resolve_hosts)
 
     def collect_props(self, conninfo: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """libpq parses ``conninfo`` (text or URI) but the wrapper's keys; ``kwargs`` win, as in psycopg."""
@@ -96,7 +98,7 @@ class PsycopgDriverDialect(DriverDialect):
             name = self.generic_names.get(key, key)
             if value is not None and name in keywords:
                 params[name] = value
-        effective = effective_params(params)
+        effective = self._effective = effective_params(params)
         attempts = split_hosts(effective)
         infos = []
         bound = {}
@@ -115,6 +117,18 @@ class PsycopgDriverDialect(DriverDialect):
         if props.get("database") is None and effective.get("dbname"):
             props["database"] = effective["dbname"]
         return infos
+
+    def first_attempts(self, props: Properties, hosts: list[HostInfo]) -> list[tuple[HostInfo, Properties]]:
+        """psycopg's order: ``load_balance_hosts=random`` shuffles the hosts; ``prefer-standby`` tries every
+        host as a standby first, then every host as anything."""
+        hosts = list(hosts)
+        if len(hosts) > 1 and self._effective.get("load_balance_hosts") == "random":
+            random.shuffle(hosts)
+        attempts = [(host, props) for host in hosts]
+        if len(hosts) > 1 and self._effective.get("target_session_attrs") == "prefer-standby":
+            standby = Properties({**props, "target_session_attrs": "standby"})
+            attempts = [(host, standby) for host in hosts] + attempts
+        return attempts
 
     def adjust_connect_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "hostaddr" in kwargs and kwargs["hostaddr"] is None:
