@@ -7,9 +7,8 @@ adapters and types registered through ``conn.adapters``, and the channels of
 ``LISTEN`` / ``UNLISTEN`` statements run through it. When a plugin makes
 another driver connection current (failover, read/write switch, a connection
 from an internal pool), :meth:`CarryOver.apply` gives it all of that before it
-becomes current, then runs the appliers other modules registered
-(:meth:`CarryOver.add_applier`: one async callable per concern, called with a
-:class:`ConnectionChange`).
+becomes current, after the session state (:mod:`._session_state`, whose
+``on_new_connection`` callbacks cover what the application sets with SQL).
 
 Each driver connection remembers what it already has, so applying is
 incremental: a connection that comes back (read/write splitting) gets only
@@ -21,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +29,7 @@ from .hostinfo import HostInfo, HostRole
 if TYPE_CHECKING:
     from .drivers import DriverDialect
 
-__all__ = ["Applier", "CarryOver", "ConnectionChange"]
+__all__ = ["CarryOver", "ConnectionChange"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +48,6 @@ class ConnectionChange:
     host: HostInfo
 
 
-Applier = Callable[[ConnectionChange], Awaitable[None]]
-
-
 @dataclass(slots=True)
 class _Given:
     """What one driver connection already has of the recorded state."""
@@ -63,7 +58,7 @@ class _Given:
 
 
 class CarryOver:
-    """The carried state of one wrapped connection and the appliers run on each new driver connection."""
+    """What one wrapped connection carries from driver connection to driver connection."""
 
     def __init__(self, driver: DriverDialect) -> None:
         self._driver = driver
@@ -72,25 +67,10 @@ class CarryOver:
         self._handlers: dict[str, list[Any]] = {}  # "notice" / "notify" -> callbacks, in order
         self._adapter_calls: list[tuple[str, tuple[Any, ...]]] = []
         self._channels: set[str] = set()
-        self._appliers: list[Applier] = []
         self._given: weakref.WeakKeyDictionary[Any, _Given] = weakref.WeakKeyDictionary()
 
-    # --- the interface for other modules ---------------------------------------------------
-
-    def add_applier(self, applier: Applier) -> None:
-        """Run ``applier`` on every later connection change (after the built-in state is applied).
-
-        An applier that raises stops the change: the exception reaches whoever switched
-        connections (failover, read/write splitting), which then treats the new connection as failed.
-        """
-        self._appliers.append(applier)
-
-    def remove_applier(self, applier: Applier) -> None:
-        """Stop running ``applier``."""
-        self._appliers.remove(applier)
-
     async def apply(self, change: ConnectionChange) -> None:
-        """Give ``change.new`` what the application set through the proxy, then run the appliers."""
+        """Give ``change.new`` what the application set through the proxy (the plugin service calls this)."""
         conn = change.new
         given = self._given.get(conn)
         if given is None:
@@ -104,8 +84,6 @@ class CarryOver:
         given.adapter_calls = len(self._adapter_calls)
         if given.channels != self._channels and change.host.role is not HostRole.READER:
             await self._sync_channels(conn, given)
-        for applier in list(self._appliers):
-            await applier(change)
 
     def release(self, conn: Any) -> bool:
         """``conn`` leaves this wrapped connection for a pool others share: undo what it was given.
