@@ -108,7 +108,7 @@ class AsyncAwsCursor:
             for execute in chains.execute_inner:
                 func = partial(execute, self, "Cursor.execute", func, query, params, **kwargs)
             result = await first(self, "Cursor.execute", func, query, params, **kwargs)
-        if query.__class__ is not str or query[:1] in MAYBE_LISTEN:  # LISTEN channels are carried over
+        if query.__class__ is not str or (query and query[0] in MAYBE_LISTEN):  # LISTENs are carried over
             hot.service.carry_over.note_statement(hot.driver_conn, query)
         return self if result is cursor else result
 

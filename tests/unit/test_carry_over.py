@@ -20,7 +20,7 @@ def _channels(*statements: Any) -> frozenset[str]:
     carry = CarryOver(PsycopgDriverDialect())
     conn = _Conn()
     for query in statements:
-        if query.__class__ is not str or query[:1] in MAYBE_LISTEN:  # what the cursor checks
+        if query.__class__ is not str or (query and query[0] in MAYBE_LISTEN):  # what the cursor checks
             carry.note_statement(conn, query)
     return carry.channels
 
@@ -47,4 +47,4 @@ def test_listen_statements(statements: list[Any], expected: set[str]) -> None:
 
 def test_plain_statements_skip_the_slow_path() -> None:
     for query in ("SELECT 1", "INSERT INTO t VALUES (1)", "DELETE FROM t", "WITH x AS (SELECT 1) SELECT 1"):
-        assert not (query.__class__ is not str or query[:1] in MAYBE_LISTEN)
+        assert not (query.__class__ is not str or (query and query[0] in MAYBE_LISTEN))
