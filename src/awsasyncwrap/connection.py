@@ -9,13 +9,14 @@ from functools import cache, partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from ._carried import CarriedAttribute, CarriedConnectionState
 from ._pipeline import Chain, PluginManager
 from ._scoped import PipedContext, piped_iter
 from ._session_state import Applier
 from .cursor import AsyncAwsCursor, AsyncAwsMysqlCursor
 from .drivers import DriverDialect, driver_dialect_for
 from .errors import ConfigurationError
-from .hostinfo import HostInfo, HostRole
+from .hostinfo import HostInfo
 from .plugin_service import PluginService
 from .properties import Properties, WrapperProperties, known_properties
 
@@ -31,7 +32,7 @@ C = TypeVar("C")
 Row = TypeVar("Row")
 
 
-class AsyncAwsConnection:
+class AsyncAwsConnection(CarriedConnectionState):
     """Stands for a driver connection; network-bound calls run through the plugin pipeline.
 
     The driver connection behind it may change (failover, read/write
@@ -110,32 +111,13 @@ class AsyncAwsConnection:
         **kwargs: Any,
     ) -> AsyncAwsConnection:
         driver = driver_dialect_for(target_connect_func, _forced_driver(kwargs))
-        try:
-            raw = {**driver.parse_conninfo(conninfo), **kwargs}
-        except ValueError as exc:
-            raise ConfigurationError(f"Bad connection string: {exc}.") from None
+        raw = driver.collect_props(conninfo, kwargs)
         if plugins is not None:
             raw[WrapperProperties.PLUGINS.name] = plugins
         props = driver.normalize(Properties(raw))
         _validate(props, driver)
-        host = WrapperProperties.HOST.get(props) or "localhost"
-        port_text = str(props["port"]).split(",")[0] if props.get("port") is not None else ""
-        initial_host = HostInfo(
-            host.split(",")[0].strip(), int(port_text) if port_text else None, HostRole.WRITER
-        )
-        service = PluginService(props, driver, target_connect_func, initial_host)
-        if initial_host.port is None:
-            initial_host.port = service.database_dialect.default_port
-        service.manager = PluginManager(service, props, driver.network_bound_methods)
-        await service.manager.init_host_provider(props, service)
-        conn = await service.manager.connect(target_connect_func, driver, initial_host, props, True)
-        try:
-            await service.set_current_connection(conn, initial_host)
-            await service.refresh_host_list(conn)
-        except BaseException:
-            await service.dispose(conn)
-            await service.release()
-            raise
+        attempts = driver.first_attempts(props, driver.resolve_hosts(props))
+        service = await _connect_first(target_connect_func, driver, props, attempts)
         proxy_cls = (
             AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
         )
@@ -455,6 +437,7 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection):
     """The proxy of an aiomysql connection: aiomysql's own spellings where they differ from psycopg's."""
 
     _cursor_class = AsyncAwsMysqlCursor
+    cursorclass = CarriedAttribute("cursorclass")  # the default cursor class, carried over
 
     def __init__(self, service: PluginService) -> None:
         super().__init__(service)
@@ -542,6 +525,52 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection):
             await self.ensure_closed()
 
 
+async def _connect_first(
+    target_connect_func: Callable[..., Awaitable[Any]],
+    driver: DriverDialect,
+    props: Properties,
+    attempts: list[tuple[HostInfo, Properties]],
+) -> PluginService:
+    """The plugin service of the first connection: ``attempts`` (host, its connect properties) in order, as
+    the driver would; the service keeps ``props``."""
+    for i, (initial_host, attempt_props) in enumerate(attempts):
+        service = PluginService(props, driver, target_connect_func, initial_host)
+        if initial_host.port is None:
+            initial_host.port = service.database_dialect.default_port
+        service.manager = PluginManager(service, props, driver.network_bound_methods)
+        try:
+            await service.manager.init_host_provider(props, service)
+            conn = await service.manager.connect(
+                target_connect_func, driver, initial_host, attempt_props, True
+            )
+        except Exception as exc:
+            await _release_quietly(service)
+            if i == len(attempts) - 1:
+                raise
+            logger.debug("connecting to %s failed (%s); next host", initial_host.url, type(exc).__name__)
+            continue
+        except BaseException:
+            await _release_quietly(service)
+            raise
+        try:
+            await service.set_current_connection(conn, initial_host)
+            await service.refresh_host_list(conn)
+        except BaseException:
+            await service.dispose(conn)
+            await service.release()
+            raise
+        return service
+    raise ConfigurationError("No host to connect to.")  # resolve_hosts never returns an empty list
+
+
+async def _release_quietly(service: PluginService) -> None:
+    """Release what a failed first connect set up, without hiding why it failed."""
+    try:
+        await service.release()
+    except Exception as exc:
+        logger.warning("releasing after a failed connect failed: %s", type(exc).__name__)
+
+
 def _forced_driver(kwargs: dict[str, Any]) -> str | None:
     value = kwargs.get(WrapperProperties.DRIVER_DIALECT.name)
     return None if value is None else str(value)
@@ -556,6 +585,8 @@ def _validate(props: Properties, driver: DriverDialect) -> None:
     if bad:
         raise ConfigurationError.bad_choice("connection property", bad[0], driver.valid_names())
     for name, prop in known_properties().items():
+        if name in driver.generic_names:
+            continue  # host, port, user ...: the driver's rules decide (DriverDialect.resolve_hosts)
         if name in props and props[name] is not None:
             prop.convert(props[name])
     PluginManager.plugin_codes(props)  # unknown plugin codes fail here, before any I/O

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._listen import MAYBE_LISTEN
 from ._scoped import PipedContext, piped_iter
 from .errors import ConnectionReplacedError
 
@@ -113,6 +114,8 @@ class AsyncAwsCursor:
             result = await cursor.execute(query, params, **kwargs)
         else:
             result = await chain(self, cursor.execute, query, params, kwargs)
+        if query.__class__ is not str or (query and query[0] in MAYBE_LISTEN):  # LISTENs are carried over
+            hot.service.carry_over.note_statement(hot.driver_conn, query)
         return self if result is cursor else result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._carry_over import CarryOver, ConnectionChange
 from ._session_state import SessionState
 from .dialects import DatabaseDialect, detect_dialect, initial_dialect
 from .drivers import DriverDialect
@@ -62,6 +63,8 @@ class PluginService:
         self._current_host: HostInfo | None = None
         self._hosts: tuple[HostInfo, ...] = ()
         self.session_state = SessionState.from_props(props)
+        #: what the application set through the proxy, applied to each later driver connection
+        self.carry_over = CarryOver(driver_dialect)
         self.manager: PluginManager = None  # type: ignore[assignment]  # set by the connection
         self._host_list_provider: HostListProvider = self._database_dialect.create_host_list_provider(
             self, props
@@ -189,8 +192,9 @@ class PluginService:
         The session state goes with it (see :mod:`awsasyncwrap._session_state`): the settings the
         application made (read-only too unless ``transfer_read_only`` is False: a read/write switch
         sets it itself) and the appliers not yet run on ``conn``; the old connection's transaction,
-        if any, is rolled back (``rollback_on_switch``). After the application closed the proxy,
-        ``conn`` is disposed of and the closed error raised.
+        if any, is rolled back (``rollback_on_switch``). Then ``conn`` gets what the application set
+        on the driver connection through the proxy (:attr:`carry_over`). After the application closed
+        the proxy, ``conn`` is disposed of and the closed error raised.
         """
         if self.closed and conn is not self.current_connection:
             await self.dispose(conn)
@@ -207,6 +211,7 @@ class PluginService:
             self._current_host = host_info
             return
         await state.apply_to(conn, self._driver_dialect, transfer_read_only)
+        await self.carry_over.apply(ConnectionChange(conn, old, host_info))
         try:
             with anyio.fail_after(_ROLLBACK_TIMEOUT):
                 await state.rollback_if_in_transaction(old, self._driver_dialect)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from awsasyncwrap import AsyncAwsConnection, ConfigurationError, Properties, WrapperProperty
-from awsasyncwrap.drivers._conninfo import parse_conninfo
+from awsasyncwrap.drivers import PsycopgDriverDialect
 
 from .fakedriver import fake_connect
 
@@ -110,16 +110,16 @@ def test_monitoring_props_override_plain_ones() -> None:
 )
 def test_conninfo_parser(conninfo: str, expected: dict[str, str] | None) -> None:
     if expected is None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigurationError):
             parse_conninfo(conninfo)
     else:
         assert parse_conninfo(conninfo) == expected
 
 
 def test_conninfo_parser_errors() -> None:
-    with pytest.raises(ValueError, match="missing '='"):
+    with pytest.raises(ConfigurationError, match='missing "="'):
         parse_conninfo("host")
-    with pytest.raises(ValueError, match="unterminated"):
+    with pytest.raises(ConfigurationError, match="unterminated"):
         parse_conninfo("password='abc")
 
 
@@ -160,3 +160,8 @@ async def test_read_write_splitting_and_srw_together_are_rejected() -> None:
         await AsyncAwsConnection.connect(
             fake_connect, host="db.example", wrapper_dialect="pg", plugins="read_write_splitting,srw"
         )
+
+
+def parse_conninfo(conninfo: str) -> dict[str, str]:
+    """libpq's parse of ``conninfo`` plus the wrapper's keys in it."""
+    return PsycopgDriverDialect().collect_props(conninfo, {})

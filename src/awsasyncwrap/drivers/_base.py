@@ -114,6 +114,11 @@ class DriverDialect(abc.ABC):
     #: dispatched by a proxy method through the plugin pipeline (``"*"`` subscribers get them).
     #: Fetches and scrolls of server-side cursors are network-bound too, whatever their name here.
     network_bound_methods: ClassVar[frozenset[str]]
+    #: Connect keywords that only hold for the host they came with (psycopg ``hostaddr``, aiomysql
+    #: ``unix_socket``): given to that host's connections only, blanked for any other host.
+    host_bound_names: ClassVar[frozenset[str]] = frozenset()
+    #: host url -> the host-bound keywords of that host (``resolve_hosts`` assigns a new dict)
+    _host_bound: Mapping[str, Mapping[str, Any]] = {}
 
     # --- identification and connect ---------------------------------------------------------
 
@@ -126,11 +131,33 @@ class DriverDialect(abc.ABC):
     def driver_params(self) -> frozenset[str]:
         """Every keyword this driver's connect function accepts."""
 
-    def parse_conninfo(self, conninfo: str) -> dict[str, Any]:
-        """Split a connection string into properties (only drivers that have one)."""
+    def collect_props(self, conninfo: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The properties given as a connection string (only drivers that have one) and keywords."""
         if conninfo:
-            raise ValueError(f"the {self.code} driver takes keyword arguments, not a connection string")
-        return {}
+            from ..errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"The {self.code} driver takes keyword arguments, not a connection string."
+            )
+        return dict(kwargs)
+
+    def resolve_hosts(self, props: Properties) -> list[HostInfo]:
+        """The hosts the driver would try for ``props``, in order, by the driver's own rules.
+
+        Fills in ``props`` what the wrapper must know explicitly (generic ``host``, ``port``,
+        ``user``, ``database``) with the values the driver would have chosen.
+        """
+        from ..errors import ConfigurationError
+
+        host = props.get("host")
+        if not host:
+            raise ConfigurationError(f"No host given: the {self.code} driver needs host=...")
+        port = props.get("port")
+        return [HostInfo(str(host), None if port is None else int(port))]
+
+    def first_attempts(self, props: Properties, hosts: list[HostInfo]) -> list[tuple[HostInfo, Properties]]:
+        """The first connection's attempts, in order: each host with the properties to connect with."""
+        return [(host, props) for host in hosts]
 
     def normalize(self, props: Properties) -> Properties:
         """Rename this driver's keywords to the generic names (``dbname`` -> ``database``)."""
@@ -169,6 +196,10 @@ class DriverDialect(abc.ABC):
         kwargs[self.generic_names["host"]] = host_info.host
         if host_info.port is not None:
             kwargs[self.generic_names["port"]] = host_info.port
+        if self._host_bound:
+            bound = self._host_bound.get(host_info.url)
+            for name in self.host_bound_names:
+                kwargs[name] = None if bound is None else bound.get(name)
         return self.adjust_connect_kwargs(kwargs)
 
     def adjust_connect_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,61 +1,51 @@
-"""Parse libpq connection strings (``key=value`` and ``postgresql://`` URIs) without validating keys.
+"""Take the wrapper's own keys out of a libpq connection string; libpq parses the rest.
 
-libpq's own parser rejects keys it does not know, so wrapper properties such
-as ``plugins=failover`` could not be written in a connection string. This
-parser accepts any key and leaves validation to the wrapper.
+libpq rejects keys it does not know, so wrapper properties such as
+``plugins=failover`` written in a connection string are cut out here (from the
+``key=value`` list, or from the query of a ``postgresql://`` URI) and the rest
+of the string is left to libpq untouched.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from collections.abc import Callable
+from urllib.parse import parse_qsl
 
-__all__ = ["parse_conninfo"]
+__all__ = ["split_conninfo"]
+
+_URI_PREFIXES = ("postgresql://", "postgres://")
 
 
-def parse_conninfo(conninfo: str) -> dict[str, Any]:
-    """Split ``conninfo`` into a dict of its keys and values."""
+def split_conninfo(conninfo: str, is_libpq_key: Callable[[str], bool]) -> tuple[str, dict[str, str]]:
+    """``(libpq part, {other key: value})`` of ``conninfo``; the libpq part is text for libpq to parse."""
     text = conninfo.strip()
-    if text.startswith(("postgresql://", "postgres://")):
-        return _parse_uri(text)
-    return _parse_key_values(text)
+    if text.startswith(_URI_PREFIXES):
+        return _split_uri(text, is_libpq_key)
+    return _split_key_values(text, is_libpq_key)
 
 
-def _parse_uri(uri: str) -> dict[str, Any]:
-    parts = urlsplit(uri)
-    out: dict[str, Any] = {}
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, netloc = netloc.rsplit("@", 1)
-        user, _, password = userinfo.partition(":")
-        if user:
-            out["user"] = unquote(user)
-        if password:
-            out["password"] = unquote(password)
-    if netloc:
-        hosts, ports = [], []
-        for item in netloc.split(","):
-            if item.startswith("["):
-                host, _, rest = item[1:].partition("]")
-                port = rest[1:] if rest.startswith(":") else ""
-            else:
-                host, _, port = item.partition(":")
-            hosts.append(unquote(host))
-            ports.append(port)
-        if any(hosts):
-            out["host"] = ",".join(hosts)
-        if any(ports):
-            out["port"] = ",".join(ports)
-    path = parts.path.lstrip("/")
-    if path:
-        out["dbname"] = unquote(path)
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        out[key] = value
-    return out
+def _split_uri(uri: str, is_libpq_key: Callable[[str], bool]) -> tuple[str, dict[str, str]]:
+    base, sep, query = uri.partition("?")
+    if not sep:
+        return uri, {}
+    kept: list[str] = []
+    other: dict[str, str] = {}
+    for item in query.split("&"):
+        if not item:
+            continue
+        pairs = parse_qsl(item, keep_blank_values=True)
+        key = pairs[0][0] if pairs else item
+        if is_libpq_key(key):
+            kept.append(item)
+        else:
+            other[key] = pairs[0][1] if pairs else ""
+    return (f"{base}?{'&'.join(kept)}" if kept else base), other
 
 
-def _parse_key_values(text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _split_key_values(text: str, is_libpq_key: Callable[[str], bool]) -> tuple[str, dict[str, str]]:
+    """Cut the non-libpq ``key=value`` items out of ``text`` (libpq's tokenizing rules)."""
+    kept: list[str] = []
+    other: dict[str, str] = {}
     i, n = 0, len(text)
     while i < n:
         while i < n and text[i].isspace():
@@ -69,26 +59,39 @@ def _parse_key_values(text: str) -> dict[str, Any]:
         while i < n and text[i].isspace():
             i += 1
         if i >= n or text[i] != "=" or not key:
-            raise ValueError(f"missing '=' after {key!r} in connection string")
+            kept.append(text[start:])  # malformed: let libpq report it in its own words
+            break
         i += 1
         while i < n and text[i].isspace():
             i += 1
-        value_chars: list[str] = []
-        if i < n and text[i] == "'":
-            i += 1
-            while i < n and text[i] != "'":
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                value_chars.append(text[i])
-                i += 1
-            if i >= n:
-                raise ValueError(f"unterminated quoted value for {key!r} in connection string")
-            i += 1
+        value, i = _value(text, i)
+        if value is None:
+            kept.append(text[start:])
+            break
+        if is_libpq_key(key):
+            kept.append(text[start:i])
         else:
-            while i < n and not text[i].isspace():
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                value_chars.append(text[i])
+            other[key] = value
+    return " ".join(kept), other
+
+
+def _value(text: str, i: int) -> tuple[str | None, int]:
+    """The value starting at ``text[i]`` (quoted or bare, backslash escapes) and where it ends."""
+    n = len(text)
+    chars: list[str] = []
+    if i < n and text[i] == "'":
+        i += 1
+        while i < n and text[i] != "'":
+            if text[i] == "\\" and i + 1 < n:
                 i += 1
-        out[key] = "".join(value_chars)
-    return out
+            chars.append(text[i])
+            i += 1
+        if i >= n:
+            return None, n  # unterminated quote
+        return "".join(chars), i + 1
+    while i < n and not text[i].isspace():
+        if text[i] == "\\" and i + 1 < n:
+            i += 1
+        chars.append(text[i])
+        i += 1
+    return "".join(chars), i

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
-from ..hostinfo import HostInfo
+from ..errors import ConfigurationError
+from ..hostinfo import HostInfo, HostRole
+from ..properties import Properties
 from ._aiomysql_guard import guarded_connection_class
 from ._base import DriverDialect, TargetConnectFunc
 
@@ -28,6 +30,18 @@ def _connect_params() -> frozenset[str]:
     import aiomysql
 
     return frozenset(inspect.signature(aiomysql.connect).parameters) - {"loop"}
+
+
+@cache
+def _connect_defaults() -> dict[str, Any]:
+    """aiomysql's own defaults (``aiomysql.connect``'s signature): host, port, ..."""
+    import aiomysql
+
+    return {
+        name: param.default
+        for name, param in inspect.signature(aiomysql.connect).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
 
 
 class AiomysqlDriverDialect(DriverDialect):
@@ -62,6 +76,8 @@ class AiomysqlDriverDialect(DriverDialect):
         }
     )
 
+    host_bound_names = frozenset({"unix_socket"})
+
     def __init__(self) -> None:
         # read-only / isolation are session settings aiomysql does not track itself
         self._read_only: weakref.WeakKeyDictionary[Any, bool | None] = weakref.WeakKeyDictionary()
@@ -76,6 +92,62 @@ class AiomysqlDriverDialect(DriverDialect):
 
     def driver_params(self) -> frozenset[str]:
         return _connect_params()
+
+    def resolve_hosts(self, props: Properties) -> list[HostInfo]:
+        """aiomysql's target for ``props``: its defaults, or what ``read_default_file`` sets.
+
+        The option file's values become explicit properties (aiomysql lets the file override
+        keywords, so a file naming a host would pin every later connection to that host).
+        """
+        if props.get("read_default_file"):
+            self._read_option_file(props)
+        defaults = _connect_defaults()
+        names = [h.strip() for h in str(props.get("host") or "").split(",") if h.strip()]
+        port_value: Any = props.get("port")
+        try:
+            port = int(defaults["port"] if port_value is None else port_value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"Bad port {port_value!r}: not a number.") from None
+        infos = [
+            HostInfo(name, port, HostRole.WRITER if i == 0 else HostRole.UNKNOWN)
+            for i, name in enumerate(names or [str(defaults["host"])])
+        ]
+        if props.get("unix_socket"):
+            self._host_bound = {infos[0].url: {"unix_socket": props.pop("unix_socket")}}
+        props["host"] = ",".join(h.host for h in infos)
+        props["port"] = infos[0].port
+        return infos
+
+    def _read_option_file(self, props: Properties) -> None:
+        """Let aiomysql read the option file, then make its choices explicit properties."""
+        import aiomysql
+        from pymysql.connections import DEFAULT_CHARSET
+
+        keywords = {"host", "port", "user", "password", "unix_socket", "charset"}
+        given = {k: props[k] for k in keywords if props.get(k) is not None}
+        if props.get("database") is not None:
+            given["db"] = props["database"]
+        defaults = _connect_defaults()
+        probe = aiomysql.Connection(
+            **{"host": defaults["host"], "port": defaults["port"], **given},
+            read_default_file=props["read_default_file"],
+            read_default_group=props.get("read_default_group"),
+        )
+        chosen = {
+            "host": probe.host,
+            "port": probe.port,
+            "user": probe.user,
+            "password": probe._password or None,
+            "unix_socket": probe.unix_socket,
+            "database": probe.db,
+        }
+        if "charset" in given or probe.charset != DEFAULT_CHARSET:  # set by the file
+            chosen["charset"] = probe.charset
+        for key, value in chosen.items():
+            if value is not None and value != "":
+                props[key] = value
+        props.pop("read_default_file", None)
+        props.pop("read_default_group", None)
 
     def adjust_connect_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "port" in kwargs:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import inspect
 import os
+import random
 import select
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
 import anyio
 
+from ..errors import ConfigurationError
+from ..hostinfo import HostInfo, HostRole
+from ..properties import Properties
 from ._base import DriverDialect, TargetConnectFunc
-from ._conninfo import parse_conninfo
+from ._conninfo import split_conninfo
+from ._libpq import effective_params, split_hosts
 
 __all__ = ["PsycopgDriverDialect"]
 
@@ -80,8 +85,65 @@ class PsycopgDriverDialect(DriverDialect):
     def driver_params(self) -> frozenset[str]:
         return _libpq_keywords() | _CONNECT_KEYWORDS
 
-    def parse_conninfo(self, conninfo: str) -> dict[str, Any]:
-        return parse_conninfo(conninfo)
+    host_bound_names = frozenset({"hostaddr"})
+    _effective: Mapping[str, str] = {}  # libpq's values for the first connection (resolve_hosts)
+
+    def collect_props(self, conninfo: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """libpq parses ``conninfo`` (text or URI) but the wrapper's keys; ``kwargs`` win, as in psycopg."""
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        libpq_part, wrapper_part = split_conninfo(conninfo, _libpq_keywords().__contains__)
+        try:
+            params = conninfo_to_dict(libpq_part)
+        except ProgrammingError as exc:
+            raise ConfigurationError(f"Bad connection string: {exc}") from None
+        return {**params, **wrapper_part, **kwargs}
+
+    def resolve_hosts(self, props: Properties) -> list[HostInfo]:
+        """libpq's hosts for ``props``: env vars, ``service=`` file, URI, lists of hosts, defaults."""
+        keywords = _libpq_keywords()
+        params = {}
+        for key, value in props.items():
+            name = self.generic_names.get(key, key)
+            if value is not None and name in keywords:
+                params[name] = value
+        effective = self._effective = effective_params(params)
+        attempts = split_hosts(effective)
+        infos = []
+        bound = {}
+        for i, (host, addr, port) in enumerate(attempts):
+            info = HostInfo(host or addr, port, HostRole.WRITER if i == 0 else HostRole.UNKNOWN)
+            if addr:
+                bound[info.url] = {"hostaddr": addr}
+            infos.append(info)
+        self._host_bound = bound
+        props.pop("hostaddr", None)
+        props["host"] = ",".join(h.host for h in infos)
+        ports = {h.port for h in infos}
+        props["port"] = infos[0].port if len(ports) == 1 else ",".join(str(h.port) for h in infos)
+        if props.get("user") is None and effective.get("user"):
+            props["user"] = effective["user"]
+        if props.get("database") is None and effective.get("dbname"):
+            props["database"] = effective["dbname"]
+        return infos
+
+    def first_attempts(self, props: Properties, hosts: list[HostInfo]) -> list[tuple[HostInfo, Properties]]:
+        """psycopg's order: ``load_balance_hosts=random`` shuffles the hosts; ``prefer-standby`` tries every
+        host as a standby first, then every host as anything."""
+        hosts = list(hosts)
+        if len(hosts) > 1 and self._effective.get("load_balance_hosts") == "random":
+            random.shuffle(hosts)
+        attempts = [(host, props) for host in hosts]
+        if len(hosts) > 1 and self._effective.get("target_session_attrs") == "prefer-standby":
+            standby = Properties({**props, "target_session_attrs": "standby"})
+            attempts = [(host, standby) for host in hosts] + attempts
+        return attempts
+
+    def adjust_connect_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "hostaddr" in kwargs and kwargs["hostaddr"] is None:
+            kwargs["hostaddr"] = ""  # blank, not absent: a service file's hostaddr must not apply either
+        return kwargs
 
     # --- state --------------------------------------------------------------------------------
 

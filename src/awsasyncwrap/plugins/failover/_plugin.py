@@ -360,7 +360,15 @@ class FailoverPlugin(Plugin):
             await service.dispose(conn)
             return _Outcome(None, FailoverFailedError("the connection was closed"))
         self.failover_count += 1
-        await service.set_current_connection(conn, host, plugin_to_skip=self)
+        try:
+            await service.set_current_connection(conn, host, plugin_to_skip=self)
+        except Exception as exc:  # the new connection failed while it was given the application's state
+            await service.dispose(conn)
+            failed = FailoverFailedError(
+                f"preparing the connection to {host.url} failed: {type(exc).__name__}"
+            )
+            failed.__cause__ = exc
+            return _Outcome(None, failed)
         topo = provider.monitor().topology
         if topo is not None:
             await service.apply_hosts(topo.hosts)

@@ -370,7 +370,9 @@ class SwitchingPlugin(Plugin):
         """Done with a connection: back to its pool, or closed."""
         tracker().untrack(held.conn)
         if held.pool is not None:
-            if await self._reset_for_pool(held):
+            if not self._service.carry_over.release(held.conn):  # what it was given cannot be undone
+                await close_quietly(self._service.driver_dialect, held.conn)
+            elif await self._reset_for_pool(held):
                 await held.pool.give_back(held.conn)
         else:
             await close_quietly(self._service.driver_dialect, held.conn)

@@ -1,0 +1,80 @@
+"""Where libpq would connect: its own rules (env vars, service file, defaults), asked of libpq itself.
+
+libpq merges a connection string with the ``PG*`` environment variables, the
+``service=`` entry of ``pg_service.conf`` (``PGSERVICEFILE``, ``PGSYSCONFDIR``,
+``PGSERVICE``) and its compiled defaults only when it starts a connection, and
+offers no call that merges without connecting. :func:`effective_params` starts
+one that is sure to stop before any I/O: an invalid ``target_session_attrs``
+is rejected after the merge and before the host is even looked up; the merged
+values are then read back from the stillborn connection (``PQconninfo``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigurationError
+
+__all__ = ["effective_params", "split_hosts"]
+
+_POISON = "awsasyncwrap-probe"
+
+
+def effective_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """libpq's effective value of every connection parameter for ``params`` (no I/O but local files).
+
+    Also ``default_host``: the host libpq falls back to when none is set (its socket directory).
+    """
+    from psycopg import pq
+    from psycopg.conninfo import make_conninfo
+
+    conninfo = make_conninfo("", **{**params, "target_session_attrs": _POISON})
+    pgconn = pq.PGconn.connect_start(conninfo.encode())
+    try:
+        message = pgconn.get_error_message()
+        if pgconn.status != pq.ConnStatus.BAD or _POISON not in message:
+            # libpq refused the settings themselves (e.g. an unknown service): its message says why
+            raise ConfigurationError(f"Bad connection settings: {message.strip() or 'rejected by libpq'}.")
+        out = {opt.keyword.decode(): opt.val.decode() for opt in pgconn.info if opt.val is not None}
+        out["default_host"] = pgconn.host.decode()
+    finally:
+        pgconn.finish()
+    out.pop("target_session_attrs", None)
+    if "target_session_attrs" in params:
+        out["target_session_attrs"] = str(params["target_session_attrs"])
+    return out
+
+
+def split_hosts(params: Mapping[str, str]) -> list[tuple[str, str, int]]:
+    """``(host, hostaddr, port)`` of each host libpq would try, in order (libpq's pairing rules)."""
+    hosts = params.get("host", "").split(",") if params.get("host") else []
+    addrs = params.get("hostaddr", "").split(",") if params.get("hostaddr") else []
+    ports = params.get("port", "").split(",") if params.get("port") else []
+    if hosts and addrs and len(hosts) != len(addrs):
+        raise ConfigurationError(
+            f"Bad connection settings: {len(hosts)} host names (host={params['host']!r}) but "
+            f"{len(addrs)} addresses (hostaddr={params['hostaddr']!r}); give as many of each."
+        )
+    count = max(len(hosts), len(addrs), 1)
+    if len(ports) > 1 and len(ports) != count:
+        raise ConfigurationError(
+            f"Bad connection settings: {len(ports)} ports (port={params['port']!r}) for {count} hosts; "
+            "give one port, or one per host."
+        )
+    default_host = params.get("default_host", "")
+    out = []
+    for i in range(count):
+        host = hosts[i].strip() if hosts else ""
+        addr = addrs[i].strip() if addrs else ""
+        port_text = (ports[i] if len(ports) > 1 else ports[0]).strip() if ports else ""
+        try:
+            port = int(port_text) if port_text else 5432
+        except ValueError:
+            raise ConfigurationError(
+                f"Bad connection settings: port {port_text!r} is not a number (port={params['port']!r})."
+            ) from None
+        if not host and not addr:
+            host = default_host
+        out.append((host, addr, port))
+    return out
