@@ -105,6 +105,13 @@ class RecordingAdapters:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._current().adapters, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # psycopg's AdaptersMap(template) marks the template's maps as shared (copy on write)
+        if name == "_conn":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._current().adapters, name, value)
+
 
 class _RecordingTypes:
     """``conn.adapters.types`` of a psycopg proxy: ``add`` recorded, the rest read from the driver's."""
@@ -123,6 +130,12 @@ class _RecordingTypes:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._types(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_conn":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._types(), name, value)
 
     def __getitem__(self, key: Any) -> Any:
         return self._types()[key]
