@@ -116,6 +116,7 @@ class BlueGreenStatusService(BackgroundService):
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._hosts: dict[Role, HostInfo | None] = {Role.SOURCE: None, Role.TARGET: None}
+        self._conns: dict[Role, Any] = {}  # each monitor's connection
         self._listeners: weakref.WeakSet[Any] = weakref.WeakSet()
         self._client = f"awsasyncwrap-{_version()}"
         self.changes = 0  # how many routing changes were published (tests, logs)
@@ -224,17 +225,18 @@ class BlueGreenStatusService(BackgroundService):
             return False
         return True
 
-    async def _poll(self, role: Role, conn: Any) -> Any:
-        """One round of one monitor; returns the (possibly new) connection."""
+    async def _poll(self, role: Role) -> None:
+        """One round of one monitor (its connection is kept in ``self._conns``)."""
         host = self._monitor_host(role)
         if host is None:
-            return conn
+            return
+        conn = self._conns.get(role)
         if conn is None:
-            conn = await self._connect(host)
+            conn = self._conns[role] = await self._connect(host)
         rows = await self._read(conn)
         state = self.state
         if rows is None:
-            return conn
+            return
         changed = state.observe(role, rows, time.monotonic())
         if state.phase is Phase.CREATED or (state.phase is Phase.PREPARATION and not state.ips):
             await self._snapshot_ips()
@@ -249,10 +251,8 @@ class BlueGreenStatusService(BackgroundService):
             changed = True
         if changed:
             self._publish()
-        return conn
 
     async def _monitor(self, role: Role) -> None:
-        conn: Any = None
         try:
             while True:
                 if self._monitor_host(role) is None:  # the green host comes with the first metadata
@@ -260,12 +260,12 @@ class BlueGreenStatusService(BackgroundService):
                     await self._wake.wait()
                     continue
                 try:
-                    conn = await self._poll(role, conn)
+                    await self._poll(role)
                 except Exception as exc:  # a monitor survives its own errors
                     logger.debug("bg status monitor %s/%s failed: %r", self.bg_id, role.value, exc)
+                    conn = self._conns.pop(role, None)
                     if conn is not None:
-                        self._driver.close_now(conn)
-                        conn = None
+                        await self._close(conn)
                 started = self.state.started_at
                 if (
                     started is not None
@@ -279,8 +279,19 @@ class BlueGreenStatusService(BackgroundService):
                 with anyio.move_on_after(self._interval()):
                     await wake.wait()
         finally:
+            conn = self._conns.pop(role, None)
             if conn is not None:
-                self._driver.close_now(conn)
+                await self._close(conn)
+
+    async def _close(self, conn: Any) -> None:
+        """Close a monitor connection, even while the monitor is being cancelled (bounded)."""
+        driver = self._driver
+        driver.abort(conn)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_STEP_TIMEOUT):
+            try:
+                await driver.close(conn)
+            except Exception as exc:
+                logger.debug("closing a bg status monitor connection failed: %r", exc)
 
 
 def _version() -> str:
