@@ -16,8 +16,8 @@ HIGH = 0.1  # bg_interval_high_ms default: one poll
 SLACK = 0.5  # scheduling noise on a loaded 2-core VM
 
 
-async def _through_switchover(bg: BlueGreenDeployment) -> None:
-    app = WriterApp(bg, workers=4)
+async def _through_switchover(bg: BlueGreenDeployment, plugins: str) -> None:
+    app = WriterApp(bg, workers=4, plugins=plugins)
     await app.prepare()
     try:
         async with app.running():
@@ -47,9 +47,18 @@ async def _through_switchover(bg: BlueGreenDeployment) -> None:
     assert status_services() == []
 
 
-async def test_postgres_app_writes_through_switchover(pg_bluegreen: BlueGreenDeployment) -> None:
-    await _through_switchover(pg_bluegreen)
+PLUGIN_SETS = pytest.mark.parametrize("plugins", ["bg", "bg,failover,host_monitoring"])
 
 
-async def test_mariadb_app_writes_through_switchover(mariadb_bluegreen: BlueGreenDeployment) -> None:
-    await _through_switchover(mariadb_bluegreen)
+@PLUGIN_SETS
+async def test_postgres_app_writes_through_switchover(
+    pg_bluegreen: BlueGreenDeployment, plugins: str
+) -> None:
+    await _through_switchover(pg_bluegreen, plugins)
+
+
+@PLUGIN_SETS
+async def test_mariadb_app_writes_through_switchover(
+    mariadb_bluegreen: BlueGreenDeployment, plugins: str
+) -> None:
+    await _through_switchover(mariadb_bluegreen, plugins)
