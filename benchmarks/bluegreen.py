@@ -6,7 +6,7 @@ failed and the worker reconnects), a switchover in the middle. Printed: requests
 request latency, the pause (longest time without any acknowledged write), rows written on blue after green
 was promoted, acknowledged rows missing on green.
 
-    python benchmarks/bluegreen.py [--engine postgres|mariadb|both] [--workers 8] [--phase-seconds 1,0.3,1]
+    python benchmarks/bluegreen.py [--engine postgres|mariadb|both] [--workers 8] [--phase-seconds 2,0.3,1]
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", default="both", choices=("postgres", "mariadb", "both"))
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--phase-seconds", default="1,0.3,1")
+    parser.add_argument("--phase-seconds", default="2,0.3,1")
     args = parser.parse_args()
     logging.getLogger("psycopg").setLevel(logging.ERROR)  # cancelled workers' queries at the end of a run
     phases = PhaseSeconds.parse(args.phase_seconds)

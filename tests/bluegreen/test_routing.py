@@ -46,7 +46,8 @@ async def _instance_id(bg: BlueGreenDeployment, conn: Any) -> str:
 
 
 async def _rollback_keeps_app_on_blue(bg: BlueGreenDeployment) -> None:
-    app = WriterApp(bg, workers=3)
+    # PREPARATION (0.5 s) must outlast one CREATED poll for the monitors to see the switchover at all
+    app = WriterApp(bg, workers=3, props={"bg_interval_increased_ms": 200})
     await app.prepare()
     try:
         async with app.running():
@@ -74,7 +75,7 @@ async def test_mariadb_rollback_keeps_app_on_blue(mariadb_bluegreen: BlueGreenDe
 
 
 async def _connects_during_switchover(bg: BlueGreenDeployment) -> None:
-    first = await _connect(bg, monitor_disposal_time_ms=100)
+    first = await _connect(bg, monitor_disposal_time_ms=100, bg_interval_increased_ms=200)
     await wait_phase(Phase.CREATED)
     async with anyio.create_task_group() as tg:
         tg.start_soon(bg.switchover, PhaseSeconds(preparation=0.3, notice=1.5, post=2.0))

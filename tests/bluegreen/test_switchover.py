@@ -17,7 +17,7 @@ SLACK = 0.5  # scheduling noise on a loaded 2-core VM
 
 
 async def _through_switchover(bg: BlueGreenDeployment, plugins: str) -> None:
-    app = WriterApp(bg, workers=4, plugins=plugins)
+    app = WriterApp(bg, workers=4, plugins=plugins, props={"bg_interval_increased_ms": 300})
     await app.prepare()
     try:
         async with app.running():

@@ -144,6 +144,10 @@ def test_rollback_is_detected_and_keeps_the_app_on_blue() -> None:
     assert changed and state.rolled_back and state.phase is Phase.CREATED
     assert state.connect_route(BLUE, 2.0).kind == "pass"
     assert state.execute_route(Role.SOURCE, 2.0).kind == "pass"
+    state.observe(Role.TARGET, rows(Phase.IN_PROGRESS), 2.1)  # a stale answer of the other side
+    assert state.rolled_back and state.execute_route(Role.SOURCE, 2.1).kind == "pass"
+    state.observe(Role.TARGET, rows(Phase.CREATED), 2.2)
+    assert state.rolled_back and state.phase is Phase.CREATED
     state.observe(Role.SOURCE, rows(Phase.PREPARATION), 3.0)  # a new switchover
     assert not state.rolled_back and state.connect_route(BLUE, 3.0).kind == "substitute"
 

@@ -5,7 +5,7 @@
 host names (see ``_resolver``) and publishes the status metadata on every node.
 :meth:`BlueGreenDeployment.switchover` walks the statuses as RDS does:
 
-1. ``SWITCHOVER_INITIATED`` for ``preparation`` seconds;
+1. ``SWITCHOVER_INITIATED`` for ``preparation`` seconds (2.0: clients polling at the CREATED rate see it);
 2. ``SWITCHOVER_IN_PROGRESS``; ``notice`` seconds later writes stop on blue (read-only, and the blue
    writer's traffic is held at its proxies), green catches up with everything blue committed and is
    promoted, the green readers follow it, and the names switch: blue names now reach green, blue
@@ -94,7 +94,7 @@ class BlueGreenNames:
 class PhaseSeconds:
     """Timing of :meth:`BlueGreenDeployment.switchover` (seconds)."""
 
-    preparation: float = 1.0  # SWITCHOVER_INITIATED before SWITCHOVER_IN_PROGRESS
+    preparation: float = 2.0  # SWITCHOVER_INITIATED before SWITCHOVER_IN_PROGRESS (> a CREATED poll, 1 s)
     notice: float = 0.3  # SWITCHOVER_IN_PROGRESS before writes stop on blue
     post: float = 1.0  # SWITCHOVER_IN_POST_PROCESSING before SWITCHOVER_COMPLETED
 
@@ -107,7 +107,7 @@ class PhaseSeconds:
             values = []
         if len(values) != 3 or any(v < 0 for v in values):
             raise TestbedError(
-                f"bad phase seconds {text!r}; valid: PREPARATION,NOTICE,POST (>= 0), e.g. 1,0.3,1"
+                f"bad phase seconds {text!r}; valid: PREPARATION,NOTICE,POST (>= 0), e.g. 2,0.3,1"
             )
         return cls(*values)
 

@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "bluegreen", parents=[where], help="blue/green deployment: create, switchover, delete"
     )
     bg.add_argument("action", choices=("create", "switchover", "status", "delete"))
-    bg.add_argument("--phase-seconds", help="switchover: PREPARATION,NOTICE,POST seconds (default 1,0.3,1)")
+    bg.add_argument("--phase-seconds", help="switchover: PREPARATION,NOTICE,POST seconds (default 2,0.3,1)")
     bg.add_argument("--rollback", action="store_true", help="switchover: roll back to blue instead")
     sub.add_parser("heal", parents=[where], help="all proxies pass, every instance up and replicating")
     sub.add_parser("down", parents=[where], help="stop everything and delete the directory")

@@ -125,8 +125,10 @@ class SwitchoverState:
             self.rolled_back = True
             for other in self.sides:  # the other side's last answer is stale now
                 self.sides[other] = min(self.sides[other], phase)
-        elif phase >= Phase.PREPARATION and previous is not None and previous < Phase.PREPARATION:
-            self.rolled_back = False  # a new switchover
+        elif phase is Phase.PREPARATION and previous is not None and previous < Phase.PREPARATION:
+            # a new switchover starts with PREPARATION; a later phase right after a rollback is a stale
+            # answer (e.g. held by a host that was fenced during the switchover)
+            self.rolled_back = False
         self.sides[side] = phase
         if rows:
             self.roles = {**self.roles, **{r.endpoint: r.role for r in rows}}
