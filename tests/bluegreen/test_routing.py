@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from awsasyncwrap import AsyncAwsConnection, release_resources
+from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError, release_resources
 from awsasyncwrap.plugins.blue_green import (
     BlueGreenConnectTimeoutError,
     BlueGreenRejectedError,
@@ -80,6 +80,9 @@ async def _connects_during_switchover(bg: BlueGreenDeployment) -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(bg.switchover, PhaseSeconds(preparation=0.3, notice=1.5, post=2.0))
         await wait_phase(Phase.IN_PROGRESS)
+        with anyio.move_on_after(0.2) as scope:  # a held call can be cancelled; nothing breaks
+            await _instance_id(bg, first)
+        assert scope.cancelled_caught
         t0 = time.monotonic()
         with pytest.raises(BlueGreenConnectTimeoutError, match="bg_connect_timeout_ms=300"):
             await _connect(bg, bg_connect_timeout_ms=300)
@@ -91,8 +94,11 @@ async def _connects_during_switchover(bg: BlueGreenDeployment) -> None:
             await _connect(bg, side="green")
         await held.close()
     await wait_phase(Phase.COMPLETED, with_ips=True)
-    # the connection opened before the switch moved to green on its next call (documented retry)
     assert bg.green_dns_removed
+    # the connection opened on blue moves to green on its next call: the documented retry, then green
+    with pytest.raises(FailoverSuccessError, match="moved this connection to the green cluster"):
+        await _instance_id(bg, first)
+    assert await _instance_id(bg, first) == bg.green.writer.id
     await first.close()
 
 
