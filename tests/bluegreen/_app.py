@@ -132,21 +132,21 @@ async def wait_phase(phase: Phase, *, with_ips: bool = True) -> None:
     await until(reached, timeout=10.0)
 
 
-async def rows_on(deployment: BlueGreenDeployment, inst: Instance) -> set[int]:
-    """The ids in the table on one node (straight to its server, no proxy)."""
+async def rows_on(deployment: BlueGreenDeployment, inst: Instance, table: str = TABLE) -> set[int]:
+    """The ids in ``table`` on one node (straight to its server, no proxy)."""
     tb = deployment.blue if inst in deployment.blue.instances else deployment.green
     if tb.engine == "postgres":
         import psycopg
 
         async with await psycopg.AsyncConnection.connect(tb.dsn(inst, direct=True), autocommit=True) as conn:
-            cur = await conn.execute(f"SELECT id FROM {TABLE}")
+            cur = await conn.execute(f"SELECT id FROM {table}")
             return {r[0] for r in await cur.fetchall()}
     import aiomysql
 
     conn = await aiomysql.connect(**tb.connect_kwargs(inst, direct=True), autocommit=True)
     try:
         cur = await conn.cursor()
-        await cur.execute(f"SELECT id FROM {TABLE}")
+        await cur.execute(f"SELECT id FROM {table}")
         return {r[0] for r in await cur.fetchall()}
     finally:
         conn.close()
