@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..._background import registry
 from ...errors import AwsConnectError, FailoverSuccessError, TransactionResolutionUnknownError
@@ -87,9 +87,9 @@ class BlueGreenPlugin(Plugin):
     ) -> Awaitable[T]:
         if self.quiet:
             return execute_func()
-        return self._routed(execute_func)
+        return self._routed(method_name, execute_func)
 
-    async def _routed(self, execute_func: ExecuteFunc[T]) -> T:
+    async def _routed(self, method_name: str, execute_func: ExecuteFunc[T]) -> T:
         status = self._status
         while status is not None:
             route = status.state.execute_route(self._side(), time.monotonic())
@@ -97,11 +97,13 @@ class BlueGreenPlugin(Plugin):
                 await status.wait_change(route.until)
                 continue
             if route.kind == "move":
-                await self._move(status)
+                moved = await self._move(status, raise_after=method_name != "Connection.rollback")
+                if moved:  # a rollback on a dropped blue connection: the new one has nothing to roll back
+                    return cast("T", None)
             break
         return await execute_func()
 
-    async def _move(self, status: BlueGreenStatusService) -> None:
+    async def _move(self, status: BlueGreenStatusService, *, raise_after: bool) -> bool:
         """Reopen a blue connection on green after the switch; the caller must rerun its statement."""
         service = self._plugin_service
         host = service.current_host_info
@@ -113,15 +115,17 @@ class BlueGreenPlugin(Plugin):
             self._conn_side = Role.TARGET
             self._side_known = True
             self.on_status_change()
-            return
+            return False
         target, props = substitute(service.driver_dialect.code, host, ip, service.props)
         conn = await service.connect(target, props, self)
         self._note(conn, host.host, Role.TARGET)
         await service.set_current_connection(conn, host, self)
         self.on_status_change()
+        logger.info("blue/green %s: connection moved from blue to green %s", self._bg_id, green)
+        if not raise_after:
+            return True
         code = service.driver_dialect.code
         base = TransactionResolutionUnknownError if in_tx else FailoverSuccessError
-        logger.info("blue/green %s: connection moved from blue to green %s", self._bg_id, green)
         raise driver_error_class(base, code)(
             "The blue/green switchover moved this connection to the green cluster; "
             + ("redo the whole transaction." if in_tx else "the statement was not run: run it again.")
