@@ -2,11 +2,13 @@
 
 Per engine and variant: a fresh 2-instance testbed with a green deployment, ``--workers`` connections
 inserting rows (the documented retry on ``FailoverSuccessError``; on any other error the request counts as
-failed and the worker reconnects), a switchover in the middle. Printed: requests, failed requests, max
-request latency, the pause (longest time without any acknowledged write), rows written on blue after green
-was promoted, acknowledged rows missing on green.
+failed and the worker reconnects), a switchover in the middle, after which the blue names keep resolving to
+old blue for ``--dns-lag`` s (cached DNS). Printed: requests, failed requests, max request latency, the pause
+(longest time without any acknowledged write), rows written on blue after green was promoted, acknowledged
+rows missing on green.
 
     python benchmarks/bluegreen.py [--engine postgres|mariadb|both] [--workers 8] [--phase-seconds 2,0.3,1]
+                                [--dns-lag 1.0]
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ async def _rows(tb: Testbed) -> set[int]:
         conn.close()
 
 
-async def run(engine: str, plugins: str, workers: int, phases: PhaseSeconds) -> str:
+async def run(engine: str, plugins: str, workers: int, phases: PhaseSeconds, dns_lag: float) -> str:
     async with Testbed.start(engine, instances=2) as tb:  # type: ignore[arg-type]
         bg = await tb.create_blue_green()
         setup = await _connect(bg, "")
@@ -123,8 +125,8 @@ async def run(engine: str, plugins: str, workers: int, phases: PhaseSeconds) -> 
             for _ in range(workers):
                 tg.start_soon(_worker, bg, plugins, result, counter)
             await asyncio.sleep(3.0)  # the plugin's monitors see the deployment (CREATED polls every 1 s)
-            report = await bg.switchover(phases)
-            await asyncio.sleep(2.0)
+            report = await bg.switchover(phases, dns_lag=dns_lag)
+            await asyncio.sleep(2.0 + dns_lag)
             tg.cancel_scope.cancel()
         await release_resources()
         times = [t for t, _ in sorted(result.acks)]
@@ -150,13 +152,14 @@ async def main() -> None:
     parser.add_argument("--engine", default="both", choices=("postgres", "mariadb", "both"))
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--phase-seconds", default="2,0.3,1")
+    parser.add_argument("--dns-lag", type=float, default=1.0, help="seconds blue names still reach old blue")
     args = parser.parse_args()
     logging.getLogger("psycopg").setLevel(logging.ERROR)  # cancelled workers' queries at the end of a run
     phases = PhaseSeconds.parse(args.phase_seconds)
     engines = ("postgres", "mariadb") if args.engine == "both" else (args.engine,)
     for engine in engines:
         for plugins in ("", "bg"):
-            print(await run(engine, plugins, args.workers, phases), flush=True)
+            print(await run(engine, plugins, args.workers, phases, args.dns_lag), flush=True)
     import importlib.util
 
     if importlib.util.find_spec("aws_advanced_python_wrapper") is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -144,3 +145,27 @@ async def test_blue_green_monitoring_props_reach_only_the_monitors(pg_bluegreen:
     await cur.execute("SELECT current_setting('application_name')")
     assert (await cur.fetchone())[0] != "bg-monitor"
     await conn.close()
+
+
+async def _stale_dns(bg: BlueGreenDeployment) -> None:
+    first = await _connect(bg, bg_interval_increased_ms=200)
+    await wait_phase(Phase.CREATED)
+    await bg.switchover(PhaseSeconds(preparation=0.5, notice=0.1, post=0.2), dns_lag=10.0)
+    blue_ip = bg.blue.cluster_endpoint[0]
+    infos = await asyncio.get_running_loop().getaddrinfo(bg.host(), None, type=socket.SOCK_STREAM)
+    assert infos[0][4][0] == blue_ip  # the name still answers old blue (cached DNS)
+    plain = await _connect(bg, plugins="")
+    assert await _instance_id(bg, plain) == bg.blue.writer.id  # without the plugin: the old blue
+    await plain.close()
+    routed = await _connect(bg)
+    assert await _instance_id(bg, routed) == bg.green.writer.id  # with it: green, by the recorded IP
+    await routed.close()
+    await first.close()
+
+
+async def test_postgres_stale_dns_after_the_switch(pg_bluegreen: BlueGreenDeployment) -> None:
+    await _stale_dns(pg_bluegreen)
+
+
+async def test_mariadb_stale_dns_after_the_switch(mariadb_bluegreen: BlueGreenDeployment) -> None:
+    await _stale_dns(mariadb_bluegreen)

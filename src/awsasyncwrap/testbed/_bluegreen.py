@@ -146,6 +146,9 @@ class BlueGreenDeployment:
         self._hosts_file = hosts_file
         self._lock = asyncio.Lock()
         self._closed = False
+        self._stale_dns = False  # after the switch, for ``dns_lag`` s: blue names still resolve to blue
+        self._dns_timer: asyncio.TimerHandle | None = None
+        self._dns_lag = 0.0
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -247,7 +250,7 @@ class BlueGreenDeployment:
             table.update({n.blue(w): ip for w, ip in blue.items()})
             table.update({n.green(w): ip for w, ip in green.items()})
             return table
-        table.update({n.blue(w): ip for w, ip in green.items()})
+        table.update({n.blue(w): ip for w, ip in (blue if self._stale_dns else green).items()})
         table.update({n.old(w): ip for w, ip in blue.items()})
         if not self.green_dns_removed:
             table.update({n.green(w): ip for w, ip in green.items()})
@@ -306,13 +309,25 @@ class BlueGreenDeployment:
                 await self.blue._engine.catch_up(self.blue.writer, inst)
 
     async def switchover(
-        self, phase_seconds: PhaseSeconds | None = None, *, rollback: bool = False
+        self, phase_seconds: PhaseSeconds | None = None, *, rollback: bool = False, dns_lag: float = 0.0
     ) -> SwitchoverReport:
-        """Switch over to green (see the module docs); ``rollback`` goes back to blue instead."""
+        """Switch over to green (see the module docs); ``rollback`` goes back to blue instead.
+
+        ``dns_lag``: seconds the blue names keep resolving to (old) blue after the switch, like cached
+        DNS answers (the ``-old1`` and green names are right at once).
+        """
+        if dns_lag < 0:
+            raise TestbedError(f"bad dns_lag {dns_lag!r}; must be >= 0")
         async with self._lock:
             if self.switched:
                 raise TestbedError("this deployment has switched over already")
+            self._dns_lag = dns_lag
             return await self._switchover(phase_seconds or PhaseSeconds(), rollback)
+
+    def _dns_caught_up(self) -> None:
+        self._stale_dns = False
+        if not self._closed:
+            self._publish_names()
 
     async def _switchover(self, ps: PhaseSeconds, rollback: bool) -> SwitchoverReport:
         blue, green = self.blue, self.green
@@ -350,6 +365,9 @@ class BlueGreenDeployment:
                     await green._start(inst, force_rebuild=True)
             await green._publish()
             self.switched = True
+            if self._dns_lag > 0:
+                self._stale_dns = True
+                self._dns_timer = asyncio.get_running_loop().call_later(self._dns_lag, self._dns_caught_up)
             self._publish_names()
             report.renamed_at = time.monotonic()
         finally:
@@ -378,6 +396,8 @@ class BlueGreenDeployment:
         if self._closed:
             return
         self._closed = True
+        if self._dns_timer is not None:
+            self._dns_timer.cancel()
         self._table.uninstall()
         if self._hosts_file is not None:
             self._hosts_file.unlink(missing_ok=True)
@@ -399,7 +419,9 @@ async def daemon_command(tb: Testbed, req: dict[str, Any]) -> dict[str, Any]:
     if action == "switchover":
         text = req.get("phase_seconds")
         report = await bg.switchover(
-            PhaseSeconds.parse(text) if text else None, rollback=bool(req.get("rollback"))
+            PhaseSeconds.parse(text) if text else None,
+            rollback=bool(req.get("rollback")),
+            dns_lag=float(req.get("dns_lag") or 0.0),
         )
         t0 = report.initiated_at
         lines.append(

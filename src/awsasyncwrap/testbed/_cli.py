@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     bg.add_argument("action", choices=("create", "switchover", "status", "delete"))
     bg.add_argument("--phase-seconds", help="switchover: PREPARATION,NOTICE,POST seconds (default 2,0.3,1)")
     bg.add_argument("--rollback", action="store_true", help="switchover: roll back to blue instead")
+    bg.add_argument(
+        "--dns-lag", type=float, default=0.0, help="switchover: seconds blue names still reach blue"
+    )
     sub.add_parser("heal", parents=[where], help="all proxies pass, every instance up and replicating")
     sub.add_parser("down", parents=[where], help="stop everything and delete the directory")
     daemon = sub.add_parser("_daemon")  # internal: the background process started by `up`
@@ -273,7 +276,12 @@ def _command(args: argparse.Namespace) -> int:
         reply = request(state, "net", target=args.target, mode=args.mode)
     elif args.command == "bluegreen":
         reply = request(
-            state, "bluegreen", action=args.action, phase_seconds=args.phase_seconds, rollback=args.rollback
+            state,
+            "bluegreen",
+            action=args.action,
+            phase_seconds=args.phase_seconds,
+            rollback=args.rollback,
+            dns_lag=args.dns_lag,
         )
     else:
         reply = request(state, "heal")
