@@ -12,6 +12,7 @@ import pytest
 
 from awsasyncwrap import release_resources
 from awsasyncwrap.testbed import BlueGreenDeployment, PhaseSeconds
+from polling import until
 
 from ._app import rows_on
 
@@ -67,7 +68,8 @@ async def _http_load_through_switchover(bg: BlueGreenDeployment) -> None:
                 try:
                     await asyncio.sleep(2.0)  # warm-up: the monitors see the deployment
                     report = await bg.switchover(PhaseSeconds(preparation=1.0, notice=0.3, post=1.0))
-                    await asyncio.sleep(2.0)
+                    done = report.completed_at
+                    await until(lambda: sum(1 for s, _, _ in acked if s > done) >= 20, timeout=30.0)
                 finally:
                     stop.set()
                     with anyio.fail_after(25):
