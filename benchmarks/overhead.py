@@ -82,7 +82,7 @@ def variants_available(only: str | None = None) -> list[tuple[str, str | None]]:
         ("wrapper, execute_time", "execute_time"),
     ]
     codes = PluginManager.registered_codes()
-    for code in ("failover", "host_monitoring"):
+    for code in ("failover", "host_monitoring", "bg"):
         if code in codes:
             variants.append((f"wrapper, {code}", code))
     if DEFAULT_PLUGINS:

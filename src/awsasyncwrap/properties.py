@@ -22,6 +22,17 @@ T = TypeVar("T")
 
 #: Properties starting with this prefix configure the wrapper's own monitoring connections.
 MONITORING_PREFIX = "monitoring-"
+#: Every prefix of monitoring-only properties (``blue-green-monitoring-``: the ``bg`` plugin's monitors).
+MONITORING_PREFIXES = (MONITORING_PREFIX, "blue-green-monitoring-")
+
+
+def strip_monitoring_prefix(key: str) -> str | None:
+    """The property name behind a monitoring-only key (None: not one)."""
+    for prefix in MONITORING_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return None
+
 
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "private_key")
 _MASK = "***"

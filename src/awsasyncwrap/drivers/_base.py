@@ -17,7 +17,14 @@ import anyio
 from .._session_state import SessionState
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo
-from ..properties import MONITORING_PREFIX, Properties, WrapperProperties, _parse_float, known_properties
+from ..properties import (
+    MONITORING_PREFIXES,
+    Properties,
+    WrapperProperties,
+    _parse_float,
+    known_properties,
+    strip_monitoring_prefix,
+)
 
 __all__ = [
     "ABORTS",
@@ -173,7 +180,7 @@ class DriverDialect(abc.ABC):
         params = self.driver_params() | set(self.generic_names)
         bad = []
         for key in props:
-            name = key[len(MONITORING_PREFIX) :] if key.startswith(MONITORING_PREFIX) else key
+            name = strip_monitoring_prefix(key) or key
             if name not in known and name not in params:
                 bad.append(key)
         return bad
@@ -188,7 +195,7 @@ class DriverDialect(abc.ABC):
         params = self.driver_params()
         kwargs: dict[str, Any] = {}
         for key, value in props.items():
-            if value is None or key.startswith(MONITORING_PREFIX):
+            if value is None or key.startswith(MONITORING_PREFIXES):
                 continue
             driver_key = self.generic_names.get(key, key)
             if driver_key in params or (key not in wrapper_names and key not in self.generic_names):

@@ -36,6 +36,7 @@ BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
         "FastestResponseStrategyPluginFactory",
         320,
     ),
+    "bg": ("awsasyncwrap.plugins.blue_green", "BlueGreenPluginFactory", 350),
     "initial_connection": ("awsasyncwrap.plugins.initial_connection", "InitialConnectionPluginFactory", 390),
     "failover": ("awsasyncwrap.plugins.failover", "FailoverPluginFactory", 400),
 }

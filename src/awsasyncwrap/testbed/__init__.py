@@ -13,24 +13,31 @@ Command line: ``python -m awsasyncwrap.testbed --help``.
 
 from __future__ import annotations
 
+from ._bluegreen import BlueGreenDeployment, BlueGreenNames, PhaseSeconds, SwitchoverReport
 from ._cluster import CATCH_UP_TIMEOUT, ENGINES, Testbed
 from ._errors import TestbedError
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, Role, TestbedStatus
 from ._proxy import MODES, FaultProxy
+from ._resolver import use_hosts_file
 
 __all__ = [
     "CATCH_UP_TIMEOUT",
     "ENGINES",
     "MODES",
+    "BlueGreenDeployment",
+    "BlueGreenNames",
     "EngineName",
     "FailoverReport",
     "FaultProxy",
     "Instance",
     "InstanceStatus",
+    "PhaseSeconds",
     "Role",
+    "SwitchoverReport",
     "Testbed",
     "TestbedError",
     "TestbedStatus",
+    "use_hosts_file",
 ]
 
 for _name in __all__:

@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     net = sub.add_parser("net", parents=[where], help="set a proxy's fault mode")
     net.add_argument("target", help="instance number, cluster, reader or all")
     net.add_argument("mode", help="pass | blackhole | refuse | reset | delay:MS")
+    bg = sub.add_parser(
+        "bluegreen", parents=[where], help="blue/green deployment: create, switchover, delete"
+    )
+    bg.add_argument("action", choices=("create", "switchover", "status", "delete"))
+    bg.add_argument("--phase-seconds", help="switchover: PREPARATION,NOTICE,POST seconds (default 2,0.3,1)")
+    bg.add_argument("--rollback", action="store_true", help="switchover: roll back to blue instead")
+    bg.add_argument(
+        "--dns-lag", type=float, default=0.0, help="switchover: seconds blue names still reach blue"
+    )
     sub.add_parser("heal", parents=[where], help="all proxies pass, every instance up and replicating")
     sub.add_parser("down", parents=[where], help="stop everything and delete the directory")
     daemon = sub.add_parser("_daemon")  # internal: the background process started by `up`
@@ -152,6 +161,8 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
             f"promote {report['promote']:.3f}, writable {report['writable']:.3f}, "
             f"repoint {report['repoint']:.3f})"
         )
+    for line in reply.get("bluegreen", ()):
+        print(line)
     if "status" in reply:
         _print_status(reply["status"])
 
@@ -263,6 +274,15 @@ def _command(args: argparse.Namespace) -> int:
         reply = request(state, args.command, instance=args.instance)
     elif args.command == "net":
         reply = request(state, "net", target=args.target, mode=args.mode)
+    elif args.command == "bluegreen":
+        reply = request(
+            state,
+            "bluegreen",
+            action=args.action,
+            phase_seconds=args.phase_seconds,
+            rollback=args.rollback,
+            dns_lag=args.dns_lag,
+        )
     else:
         reply = request(state, "heal")
     _output(args, reply)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -29,6 +29,9 @@ from ._ports import (
 from ._proc import raise_fd_limit, remove_tree
 from ._proxy import FaultProxy, parse_mode
 from ._wait import until
+
+if TYPE_CHECKING:
+    from ._bluegreen import BlueGreenDeployment
 
 __all__ = ["ENGINES", "Testbed"]
 
@@ -128,6 +131,7 @@ class Testbed:
         self._proxies: dict[str, FaultProxy] = {}
         self._lock = asyncio.Lock()
         self._closed = False
+        self.blue_green: BlueGreenDeployment | None = None  # see create_blue_green()
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -585,12 +589,23 @@ class Testbed:
             instances=items,
         )
 
+    async def create_blue_green(self, **options: Any) -> BlueGreenDeployment:
+        """Add a green cluster replicating from this one (see ``_bluegreen``); kept as :attr:`blue_green`."""
+        from ._bluegreen import BlueGreenDeployment
+
+        if self.blue_green is not None:
+            raise TestbedError("this testbed has a blue/green deployment already")
+        self.blue_green = await BlueGreenDeployment.create(self, **options)
+        return self.blue_green
+
     async def aclose(self) -> None:
         """Stop proxies and servers and delete ``base_dir``. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
+            if self.blue_green is not None:
+                await self.blue_green.aclose()
             if self._dns_timer is not None:
                 self._dns_timer.cancel()
             await asyncio.gather(*(p.aclose() for p in self._proxies.values()), return_exceptions=True)

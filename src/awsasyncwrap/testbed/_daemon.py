@@ -93,6 +93,10 @@ class _Service:
         if cmd == "down":
             await tb.aclose()
             return {}
+        if cmd == "bluegreen":
+            from ._bluegreen import daemon_command
+
+            return await daemon_command(tb, req)
         if cmd == "failover":
             report = await tb.failover(req.get("to"), float(req.get("delay") or 0.0))
             return {"report": report.to_dict(), "status": (await tb.status()).to_dict()}
