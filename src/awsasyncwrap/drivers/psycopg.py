@@ -122,8 +122,8 @@ class PsycopgDriverDialect(DriverDialect):
         props["host"] = ",".join(h.host for h in infos)
         ports = {h.port for h in infos}
         props["port"] = infos[0].port if len(ports) == 1 else ",".join(str(h.port) for h in infos)
-        if props.get("user") is None and effective.get("user"):
-            props["user"] = effective["user"]
+        # no "user" here: libpq still applies PGUSER / the service file / the OS user at connect, and auth
+        # plugins (iam, aws_secrets_manager, federated_auth, okta) supply the user when none was given
         if props.get("database") is None and effective.get("dbname"):
             props["database"] = effective["dbname"]
         return infos
