@@ -10,7 +10,7 @@ MariaDB the topology query overrides) inserts rows in a loop, then the writer fa
   the cluster endpoint.
 - ``blackhole``: the writer's proxy stops forwarding (the app's call hangs, nothing is refused), then the
   testbed crashes the writer behind it and promotes a reader. With default settings the app's call has been
-  in flight for ``stuck_call_topology_check_ms`` (1 s) when ``host_monitoring`` reports it to the topology
+  in flight for ``stuck_call_topology_check_ms`` (0.5 s) when ``host_monitoring`` reports it to the topology
   monitor, whose writer check finds the promoted reader; ``--efm 1000,500,2`` tunes EFM's own detection
   instead (or as well), ``--stuck-check-ms`` the check. The app connects to the writer's instance address
   (the testbed's cluster endpoint is a separate proxy, which would not hang).
@@ -31,7 +31,7 @@ when it is importable (measuring only; it is not a dependency, see :func:`compet
 
     python benchmarks/failover.py [--engine postgres|mariadb|both] [--trials 10] [--fault kill|blackhole|both]
                                   [--efm default|1000,500,2] [--stuck-check-ms MS] [--promotion-delay 0]
-                                  [--write-interval-ms 1] [--compare] [-v]
+                                  [--write-interval-ms 1] [--compare [--compare-fault kill]] [-v]
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def competitor(engine: str) -> Variant | str:
             f"not importable ({exc}). It upgrades boto3/botocore past what aiobotocore allows, so "
             "install it in a venv of its own: python -m venv V && V/bin/pip install 'psycopg[binary]' "
             "aiomysql anyio aws-advanced-python-wrapper==3.1.0, then "
-            "PYTHONPATH=src V/bin/python benchmarks/failover.py --compare"
+            "PYTHONPATH=src V/bin/python benchmarks/failover.py --compare (e.g. V=/work/compare-venv)"
         )
     connect_cls = getattr(aws_aio, "AsyncAwsWrapperConnection", None)
     if connect_cls is None:
@@ -501,7 +501,10 @@ async def bench_engine(engine: str, args: argparse.Namespace, detection: Detecti
         finally:
             await eng.close(setup)
         for variant in variants:
+            theirs = variant is not variants[0]
             for fault in faults:
+                if theirs and args.compare_fault not in ("both", fault):
+                    continue
                 props = efm_props(args.efm, args.stuck_check_ms) if fault == "blackhole" else {}
                 settings = ", ".join(f"{k}={v}" for k, v in props.items()) or "defaults"
                 title = f"[{engine}] {variant.name}, {fault} (settings: {settings})"
@@ -571,7 +574,7 @@ def main() -> None:
         "--stuck-check-ms",
         type=int,
         default=None,
-        help="stuck_call_topology_check_ms for blackhole (default: the property's default, 1000; 0: off)",
+        help="stuck_call_topology_check_ms for blackhole (default: the property's default, 500; 0: off)",
     )
     parser.add_argument("--write-interval-ms", type=float, default=1.0, help="pause between the app's writes")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of writes before the fault")
@@ -580,6 +583,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--compare", action="store_true", help="also run aws-advanced-python-wrapper if installed"
+    )
+    parser.add_argument(
+        "--compare-fault",
+        choices=["kill", "blackhole", "both"],
+        default="kill",
+        help="faults the competitor runs (its blackhole trials take ~141 s each)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the wrapper's INFO messages")
     args = parser.parse_args()

@@ -12,12 +12,18 @@ does) and measures ``--ops / --rounds`` ops per variant. The report gives, per v
 over all ops, and the overhead over the raw driver as the median of the per-round differences of
 medians, with their range across rounds (the noise).
 
+Connect cost: before the per-call rounds, the raw driver, the wrapper without plugins and the default set
+each connect once (the *first* connect: dialect detection, the cluster's first topology, the monitor
+starting) and then ``--connects`` times more in shuffled order (*later* connects to a known cluster: the
+monitor runs, nothing is asked that it knows); each connection is closed before the next, untimed. Once
+through the testbed's instance endpoint (its TCP proxy, with ``tb.wrapper_props()``), once directly.
+
 ``--pin CPU`` runs this process and the server side of every measured connection (PostgreSQL backends;
 every thread of the MariaDB server) on that one CPU: each round trip is then two context switches on
 one core, the same for every variant, instead of depending on where the scheduler put each backend.
 
     python benchmarks/overhead.py [--engine postgres|mariadb|both] [--ops 20000] [--rounds 5]
-                                  [--block 20] [--pin CPU] [--variants WORDS] [--dsn DSN]
+                                  [--block 20] [--pin CPU] [--variants WORDS] [--dsn DSN] [--connects 60]
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +148,77 @@ async def open_ops(target: Target, only: str | None = None) -> tuple[dict[str, O
         closers.append(conn)
         ops[label] = select_1_op(conn.cursor())
     return ops, closers
+
+
+CONNECT_VARIANTS: list[tuple[str, str | None]] = [
+    ("raw driver", "raw"),
+    ("wrapper, no plugins", ""),
+    ("default set", None),
+]
+
+
+async def connect_once(target: Target, plugins: str | None) -> tuple[float, Any]:
+    """Seconds one connect takes (``plugins``: "raw" for the raw driver), and the connection."""
+    props = target.props or {}
+    extra: dict[str, Any] = {**props} if plugins is None else {**props, "plugins": plugins}
+    start = time.perf_counter()
+    if target.engine == "postgres":
+        import psycopg
+
+        if plugins == "raw":
+            conn: Any = await psycopg.AsyncConnection.connect(target.dsn, autocommit=True)
+        else:
+            conn = await AsyncAwsConnection.connect(
+                psycopg.AsyncConnection.connect, target.dsn, autocommit=True, **extra
+            )
+    else:
+        import aiomysql
+
+        if plugins == "raw":
+            conn = await aiomysql.connect(**(target.kwargs or {}), autocommit=True)
+        else:
+            conn = await AsyncAwsConnection.connect(
+                aiomysql.connect, autocommit=True, **(target.kwargs or {}), **extra
+            )
+    return time.perf_counter() - start, conn
+
+
+async def measure_connects(target: Target, count: int) -> dict[str, tuple[float, list[float]]]:
+    """Per variant: the first connect (s) and ``count`` later ones, interleaved in shuffled order."""
+    firsts: dict[str, float] = {}
+    later: dict[str, list[float]] = {label: [] for label, _ in CONNECT_VARIANTS}
+    for label, plugins in CONNECT_VARIANTS:
+        elapsed, conn = await connect_once(target, plugins)
+        firsts[label] = elapsed
+        await close_one(conn)
+    order = [v for v in CONNECT_VARIANTS for _ in range(count)]
+    random.shuffle(order)
+    for label, plugins in order:
+        elapsed, conn = await connect_once(target, plugins)
+        later[label].append(elapsed)
+        await close_one(conn)
+    await close_all([])
+    return {label: (firsts[label], later[label]) for label, _ in CONNECT_VARIANTS}
+
+
+async def close_one(conn: Any) -> None:
+    result = conn.close()
+    if asyncio.iscoroutine(result):
+        await result
+
+
+def report_connects(title: str, results: dict[str, tuple[float, list[float]]]) -> None:
+    raw = median(results["raw driver"][1])
+    count = len(results["raw driver"][1])
+    print(f"\n{title}: connect, first and {count} later connects per variant (ms)")
+    print(f"{'variant':<24} {'first':>8} {'later median':>12} {'p90':>8} {'ratio':>6}")
+    for label, (first, samples) in results.items():
+        med = median(samples)
+        print(
+            f"{label:<24} {first * 1000:>8.2f} {med * 1000:>12.2f} {percentile(samples, 0.9) * 1000:>8.2f} "
+            f"{med / raw:>6.3f}"
+        )
+    print("  ratio: later median / raw driver's later median")
 
 
 def default_set_at_work(closers: list[Any]) -> list[str]:
@@ -281,6 +360,15 @@ async def run(args: argparse.Namespace) -> None:
                 target = Target(engine, port, kwargs=tb.connect_kwargs(tb.writer, direct=True), props=props)
             pinned = "not pinned" if args.pin is None else f"client and server pinned to CPU {args.pin}"
             print(f"{engine}: wrapper properties {props}; {pinned}; {os.cpu_count()} CPUs")
+            if args.connects > 0:
+                # the instance endpoint: the testbed's TCP proxy in front of the server, as in failover.py
+                if engine == "postgres":
+                    via = Target(engine, port, dsn=tb.dsn(tb.writer), props=tb.wrapper_props())
+                else:
+                    via = Target(engine, port, kwargs=tb.connect_kwargs(tb.writer), props=tb.wrapper_props())
+                for title, where in (("through the instance endpoint (proxy)", via), ("direct", target)):
+                    results = await measure_connects(where, args.connects)
+                    report_connects(f"{engine}, {title}", results)
             rounds, raw_label = await run_rounds(target, args)
             report(f"{engine} (testbed, loopback TCP)", rounds, raw_label)
 
@@ -294,6 +382,7 @@ def main() -> None:
     parser.add_argument("--variants", help="only the variants whose label contains one of these words")
     parser.add_argument("--pin", type=int, help="run client and server side on this one CPU")
     parser.add_argument("--dsn", help="measure against this PostgreSQL instead of a testbed server")
+    parser.add_argument("--connects", type=int, default=60, help="later connects per variant (0: skip)")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -101,7 +101,8 @@ async def test_long_query_on_a_healthy_writer_is_left_alone(cluster: Cluster) ->
         # the call ended: the check stops (after one period without a report) and closes its connections
         await until(lambda: not monitor.writer_check_running, timeout=3 * CHECK + SLACK)
         checks = monitor.writer_checks
-        assert len(monitor._open) <= 1  # only the monitoring connection
+        # only the monitoring connection and the idle spares: the check's connections are spares again
+        assert set(monitor._open) <= {monitor._conn, *monitor._spares.values()}
         await c.run(conn, "SELECT 1")
         assert monitor.writer_checks == checks
     finally:

@@ -1,9 +1,10 @@
 """The ``aurora_connection_tracker`` plugin: abort connections left on a demoted writer.
 
 Every connection it opens is tracked by the instance it landed on (a connection to a cluster
-endpoint is identified with one query). When the writer changes (seen by the cluster's topology
-monitor, or in the host list after a failover), every tracked connection still on the old writer
-is aborted at once: its next call fails fast and the failover plugin moves it, instead of it
+endpoint is identified with one query; one to an instance the topology lists needs none). When the
+writer changes (seen by the cluster's topology monitor, or in the host list after a failover), every
+tracked connection still on the old writer is aborted at once: its next call fails fast and the
+failover plugin moves it, instead of it
 silently running on a host that is now a reader (or hanging on a dead one).
 """
 
@@ -90,7 +91,11 @@ class AuroraConnectionTrackerPlugin(Plugin):
                 _listening.add(monitor)
                 driver = service.driver_dialect
                 monitor.add_writer_listener(lambda old, new: _on_writer_change(old, driver))
-            if host.host_id is None:  # an endpoint: which instance is it?
+            topo = monitor.topology
+            listed = topo.find(url=host.url) if topo is not None and host.host_id is None else None
+            if listed is not None:  # an instance the topology lists: no query needed
+                host = listed
+            elif host.host_id is None:  # an endpoint: which instance is it?
                 try:
                     host = await provider.identify_connection(conn) or host
                 except Exception as exc:

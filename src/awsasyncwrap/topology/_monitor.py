@@ -1,18 +1,20 @@
 """The cluster topology monitor: one per cluster and event loop, shared by every connection to it.
 
 It keeps one monitoring connection (never a user connection) and reads the topology every
-``cluster_topology_refresh_rate_ms``. When someone suspects a failover
+``cluster_topology_refresh_rate_ms``, plus one idle *spare* connection to each other instance (no query
+runs on a spare until it is needed). When someone suspects a failover
 (:meth:`ClusterTopologyMonitor.request_verification`) or its own connection fails, it switches to
-the high rate: it connects to every known instance in parallel until one of them answers "not a
-reader" (a *verified* writer), publishes that topology at once, and keeps the high rate for
+the high rate: it polls every known instance in parallel, on its spare or a new connection, with pauses
+that grow with the time taken (see :mod:`._schedule`), until one of them answers "not a reader" (a
+*verified* writer), publishes it at once, and keeps the high rate for
 ``cluster_topology_high_rate_hold_ms`` before slowing down again. Callers wait for "a topology
 with a writer verified after T" (:meth:`ClusterTopologyMonitor.wait_for_writer`), bounded.
 
 Host monitors report calls stuck on a host (:meth:`ClusterTopologyMonitor.report_stuck_calls`). If
-that host is the writer, a *writer check* asks the other instances, in parallel and on connections
-of its own, whether they see another writer (see :mod:`._writer_check`). Only when one does, and that
-instance answers "not a reader", is a verification requested (which publishes the new writer to the
-writer listeners); otherwise nothing changes, and no high-rate hold starts.
+that host is the writer, a *writer check* asks the other instances, in parallel, on their spares or
+on connections of its own, whether they see another writer (see :mod:`._writer_check`). Only when one
+does, and that instance answers "not a reader", is a verification requested (which publishes the new
+writer to the writer listeners); otherwise nothing changes, and no high-rate hold starts.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ._model import HostMapper, Topology
+from ._schedule import Backoff, probe_pause
 from ._writer_check import CheckAnswer, Verdict, judge
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
-    from ._dialect import TopologyAwareDialect
+    from ._dialect import TopologyAwareDialect, TopologyEntry
 
 __all__ = ["ClusterTopologyMonitor", "Connector", "WriterListener"]
 
@@ -104,6 +107,13 @@ class ClusterTopologyMonitor(BackgroundService):
         self._querying: set[asyncio.Task[Any]] = set()  # tasks inside a query (see aclose)
         #: how many times the monitor probed the instances for a writer (for tests and stats)
         self.verification_rounds = 0
+        #: queries this monitor ran (is-reader, topology, instance id), on every connection of its own
+        self.queries_run = 0
+        # idle connections to the other instances: a verification's first poll needs no connect
+        self._spares: dict[str, Any] = {}
+        self._spare_backoff = Backoff(self._high_rate, self._refresh_rate)
+        self._warmer: asyncio.Task[None] | None = None
+        self._borrowed: set[str] = set()  # spares the writer check in progress uses
         # writer checks of calls stuck on the writer: at most one task, at most one check per period
         self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 1_000) / 1000
         self._check_wanted = asyncio.Event()
@@ -242,6 +252,7 @@ class ClusterTopologyMonitor(BackgroundService):
     async def on_close(self) -> None:
         conns, self._open = list(self._open), set()
         self._conn = None
+        self._spares.clear()
         await asyncio.gather(*(self._close(c) for c in conns), return_exceptions=True)
         self._wake_waiters()
 
@@ -327,6 +338,7 @@ class ClusterTopologyMonitor(BackgroundService):
                     raise
             self._conn, self._conn_host = conn, host
         await self._read(self._conn, self._conn_host, hurry=True)
+        self._warm_spares()
 
     def _hurry(self) -> None:
         """A failure was reported: a normal refresh step that may hang on a dead writer must end soon.
@@ -352,10 +364,9 @@ class ClusterTopologyMonitor(BackgroundService):
     ) -> bool:
         """Read role and topology on the monitoring connection (within ``limit`` s, default the I/O
         timeout); publish; True if it is on the writer."""
-        props, driver, dialect = self._props, self._driver, self._dialect
         async with self._watchdog(conn, limit, hurry):
-            is_reader = await dialect.query_is_reader(conn, driver, props)
-            entries = await dialect.query_topology(conn, driver, props)
+            is_reader = await self._is_reader(conn)
+            entries = await self._topology_of(conn)
         now = time.monotonic()
         host_id = host.host_id if host is not None else None
         if not is_reader and host_id is not None:
@@ -391,10 +402,21 @@ class ClusterTopologyMonitor(BackgroundService):
             except Exception as exc:
                 logger.debug("monitoring connection of %s failed: %s", self.cluster_id, type(exc).__name__)
             self._drop_conn()
-        conn, host = await self._probe_all()
+        conn, host = await self._probe_all(started)
         self._conn, self._conn_host = conn, host
+        self._publish_found(host)  # callers go on now; the writer's own topology follows
         await self._read(conn, host)
         self._verified(started)
+        self._warm_spares()
+
+    def _publish_found(self, writer: HostInfo) -> None:
+        """Publish the writer a probe just found, with the other known hosts as readers."""
+        now = time.monotonic()
+        topo = self._topology
+        hosts = [writer] + [
+            h.with_role(HostRole.READER) for h in (topo.hosts if topo else ()) if not self._is_same(h, writer)
+        ]
+        self._publish(Topology(tuple(hosts), now, now))
 
     def _verified(self, started: float) -> None:
         self._high_until = time.monotonic() + self._hold
@@ -413,15 +435,28 @@ class ClusterTopologyMonitor(BackgroundService):
             hosts.append(self._initial_host)
         return hosts
 
-    async def _probe_all(self) -> tuple[Any, HostInfo]:
-        """Connect to every known host in parallel until one is a writer; return its connection."""
+    async def _probe_all(self, started: float) -> tuple[Any, HostInfo]:
+        """Connect to every known host in parallel until one is a writer; return its connection.
+
+        A probe starts with the host's spare connection if it has one. It polls with pauses that grow
+        with the time since ``started`` (see :mod:`._schedule`), so a promotion is seen soon after it
+        happens, not one high-rate period later; a host that refused a connect is tried again one
+        high-rate period later. Probes that were idle when the writer was found leave their
+        connections as spares.
+        """
         found: asyncio.Future[tuple[Any, HostInfo]] = asyncio.get_running_loop().create_future()
         probes: dict[str, asyncio.Task[None]] = {}
         conns: dict[str, Any] = {}
+        busy: set[str] = set()  # probes in a query or a connect
 
         def start(host: HostInfo) -> None:
             if host.url not in probes and not found.done():
-                probes[host.url] = self.spawn(self._probe(host, found, start, conns), f"probe:{host.url}")
+                spare = self._spares.pop(host.url, None)
+                if spare is not None:
+                    conns[host.url] = spare
+                probes[host.url] = self.spawn(
+                    self._probe(host, found, start, conns, busy, started), f"probe:{host.url}"
+                )
 
         for host in self._probe_targets():
             start(host)
@@ -431,9 +466,10 @@ class ClusterTopologyMonitor(BackgroundService):
             winner = found.result()[0] if found.done() and not found.cancelled() else None
             if not found.done():
                 found.cancel()
-            for conn in conns.values():
-                if conn is not winner:
-                    self._driver.abort(conn)  # their pending I/O fails at once
+            for key, conn in list(conns.items()):
+                if conn is not winner and (key in busy or winner is None):
+                    del conns[key]  # their pending I/O fails at once; idle ones become spares again
+                    self._driver.abort(conn)
             tasks = list(probes.values())
             if self.closed:
                 for task in tasks:
@@ -459,17 +495,21 @@ class ClusterTopologyMonitor(BackgroundService):
         found: asyncio.Future[tuple[Any, HostInfo]],
         start: Callable[[HostInfo], None],
         conns: dict[str, Any],
+        busy: set[str],
+        started: float,
     ) -> None:
-        conn: Any = None
-        discovered = False
         key = host.url
+        conn: Any = conns.get(key)  # a spare, already open
+        spare = conn is not None
+        discovered = False
         try:
             while not found.done() and not self.closed:
+                busy.add(key)
                 try:
                     if conn is None:
                         conn = conns[key] = await self._connect(host)
                     async with self._watchdog(conn):
-                        is_reader = await self._dialect.query_is_reader(conn, self._driver, self._props)
+                        is_reader = await self._is_reader(conn)
                     if not is_reader:
                         if host.host_id is None:
                             host = await self._identify(conn, host)
@@ -481,7 +521,7 @@ class ClusterTopologyMonitor(BackgroundService):
                     if not discovered:  # a reader knows the instances: probe any we did not know
                         discovered = True
                         async with self._watchdog(conn):
-                            entries = await self._dialect.query_topology(conn, self._driver, self._props)
+                            entries = await self._topology_of(conn)
                         for other in self._mapper.build(entries):
                             start(other)
                 except asyncio.CancelledError:
@@ -493,12 +533,84 @@ class ClusterTopologyMonitor(BackgroundService):
                         self._driver.abort(conn)
                         await self._close(conn)
                         conn = None
-                await asyncio.wait({found}, timeout=self._high_rate)  # the next round, or done
+                    if spare:  # a spare gone stale while idle: connect now, no pause
+                        spare = False
+                        continue
+                finally:
+                    busy.discard(key)
+                # polls of an open connection follow the schedule; a host that refused waits a period
+                if conn is None:
+                    pause = self._high_rate
+                else:
+                    pause = probe_pause(time.monotonic() - started, self._high_rate)
+                await asyncio.wait({found}, timeout=pause)  # the next poll, or done
         finally:
             if conn is not None:
-                conns.pop(key, None)
-                self._driver.abort(conn)
-                await self._close(conn)
+                if (
+                    conns.pop(key, None) is conn
+                    and not self.closed
+                    and found.done()
+                    and not found.cancelled()
+                ):
+                    self._keep_spare(key, conn)  # idle and healthy: the next verification starts with it
+                else:
+                    self._driver.abort(conn)
+                    await self._close(conn)
+
+    # --- spare connections ------------------------------------------------------------------------
+
+    def _warm_spares(self) -> None:
+        """Open, in the background, an idle connection to each listed instance that lacks one.
+
+        No query runs on a spare until a verification polls it. Spares to instances the topology no
+        longer lists (or to the monitoring connection's host) are closed; a host that refused one is
+        tried again with a backoff from the high rate to the normal refresh rate.
+        """
+        topo = self._topology
+        if self.closed or topo is None or (self._warmer is not None and not self._warmer.done()):
+            return
+        wanted = {h.url: h for h in topo.hosts if not self._is_same(h, self._conn_host)}
+        for url in [u for u in self._spares if u not in wanted]:
+            self._drop_spare(url)
+        self._spare_backoff.forget(set(wanted))
+        now = time.monotonic()
+        missing = [h for u, h in wanted.items() if u not in self._spares and self._spare_backoff.due(u, now)]
+        if missing:
+            self._warmer = self.spawn(self._open_spares(missing), f"spares:{self.cluster_id}")
+
+    async def _open_spares(self, hosts: list[HostInfo]) -> None:
+        async def one(host: HostInfo) -> None:
+            try:
+                conn = await self._connect(host)
+            except Exception as exc:
+                logger.debug("spare connection to %s: %s", host.url, type(exc).__name__)
+                self._spare_backoff.failed(host.url, time.monotonic())
+                return
+            self._spare_backoff.succeeded(host.url)
+            self._keep_spare(host.url, conn)
+
+        await asyncio.gather(*(one(h) for h in hosts))
+
+    def _keep_spare(self, url: str, conn: Any) -> None:
+        """Keep ``conn`` as the spare of ``url`` if the topology lists that host (and it has none yet)."""
+        topo = self._topology
+        host = topo.find(url=url) if topo is not None else None
+        if host is None or url in self._spares or self._is_same(host, self._conn_host) or self.closed:
+            self._driver.abort(conn)
+            if self.closed:
+                self._open.discard(conn)
+                self._driver.close_now(conn)
+            else:
+                self.spawn(self._close(conn), "close")
+            return
+        self._spares[url] = conn
+
+    def _drop_spare(self, url: str) -> None:
+        conn = self._spares.pop(url, None)
+        if conn is not None:
+            self._driver.abort(conn)
+            if not self.closed:
+                self.spawn(self._close(conn), "close")
 
     # --- writer check (calls stuck on the writer) ----------------------------------------------------
 
@@ -530,9 +642,15 @@ class ClusterTopologyMonitor(BackgroundService):
                 if self._needs_verification() or topo is None or not self._is_same(topo.writer, suspect):
                     return  # someone else is on it, or the writer changed meanwhile
         finally:
-            for conn in conns.values():
-                self._driver.abort(conn)
-            await asyncio.gather(*(self._close(c) for c in conns.values()), return_exceptions=True)
+            borrowed, self._borrowed = self._borrowed, set()
+            for key, conn in conns.items():  # borrowed spares that answered become spares again
+                if key in borrowed:
+                    self._keep_spare(key, conn)
+                else:
+                    self._driver.abort(conn)
+            await asyncio.gather(
+                *(self._close(c) for k, c in conns.items() if k not in borrowed), return_exceptions=True
+            )
 
     async def _check_writer(self, suspect: HostInfo, conns: dict[str, Any]) -> Verdict:
         """Ask every other instance, in parallel, whether it sees another writer; act if one does."""
@@ -563,16 +681,31 @@ class ClusterTopologyMonitor(BackgroundService):
         return verdict
 
     async def _ask(self, host: HostInfo, conns: dict[str, Any]) -> CheckAnswer:
-        """Whether ``host`` is a reader and whom its topology names the writer, within the I/O timeout."""
+        """Whether ``host`` is a reader and whom its topology names the writer, within the I/O timeout.
+
+        Uses the host's spare connection if it has one (once more on a new connection if the spare
+        went stale while idle)."""
         key = host.url
         deadline = time.monotonic() + self._io_timeout
+        spare = key not in conns and key in self._spares
+        if spare:
+            conns[key] = self._spares.pop(key)
+            self._borrowed.add(key)
+        answer = await self._ask_once(host, conns, deadline)
+        if answer.is_reader is None and spare and time.monotonic() < deadline:
+            answer = await self._ask_once(host, conns, deadline)
+        return answer
+
+    async def _ask_once(self, host: HostInfo, conns: dict[str, Any], deadline: float) -> CheckAnswer:
+        key = host.url
         conn = conns.get(key)
         try:
             if conn is None:
-                conn = conns[key] = await self._connect(host, limit=self._io_timeout)
+                limit = max(0.001, deadline - time.monotonic())
+                conn = conns[key] = await self._connect(host, limit=limit)
             async with self._watchdog(conn, max(0.001, deadline - time.monotonic())):
-                is_reader = await self._dialect.query_is_reader(conn, self._driver, self._props)
-                entries = await self._dialect.query_topology(conn, self._driver, self._props)
+                is_reader = await self._is_reader(conn)
+                entries = await self._topology_of(conn)
             return CheckAnswer(host, is_reader, _writer(self._mapper.build(entries)))
         except asyncio.CancelledError:
             raise
@@ -583,6 +716,16 @@ class ClusterTopologyMonitor(BackgroundService):
                 self._driver.abort(dropped)
                 await self._close(dropped)
             return CheckAnswer(host, None)
+
+    # --- queries (counted) -----------------------------------------------------------------------
+
+    async def _is_reader(self, conn: Any) -> bool:
+        self.queries_run += 1
+        return await self._dialect.query_is_reader(conn, self._driver, self._props)
+
+    async def _topology_of(self, conn: Any) -> list[TopologyEntry]:
+        self.queries_run += 1
+        return await self._dialect.query_topology(conn, self._driver, self._props)
 
     # --- connections ------------------------------------------------------------------------------
 
@@ -615,6 +758,7 @@ class ClusterTopologyMonitor(BackgroundService):
     async def _identify(self, conn: Any, host: HostInfo, hurry: bool = False) -> HostInfo:
         """The instance behind a connection opened to an endpoint."""
         async with self._watchdog(conn, None, hurry):
+            self.queries_run += 1
             host_id = await self._dialect.query_host_id(conn, self._driver, self._props)
         if host_id is None:
             return host

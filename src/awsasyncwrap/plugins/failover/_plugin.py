@@ -39,6 +39,7 @@ from ...topology import (
     cluster_id_for,
     existing_monitor,
 )
+from ._race import EarlyConnects
 from ._read_only import fails_over_on_read_only
 from .errors import driver_error_class
 from .props import FAILOVER_CONNECT_TIMEOUT_SEC
@@ -402,24 +403,42 @@ class FailoverPlugin(Plugin):
         last_error: str = "timeout"
         pause = _FIRST_RETRY_PAUSE  # never retry without a pause; doubles up to the high refresh rate
         most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
-        while True:
-            self._check_stopped()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FailoverFailedError(f"no writer within {self._timeout:g} s ({last_error})")
-            if monitor.closed:
-                raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
-            monitor.request_verification(since, failed_host)
-            topo = await monitor.wait_for_writer(since, remaining)
-            if topo is not None and topo.writer is not None:
-                writer = topo.writer
-                conn = await self._try_connect(writer, deadline, want=HostRole.WRITER)
-                if conn is not None:
-                    return conn, writer
-                last_error = f"could not use writer {writer.url}"
-                since = time.monotonic()  # the verified writer failed us: ask for a newer one
-            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-            pause = min(pause * 2, max(most, _FIRST_RETRY_PAUSE))
+        monitor.request_verification(since, failed_host)
+        early = self._connect_early(monitor, failed_host)  # the new writer's connection, ready sooner
+        try:
+            while True:
+                self._check_stopped()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise FailoverFailedError(f"no writer within {self._timeout:g} s ({last_error})")
+                if monitor.closed:
+                    raise FailoverFailedError(
+                        "the cluster's topology monitor was stopped (release_resources())"
+                    )
+                monitor.request_verification(since, failed_host)
+                topo = await monitor.wait_for_writer(since, remaining)
+                if topo is not None and topo.writer is not None:
+                    writer = topo.writer
+                    conn = await self._try_connect(writer, deadline, want=HostRole.WRITER, early=early)
+                    if conn is not None:
+                        return conn, writer
+                    last_error = f"could not use writer {writer.url}"
+                    since = time.monotonic()  # the verified writer failed us: ask for a newer one
+                await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+                pause = min(pause * 2, max(most, _FIRST_RETRY_PAUSE))
+        finally:
+            await early.aclose()
+
+    def _connect_early(self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None) -> EarlyConnects:
+        service = self._service
+        topo = monitor.topology
+        failed = failed_host.all_aliases if failed_host is not None else frozenset()
+        hosts = [h for h in (topo.hosts if topo is not None else ()) if not (h.all_aliases & failed)]
+
+        async def connect(host: HostInfo) -> Any:
+            return await service.connect(host, self._props, plugin_to_skip=self)
+
+        return EarlyConnects(monitor, hosts, connect, service.dispose, self._connect_timeout)
 
     async def _to_reader(
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
@@ -464,14 +483,19 @@ class FailoverPlugin(Plugin):
             ordered.append(topo.writer)
         return ordered
 
-    async def _try_connect(self, host: HostInfo, deadline: float, want: HostRole | None) -> Any:
-        """A connection to ``host`` with the session state re-applied, or None."""
+    async def _try_connect(
+        self, host: HostInfo, deadline: float, want: HostRole | None, early: EarlyConnects | None = None
+    ) -> Any:
+        """A connection to ``host`` (opened early, or now) with the session state re-applied, or None."""
         service = self._service
         driver = service.driver_dialect
         limit = max(0.001, min(self._connect_timeout, deadline - time.monotonic()))
-        conn = None
+        conn: Any = None
         try:
-            conn = await asyncio.wait_for(service.connect(host, self._props, plugin_to_skip=self), limit)
+            if early is not None:
+                conn = await early.take(host, limit)
+            if conn is None:
+                conn = await asyncio.wait_for(service.connect(host, self._props, plugin_to_skip=self), limit)
             # a hung server: abort the socket rather than cancel (psycopg takes seconds to cancel)
             watchdog = asyncio.get_running_loop().call_later(limit, driver.abort, conn)
             self._querying = conn
