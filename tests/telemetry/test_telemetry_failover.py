@@ -75,7 +75,8 @@ async def test_failover_is_recorded_with_its_hosts(cluster_testbed: Testbed, ote
 
     # the new driver connection: a connect span and one connection switch to the writer
     connects = otel.finished("awsasyncwrap.connect")
-    assert [(s.attributes or {})["server.address"] for s in connects][-1] == new.address[0]
+    # (the failover also connects early to the other live instances and keeps only the new writer's)
+    assert new.address[0] in [(s.attributes or {})["server.address"] for s in connects]
     (switches,) = otel.points("awsasyncwrap.connection.switch.count")
     assert switches.value == 1 and switches.attributes["awsasyncwrap.switch.to_role"] == "writer"
     # the topology change the failover applied: one instance became the writer, the old one not
