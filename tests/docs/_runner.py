@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -89,14 +91,18 @@ class ExampleHosts:
         ]
         return " ".join([tb.dsn((host, port)), *kept])
 
-    def rewrite(self, func: Callable[..., Any], conninfo: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """``conninfo`` and ``kwargs`` of a connect call, aimed at the testbed when they name an example host."""
+    def rewrite(
+        self, func: Callable[..., Any], conninfo: str, kwargs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """``conninfo`` and ``kwargs`` of a connect call, aimed at the testbed when they name one."""
         mysql = "aiomysql" in (getattr(func, "__module__", "") or "")
         tb = self.testbeds["mariadb" if mysql else "postgres"]
         host = kwargs.get("host")
         example = is_example_host(host) or bool(conninfo and _EXAMPLE_HOST.search(" " + conninfo))
         if not example:
             return conninfo, kwargs
+        named = _EXAMPLE_HOST.search(" " + (str(host) if is_example_host(host) else conninfo))
+        assert named is not None
         out = {k: self._value(tb, k, v) for k, v in kwargs.items() if k not in _DROPPED}
         conninfo = self._conninfo(tb, conninfo) if conninfo else conninfo
         if is_example_host(host):
@@ -110,6 +116,8 @@ class ExampleHosts:
                 out["dbname"] = tb.database
         for key, value in tb.wrapper_props().items():
             out.setdefault(key, value)
+        if any(code in str(out.get("plugins", "")) for code in ("iam", "federated_auth", "okta")):
+            out.setdefault("iam_host", named.group(1))  # the token is made for the example host name
         return conninfo, out
 
     @contextlib.contextmanager
@@ -203,7 +211,7 @@ async def run_shell(block: Block, tmpdir: Path) -> str:
 
 async def _stop_testbeds(tmpdir: Path) -> None:
     """``down`` every CLI testbed a shell block left up in its private TMPDIR."""
-    for base in tmpdir.glob("awsasyncwrap-testbed-*"):
+    for base in list(tmpdir.glob("awsasyncwrap-testbed-*")):  # noqa: ASYNC240 (a few local entries)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "awsasyncwrap.testbed", "down", "--dir", str(base),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -242,14 +250,22 @@ async def page_session(testbeds: dict[str, Testbed]) -> AsyncIterator[tuple[dict
         await _close_all(namespace, hosts)
 
 
-async def run_page(page: Page, testbeds: dict[str, Testbed], tmpdir: Path) -> dict[str, Any]:
-    """Run every runnable block of ``page`` in order; its namespace at the end."""
+async def run_page(page: Page, testbeds: dict[str, Testbed], **names: Any) -> dict[str, Any]:
+    """Run every runnable block of ``page`` in order; its namespace at the end.
+
+    ``names`` are added to the namespace (for hidden code: ``moto_server``); ``os.environ`` is restored after.
+    Shell blocks get a fresh world-searchable ``TMPDIR`` (a CLI testbed's servers run as their own OS user).
+    """
     if page.errors:
         raise DocRunError("\n".join(page.errors))
+    environ = dict(os.environ)
+    tmpdir = Path(tempfile.mkdtemp(prefix="awsasyncwrap-doc-"))
+    os.chmod(tmpdir, 0o755)
     try:
         async with page_session(testbeds) as (namespace, _):
             namespace["pg_cluster"] = testbeds["postgres"]
             namespace["mariadb_cluster"] = testbeds["mariadb"]
+            namespace.update(names)
             for block in page.runnable:
                 if block.lang in RUN_PYTHON:
                     await run_python(block, namespace)
@@ -257,4 +273,7 @@ async def run_page(page: Page, testbeds: dict[str, Testbed], tmpdir: Path) -> di
                     await run_shell(block, tmpdir)
             return namespace
     finally:
+        os.environ.clear()
+        os.environ.update(environ)
         await _stop_testbeds(tmpdir)
+        shutil.rmtree(tmpdir, ignore_errors=True)

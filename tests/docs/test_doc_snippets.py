@@ -1,4 +1,4 @@
-"""Every code block of README.md and docs/*.md has a verdict, and the runnable ones run against the testbed."""
+"""Every code block of README.md and docs/*.md has a verdict; the runnable ones run against the testbed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from awsasyncwrap.testbed import Testbed
-
+from fix_moto import MotoServer
 from polling import until
 
 from ._runner import DocRunError, ExampleHosts, is_example_host, page_session, run_page, run_python
@@ -94,7 +94,8 @@ async def test_example_hosts_are_rewritten(pg_cluster: Testbed, mariadb_cluster:
     _, kwargs = hosts.rewrite(
         aiomysql.connect,
         "",
-        {"host": "db-rw.example.com", "user": "app", "password": "pw", "db": "app", "srw_read_endpoint": "db-ro.example.com:3306"},
+        {"host": "db-rw.example.com", "user": "app", "password": "pw", "db": "app"}
+        | {"srw_read_endpoint": "db-ro.example.com:3306"},
     )
     host, port = mariadb_cluster.cluster_endpoint
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == (host, port, mariadb_cluster.database)
@@ -110,9 +111,10 @@ async def test_example_hosts_are_rewritten(pg_cluster: Testbed, mariadb_cluster:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", [p for p in PAGES if parse(p).runnable], ids=_id)
 async def test_doc_page_runs(
-    path: Path, pg_cluster: Testbed, mariadb_cluster: Testbed, tmp_path: Path
+    path: Path, pg_cluster: Testbed, mariadb_cluster: Testbed, moto_server: MotoServer
 ) -> None:
-    await run_page(parse(path), {"postgres": pg_cluster, "mariadb": mariadb_cluster}, tmp_path)
+    testbeds = {"postgres": pg_cluster, "mariadb": mariadb_cluster}
+    await run_page(parse(path), testbeds, moto_server=moto_server)
 
 
 # --- the README quickstart rides through failovers --------------------------------------------
@@ -144,7 +146,8 @@ async def test_readme_quickstart_survives_failovers(pg_cluster: Testbed) -> None
                 await pg_cluster.failover()
         assert results == [[(7,)]]
         # the quickstart's idempotent write runs again on the new writer
-        await query("INSERT INTO greeting VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET text = excluded.text", ("x",))
+        upsert = "INSERT INTO greeting VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET text = excluded.text"
+        await query(upsert, ("x",))
         assert await query("SELECT text FROM greeting") == [("x",)]
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from ._cluster import ENGINES, MAX_INSTANCES
 from ._daemon import LOG_FILE, STATE_FILE, read_state, request
@@ -63,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     net = sub.add_parser("net", parents=[where], help="set a proxy's fault mode")
     net.add_argument("target", help="instance number, cluster, reader or all")
     net.add_argument("mode", help="pass | blackhole | refuse | reset | delay:MS")
+    env_help = "the settings an app needs: shell exports (APP_*), or --json connect kwargs"
+    env = sub.add_parser("env", parents=[where], help=env_help)
+    env.add_argument("--target", default="cluster", help="cluster (default), reader or an instance number")
     sub.add_parser("heal", parents=[where], help="all proxies pass, every instance up and replicating")
     sub.add_parser("down", parents=[where], help="stop everything and delete the directory")
     daemon = sub.add_parser("_daemon")  # internal: the background process started by `up`
@@ -154,6 +159,26 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
         )
     if "status" in reply:
         _print_status(reply["status"])
+
+
+def _app_dsn(engine: str, kwargs: dict[str, Any]) -> str:
+    """The DSN the example apps take (``APP_DSN``): a libpq conninfo, or ``mysql://`` for MariaDB."""
+    if engine == "postgres":
+        return " ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
+    password = quote(str(kwargs.get("password") or ""), safe="")
+    user = quote(str(kwargs["user"]), safe="")
+    return f"mysql://{user}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs['db']}"
+
+
+def _print_env(args: argparse.Namespace, reply: dict[str, Any]) -> None:
+    """``env``: connect kwargs + wrapper props as JSON, or shell exports for the example apps."""
+    kwargs, props = reply["connect_kwargs"], reply["wrapper_props"]
+    if args.json:
+        print(json.dumps({**kwargs, **props}, indent=2))
+        return
+    print(f"# {reply['engine']} testbed: the settings of examples/fastapi_app.py and aiohttp_app.py")
+    print(f"export APP_DSN={shlex.quote(_app_dsn(reply['engine'], kwargs))}")
+    print(f"export APP_WRAPPER_PROPS={shlex.quote(json.dumps(props))}")
 
 
 def _cmdline(pid: int) -> str:
@@ -263,6 +288,9 @@ def _command(args: argparse.Namespace) -> int:
         reply = request(state, args.command, instance=args.instance)
     elif args.command == "net":
         reply = request(state, "net", target=args.target, mode=args.mode)
+    elif args.command == "env":
+        _print_env(args, request(state, "env", target=args.target))
+        return 0
     else:
         reply = request(state, "heal")
     _output(args, reply)
