@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+from ._compat_props import translate as translate_aws_wrapper_props
 from ._pipeline import PluginManager
 from .cursor import AsyncAwsCursor
 from .drivers import DriverDialect, driver_dialect_for
@@ -58,6 +59,8 @@ class AsyncAwsConnection:
             raise ConfigurationError(f"Bad connection string: {exc}.") from None
         if plugins is not None:
             raw[WrapperProperties.PLUGINS.name] = plugins
+        params = driver.driver_params() | set(driver.generic_names)
+        raw = translate_aws_wrapper_props(raw, driver.code, params.__contains__)
         props = driver.normalize(Properties(raw))
         _validate(props, driver)
         host = WrapperProperties.HOST.get(props) or "localhost"
