@@ -210,3 +210,18 @@ async def test_compat_entry_point_rejects_their_sync_drivers() -> None:
         await compat.AsyncAwsWrapperConnection.connect(psycopg.AsyncConnection.connect, plugins=[object()])  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="Bad target None"):
         await compat.AsyncAwsWrapperConnection.connect()
+
+
+def test_the_migration_guide_lists_every_name() -> None:
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "migrating.md").read_text()
+    listed = {*ALIASES, *NO_EFFECT, *FIXED, "socket_timeout", "profile_name", "idp_name", "enable_telemetry"}
+    missing = [
+        name
+        for name in sorted(listed | set(UNSUPPORTED))
+        if f"`{name}`" not in guide
+        and f"`{name}=" not in guide
+        and not name.startswith(("gdb_", "bg_", "limitless_"))
+    ]
+    assert not missing
