@@ -24,7 +24,7 @@ from ._daemon import LOG_FILE, STATE_FILE, read_state, request
 from ._errors import TestbedError
 from ._proc import pid_alive, pids_using
 
-__all__ = ["main"]
+__all__ = ["app_env", "main"]
 
 _UP_TIMEOUT = 180.0
 
@@ -161,13 +161,17 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
         _print_status(reply["status"])
 
 
-def _app_dsn(engine: str, kwargs: dict[str, Any]) -> str:
-    """The DSN the example apps take (``APP_DSN``): a libpq conninfo, or ``mysql://`` for MariaDB."""
+def app_env(engine: str, connect_kwargs: dict[str, Any], wrapper_props: dict[str, Any]) -> dict[str, str]:
+    """The environment of the example apps for a testbed: ``APP_DSN`` (a libpq conninfo, or ``mysql://``
+    for MariaDB) and ``APP_WRAPPER_PROPS`` (JSON)."""
+    kwargs = connect_kwargs
     if engine == "postgres":
-        return " ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
-    password = quote(str(kwargs.get("password") or ""), safe="")
-    user = quote(str(kwargs["user"]), safe="")
-    return f"mysql://{user}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs['db']}"
+        dsn = " ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
+    else:
+        password = quote(str(kwargs.get("password") or ""), safe="")
+        user = quote(str(kwargs["user"]), safe="")
+        dsn = f"mysql://{user}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs['db']}"
+    return {"APP_DSN": dsn, "APP_WRAPPER_PROPS": json.dumps(wrapper_props)}
 
 
 def _print_env(args: argparse.Namespace, reply: dict[str, Any]) -> None:
@@ -177,8 +181,8 @@ def _print_env(args: argparse.Namespace, reply: dict[str, Any]) -> None:
         print(json.dumps({**kwargs, **props}, indent=2))
         return
     print(f"# {reply['engine']} testbed: the settings of examples/fastapi_app.py and aiohttp_app.py")
-    print(f"export APP_DSN={shlex.quote(_app_dsn(reply['engine'], kwargs))}")
-    print(f"export APP_WRAPPER_PROPS={shlex.quote(json.dumps(props))}")
+    for name, value in app_env(reply["engine"], kwargs, props).items():
+        print(f"export {name}={shlex.quote(value)}")
 
 
 def _cmdline(pid: int) -> str:
