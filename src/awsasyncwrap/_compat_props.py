@@ -344,7 +344,8 @@ def translate(
         _translate_name(key, value, out, is_driver_param)
     _translate_plugins(out)
     mode = out.get(WrapperProperties.FAILOVER_MODE.name)
-    if isinstance(mode, str) and "-" in mode:  # failover_v2's spelling: strict-writer
+    choices = WrapperProperties.FAILOVER_MODE.choices or ()
+    if isinstance(mode, str) and mode.replace("-", "_") in choices:  # failover_v2's spelling: strict-writer
         out[WrapperProperties.FAILOVER_MODE.name] = mode.replace("-", "_")
     dialect = out.get(WrapperProperties.DIALECT.name)
     if dialect in _GDB_DIALECTS:
