@@ -19,7 +19,11 @@ query parameters of either are wrapper properties)::
 Settings come from the command line or the environment: ``APP_DSN``, ``APP_PLUGINS``,
 ``APP_HOST_PATTERN`` (``cluster_instance_host_pattern``), ``APP_WRAPPER_PROPS`` (a JSON object of
 more wrapper properties), ``APP_TABLE``, ``APP_POOL_MAX``. ``python examples/aiohttp_app.py --help``
-lists them all.
+lists them all. Under gunicorn the module-level ``app`` reads the environment at startup, one pool per
+worker process::
+
+    eval "$(python -m awsasyncwrap.testbed env --engine mariadb)"
+    gunicorn --chdir examples -k aiohttp.GunicornWebWorker -w 4 aiohttp_app:app
 """
 
 from __future__ import annotations
@@ -28,9 +32,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from items_store import DatabaseUnavailable, ItemStore, Settings, make_pool, open_store, parse_args
+from items_store import (
+    DatabaseUnavailable,
+    ItemStore,
+    Settings,
+    make_pool,
+    open_store,
+    parse_args,
+    settings_from_env,
+)
 
-__all__ = ["STORE", "DatabaseUnavailable", "ItemStore", "Settings", "create_app", "main", "make_pool"]
+__all__ = ["STORE", "DatabaseUnavailable", "ItemStore", "Settings", "app", "create_app", "main", "make_pool"]
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -39,7 +51,8 @@ STORE = web.AppKey("store", ItemStore)
 
 async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the pool (and create the table) at startup; close it at cleanup."""
-    async with open_store(app[SETTINGS]) as store:
+    settings = app[SETTINGS] if SETTINGS in app else settings_from_env()
+    async with open_store(settings) as store:
         app[STORE] = store
         yield
 
@@ -51,7 +64,7 @@ async def unavailable_to_503(
     try:
         return await handler(request)
     except DatabaseUnavailable as exc:
-        retry_after = request.app[SETTINGS].retry_after
+        retry_after = request.app[STORE].settings.retry_after
         return web.json_response(
             {"error": "database unavailable", "reason": str(exc)},
             status=503,
@@ -86,10 +99,12 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(await request.app[STORE].health())
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The app; its ``cleanup_ctx`` owns the pool."""
+def create_app(settings: Settings | None = None) -> web.Application:
+    """The app; its ``cleanup_ctx`` owns the pool. Without ``settings`` they come from the ``APP_*``
+    environment when the app starts."""
     app = web.Application(middlewares=[unavailable_to_503])
-    app[SETTINGS] = settings
+    if settings is not None:
+        app[SETTINGS] = settings
     app.cleanup_ctx.append(pool_ctx)
     app.router.add_post("/items", add_item)
     app.router.add_get("/items/{item_id}", get_item)
@@ -104,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     web.run_app(create_app(args.settings), host=args.host, port=args.port)
 
+
+#: for ``gunicorn -k aiohttp.GunicornWebWorker aiohttp_app:app``: settings from the environment at startup
+app = create_app()
 
 if __name__ == "__main__":
     main()

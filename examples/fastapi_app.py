@@ -18,7 +18,12 @@ time); never a 500 for that. Run it (PostgreSQL: a libpq conninfo or ``postgresq
 Settings come from the command line or the environment: ``APP_DSN``, ``APP_PLUGINS``,
 ``APP_HOST_PATTERN`` (``cluster_instance_host_pattern``), ``APP_WRAPPER_PROPS`` (a JSON object of
 more wrapper properties), ``APP_TABLE``, ``APP_POOL_MAX``. ``python examples/fastapi_app.py --help``
-lists them all.
+lists them all. Under a process manager the module-level ``app`` reads the environment at startup,
+one pool per worker process::
+
+    eval "$(python -m awsasyncwrap.testbed env)"        # or export APP_DSN=... yourself
+    uvicorn --app-dir examples fastapi_app:app --workers 4
+    gunicorn --chdir examples -k uvicorn.workers.UvicornWorker -w 4 fastapi_app:app
 """
 
 from __future__ import annotations
@@ -30,10 +35,18 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from items_store import DatabaseUnavailable, ItemStore, Settings, make_pool, open_store, parse_args
+from items_store import (
+    DatabaseUnavailable,
+    ItemStore,
+    Settings,
+    make_pool,
+    open_store,
+    parse_args,
+    settings_from_env,
+)
 from pydantic import BaseModel, Field
 
-__all__ = ["DatabaseUnavailable", "ItemStore", "Settings", "create_app", "main", "make_pool"]
+__all__ = ["DatabaseUnavailable", "ItemStore", "Settings", "app", "create_app", "main", "make_pool"]
 
 
 class NewItem(BaseModel):
@@ -45,12 +58,15 @@ class Item(BaseModel):
     name: str
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The app; its lifespan opens the pool (and creates the table) and closes it at shutdown."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; its lifespan opens the pool (and creates the table) and closes it at shutdown.
+
+    Without ``settings`` they come from the ``APP_*`` environment when the app starts.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_store(settings) as store:
+        async with open_store(settings or settings_from_env()) as store:
             app.state.store = store
             yield
 
@@ -65,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(
             {"error": "database unavailable", "reason": str(exc)},
             status_code=503,
-            headers={"Retry-After": str(settings.retry_after)},
+            headers={"Retry-After": str(store_of(request).settings.retry_after)},
         )
 
     @app.post("/items", status_code=201)
@@ -95,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     uvicorn.run(create_app(args.settings), host=args.host, port=args.port, log_level=args.log_level)
 
+
+#: for ``uvicorn fastapi_app:app`` / gunicorn: settings from the environment, read at startup
+app = create_app()
 
 if __name__ == "__main__":
     main()

@@ -39,6 +39,7 @@ __all__ = [
     "mysql_connect_kwargs",
     "open_store",
     "parse_args",
+    "settings_from_env",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,24 @@ def parse_args(
         pool_max=args.pool_max,
     )
     return args
+
+
+def settings_from_env(environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings of an app a server imports (``uvicorn``, ``gunicorn``): the ``APP_*`` environment.
+
+    ``python -m awsasyncwrap.testbed env`` prints them for a local testbed.
+    """
+    dsn = environ.get("APP_DSN")
+    if not dsn:
+        raise RuntimeError("no DSN: set APP_DSN (`python -m awsasyncwrap.testbed env` prints a testbed's)")
+    return Settings(
+        dsn=dsn,
+        plugins=environ.get("APP_PLUGINS", Settings.plugins),
+        host_pattern=environ.get("APP_HOST_PATTERN"),
+        props=json.loads(environ.get("APP_WRAPPER_PROPS", "{}")),
+        table=environ.get("APP_TABLE", Settings.table),
+        pool_max=int(environ.get("APP_POOL_MAX", Settings.pool_max)),
+    )
 
 
 # --- database ------------------------------------------------------------------------------------
@@ -226,7 +245,13 @@ class ItemStore:
                 f"CREATE TABLE IF NOT EXISTS {self.settings.table} "
                 "(id bigserial PRIMARY KEY, name text NOT NULL)"
             )
-        await self.run(lambda conn: _execute(conn, ddl))
+        try:
+            await self.run(lambda conn: _execute(conn, ddl))
+        except Exception as exc:
+            # several worker processes start at once: PostgreSQL's CREATE TABLE IF NOT EXISTS may lose the
+            # race on its catalog (unique violation) when another one created the table meanwhile
+            if getattr(exc, "sqlstate", None) != "23505":
+                raise
 
     async def add(self, name: str) -> int:
         table = self.settings.table
@@ -269,6 +294,7 @@ class ItemStore:
         return {
             "status": "ok",
             "host": host,
+            "pid": os.getpid(),  # which worker process answered
             "failover_retries": self.failover_retries,
             **self.pool.get_stats(),
         }

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._carried import CarriedAttribute, CarriedConnectionState
+from ._compat_props import translate as translate_aws_wrapper_props
 from ._pipeline import Chain, PluginManager
 from ._scoped import PipedContext, piped_iter
 from ._session_state import Applier
@@ -114,6 +115,8 @@ class AsyncAwsConnection(CarriedConnectionState):
         raw = driver.collect_props(conninfo, kwargs)
         if plugins is not None:
             raw[WrapperProperties.PLUGINS.name] = plugins
+        params = driver.driver_params() | set(driver.generic_names)
+        raw = translate_aws_wrapper_props(raw, driver.code, params.__contains__)
         props = driver.normalize(Properties(raw))
         _validate(props, driver)
         attempts = driver.first_attempts(props, driver.resolve_hosts(props))

@@ -39,9 +39,9 @@ async def test_driver_keywords_and_monitoring_prefix_are_accepted() -> None:
 
 async def test_bad_choice_lists_the_valid_values() -> None:
     with pytest.raises(ConfigurationError) as info:
-        await connect(failover_mode="strict-writer")
+        await connect(failover_mode="writer-only")  # (strict-writer: the AWS wrapper's spelling, valid)
     text = str(info.value)
-    assert "'strict-writer'" in text and "strict_writer" in text and "reader_or_writer" in text
+    assert "'writer-only'" in text and "strict_writer" in text and "reader_or_writer" in text
 
 
 async def test_bad_number_names_property_and_value() -> None:

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import socket
 import weakref
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
+from .._compat_props import KEEPALIVE_PROPS
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties
@@ -163,19 +165,36 @@ class AiomysqlDriverDialect(DriverDialect):
 
         kwargs = self.connect_kwargs(host_info, props)
         if target_driver_func is not aiomysql.connect:  # the user's own function: theirs to clean up
-            return await target_driver_func(**kwargs)
-        # what aiomysql.connect does, except that a handshake cut short by cancellation (a timeout, a
-        # caller giving up) closes its socket: aiomysql cleans up only on Exception
-        conn = guarded_connection_class()(**kwargs)  # refuses concurrent use by two tasks
-        try:
-            await conn._connect()
-        except BaseException:
-            self._release_locally(conn)
-            # the transport closes its socket on the next loop iteration: let it, before the caller goes on
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(asyncio.sleep(0))
-            raise
+            conn = await target_driver_func(**kwargs)
+        else:
+            # what aiomysql.connect does, except that a handshake cut short by cancellation (a timeout, a
+            # caller giving up) closes its socket: aiomysql cleans up only on Exception
+            conn = guarded_connection_class()(**kwargs)  # refuses concurrent use by two tasks
+            try:
+                await conn._connect()
+            except BaseException:
+                self._release_locally(conn)
+                # the transport closes its socket on the next loop iteration: let it, before the caller
+                # goes on
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(asyncio.sleep(0))
+                raise
+        self._set_keepalive(conn, props)
         return conn
+
+    def _set_keepalive(self, conn: Any, props: Mapping[str, Any]) -> None:
+        """aws-advanced-python-wrapper's ``tcp_keepalive*`` as socket options (aiomysql has no arguments)."""
+        on, idle, interval, count = (p.get(props) for p in KEEPALIVE_PROPS)
+        if on is None and idle is None and interval is None and count is None:
+            return
+        writer = getattr(conn, "_writer", None)
+        sock = writer.get_extra_info("socket") if writer is not None else None
+        if sock is None:
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0 if on is False else 1)
+        for option, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval), ("TCP_KEEPCNT", count)):
+            if value is not None and hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
     # --- state --------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..plugin_service import PluginService
 
 __all__ = [
+    "OPEN_CONNECTION_RETRY_INTERVAL_MS",
     "OPEN_CONNECTION_RETRY_TIMEOUT_MS",
     "VERIFY_OPENED_CONNECTION_TYPE",
     "InitialConnectionPlugin",
@@ -51,6 +52,16 @@ OPEN_CONNECTION_RETRY_TIMEOUT_MS = register_property(
     )
 )
 
+OPEN_CONNECTION_RETRY_INTERVAL_MS = register_property(
+    WrapperProperty(
+        "open_connection_retry_interval_ms",
+        "Pause between two rounds of looking for an instance of the right role.",
+        50,
+        _parse_int,
+        min_value=0,
+    )
+)
+
 
 class InitialConnectionPlugin(Plugin):
     """Checks the role of the initial connection; reconnects to the right instance if needed."""
@@ -60,6 +71,7 @@ class InitialConnectionPlugin(Plugin):
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
         self._timeout = OPEN_CONNECTION_RETRY_TIMEOUT_MS.get_or(props, 30_000) / 1000
+        self._interval = OPEN_CONNECTION_RETRY_INTERVAL_MS.get_or(props, 50) / 1000
         forced = VERIFY_OPENED_CONNECTION_TYPE.get(props)
         self._forced = None if forced is None else HostRole(forced)
 
@@ -92,7 +104,7 @@ class InitialConnectionPlugin(Plugin):
             await service.dispose(conn)
             raise
         logger.info("%s led to a %s, not a %s; reconnecting", host_info.url, role.value, want.value)
-        found = await connect_by_role(service, self, want, self._timeout)
+        found = await connect_by_role(service, self, want, self._timeout, interval=self._interval)
         if found is None:
             logger.warning(
                 "no %s found within %.0f s; keeping the connection to %s",

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,13 +17,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from ._cluster import ENGINES, MAX_INSTANCES
 from ._daemon import LOG_FILE, STATE_FILE, read_state, request
 from ._errors import TestbedError
 from ._proc import pid_alive, pids_using
 
-__all__ = ["main"]
+__all__ = ["app_env", "main"]
 
 _UP_TIMEOUT = 180.0
 
@@ -72,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     bg.add_argument(
         "--dns-lag", type=float, default=0.0, help="switchover: seconds blue names still reach blue"
     )
+    env_help = "the settings an app needs: shell exports (APP_*), or --json connect kwargs"
+    env = sub.add_parser("env", parents=[where], help=env_help)
+    env.add_argument("--target", default="cluster", help="cluster (default), reader or an instance number")
     sub.add_parser("heal", parents=[where], help="all proxies pass, every instance up and replicating")
     sub.add_parser("down", parents=[where], help="stop everything and delete the directory")
     daemon = sub.add_parser("_daemon")  # internal: the background process started by `up`
@@ -165,6 +170,30 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
         print(line)
     if "status" in reply:
         _print_status(reply["status"])
+
+
+def app_env(engine: str, connect_kwargs: dict[str, Any], wrapper_props: dict[str, Any]) -> dict[str, str]:
+    """The environment of the example apps for a testbed: ``APP_DSN`` (a libpq conninfo, or ``mysql://``
+    for MariaDB) and ``APP_WRAPPER_PROPS`` (JSON)."""
+    kwargs = connect_kwargs
+    if engine == "postgres":
+        dsn = " ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
+    else:
+        password = quote(str(kwargs.get("password") or ""), safe="")
+        user = quote(str(kwargs["user"]), safe="")
+        dsn = f"mysql://{user}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs['db']}"
+    return {"APP_DSN": dsn, "APP_WRAPPER_PROPS": json.dumps(wrapper_props)}
+
+
+def _print_env(args: argparse.Namespace, reply: dict[str, Any]) -> None:
+    """``env``: connect kwargs + wrapper props as JSON, or shell exports for the example apps."""
+    kwargs, props = reply["connect_kwargs"], reply["wrapper_props"]
+    if args.json:
+        print(json.dumps({**kwargs, **props}, indent=2))
+        return
+    print(f"# {reply['engine']} testbed: the settings of examples/fastapi_app.py and aiohttp_app.py")
+    for name, value in app_env(reply["engine"], kwargs, props).items():
+        print(f"export {name}={shlex.quote(value)}")
 
 
 def _cmdline(pid: int) -> str:
@@ -283,6 +312,9 @@ def _command(args: argparse.Namespace) -> int:
             rollback=args.rollback,
             dns_lag=args.dns_lag,
         )
+    elif args.command == "env":
+        _print_env(args, request(state, "env", target=args.target))
+        return 0
     else:
         reply = request(state, "heal")
     _output(args, reply)

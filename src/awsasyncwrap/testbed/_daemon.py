@@ -100,6 +100,13 @@ class _Service:
         if cmd == "failover":
             report = await tb.failover(req.get("to"), float(req.get("delay") or 0.0))
             return {"report": report.to_dict(), "status": (await tb.status()).to_dict()}
+        if cmd == "env":
+            target = req.get("target") or "cluster"
+            return {
+                "engine": tb.engine,
+                "connect_kwargs": tb.connect_kwargs(target),
+                "wrapper_props": tb.wrapper_props(),
+            }
         if cmd == "kill":
             await tb.kill(req["instance"])
         elif cmd == "start":

@@ -65,9 +65,16 @@ def endpoint_role(host: HostInfo, props: Properties) -> HostRole | None:
 
 
 async def connect_by_role(
-    service: PluginService, skip: Plugin | None, want: HostRole, timeout: float, connect_timeout: float = 5.0
+    service: PluginService,
+    skip: Plugin | None,
+    want: HostRole,
+    timeout: float,
+    connect_timeout: float = 5.0,
+    *,
+    interval: float = 0.05,
 ) -> tuple[Any, HostInfo] | None:
-    """A connection to an instance verified to be ``want``, found through the topology monitor."""
+    """A connection to an instance verified to be ``want``, found through the topology monitor; ``interval``
+    seconds between two rounds over the candidates."""
     provider = service.host_list_provider
     if not isinstance(provider, RdsHostListProvider) or not provider.supports_topology:
         return None
@@ -88,7 +95,7 @@ async def connect_by_role(
             if found is not None:
                 return found, host.with_role(want)
         since = time.monotonic()
-        await asyncio.sleep(min(0.05, max(0.0, deadline - since)))
+        await asyncio.sleep(min(interval, max(0.0, deadline - since)))
     return None
 
 

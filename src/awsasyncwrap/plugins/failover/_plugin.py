@@ -42,7 +42,7 @@ from ...topology import (
 from ._race import EarlyConnects
 from ._read_only import fails_over_on_read_only
 from .errors import driver_error_class
-from .props import FAILOVER_CONNECT_TIMEOUT_SEC
+from .props import ENABLE_CONNECT_FAILOVER, FAILOVER_CONNECT_TIMEOUT_SEC
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect
@@ -91,6 +91,7 @@ class FailoverPlugin(Plugin):
         self._enabled = bool(WrapperProperties.ENABLE_FAILOVER.get(props))
         self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.get_or(props, 300.0)
         self._connect_timeout = FAILOVER_CONNECT_TIMEOUT_SEC.get_or(props, 5.0)
+        self._connect_failover = ENABLE_CONNECT_FAILOVER.get_or(props, True)
         self._strategy = WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.get_or(props, "random")
         self._mode_prop = WrapperProperties.FAILOVER_MODE.get(props)
         self._running: asyncio.Task[_Outcome] | None = None
@@ -198,7 +199,9 @@ class FailoverPlugin(Plugin):
         try:
             return await connect_func()
         except Exception as exc:
-            if not (self._enabled and is_initial_connection) or self._service.is_login_error(exc):
+            if not (self._enabled and self._connect_failover and is_initial_connection):
+                raise
+            if self._service.is_login_error(exc):
                 raise
             if not self.should_fail_over(exc, None):
                 raise
