@@ -84,12 +84,6 @@ NO_EFFECT: dict[str, str] = {
 
 #: name -> (the only value accepted, what this wrapper always does)
 FIXED: dict[str, tuple[Any, str]] = {
-    "transfer_session_state_on_switch": (
-        True,
-        "autocommit, read-only, isolation level and database move to the new connection",
-    ),
-    "reset_session_state_on_close": (True, "a connection leaves our pool as it came"),
-    "rollback_on_switch": (True, "a replaced connection is closed, which ends its transaction"),
     "monitoring_connection_priority": ("strict-writer", "the topology monitor prefers the writer"),
     "reader_initial_connection_host_selector_strategy": (
         "random",
@@ -102,7 +96,6 @@ FIXED: dict[str, tuple[Any, str]] = {
 }
 
 _GDB = "Aurora Global Databases are not supported; connect to the regional cluster endpoint"
-_BG = "the Blue/Green deployment plugin is not available; fail over through the switchover instead"
 _LIMITLESS = "the Limitless plugin is not available; connect to the DB shard group endpoint directly"
 _CUSTOM = (
     "the custom endpoint plugin is not available; connect to the custom endpoint and set failover_mode "
@@ -130,18 +123,6 @@ UNSUPPORTED: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
-            "bg_id",
-            "bg_connect_timeout_ms",
-            "bg_interval_baseline_ms",
-            "bg_interval_increased_ms",
-            "bg_interval_high_ms",
-            "bg_switchover_timeout_ms",
-            "bg_suspend_new_blue_connections",
-        ),
-        _BG,
-    ),
-    **dict.fromkeys(
-        (
             "limitless_transaction_router_monitor_interval_ms",
             "limitless_transaction_router_monitor_disposal_time_ms",
             "limitless_max_retries_ms",
@@ -161,14 +142,13 @@ UNSUPPORTED: dict[str, str] = {
         _CUSTOM,
     ),
 }
-_UNSUPPORTED_PREFIXES = {"blue-green-monitoring-": _BG, "limitless_": _LIMITLESS, "bg_": _BG, "gdb_": _GDB}
+_UNSUPPORTED_PREFIXES = {"limitless_": _LIMITLESS, "gdb_": _GDB}
 
 #: their plugin codes: ours, or None with what to do instead
 PLUGIN_CODES: dict[str, str] = {"efm": "host_monitoring", "efm2": "host_monitoring"}
 UNSUPPORTED_PLUGINS: dict[str, str] = {
     "custom_endpoint": _CUSTOM,
     "customEndpoint": _CUSTOM,
-    "bg": _BG,
     "limitless": _LIMITLESS,
     "gdb_failover": _GDB,
     "gdb_rw": _GDB,

@@ -122,8 +122,8 @@ class ExampleHosts:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Patch ``AsyncAwsConnection.connect`` for the duration."""
-        original = AsyncAwsConnection.__dict__["connect"]
+        """Patch ``AsyncAwsConnection._open`` (under ``connect`` and the pools' connects) for the duration."""
+        original = AsyncAwsConnection.__dict__["_open"]
         hosts = self
 
         async def connect(cls: type[AsyncAwsConnection], func: Any, conninfo: str = "", **kwargs: Any) -> Any:
@@ -132,11 +132,11 @@ class ExampleHosts:
             hosts.opened.append(conn)
             return conn
 
-        AsyncAwsConnection.connect = classmethod(connect)  # type: ignore[method-assign,assignment]
+        AsyncAwsConnection._open = classmethod(connect)  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
-            AsyncAwsConnection.connect = original  # type: ignore[method-assign]
+            AsyncAwsConnection._open = original  # type: ignore[method-assign]
 
 
 def start_namespace() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import awsasyncwrap.compat as compat
+import awsasyncwrap.plugins.blue_green  # noqa: F401  (registers the bg_* properties)
 from awsasyncwrap import ConfigurationError
 from awsasyncwrap._compat_props import ALIASES, FIXED, NO_EFFECT, UNSUPPORTED, translate
 from awsasyncwrap.drivers import driver_dialect_for
@@ -132,7 +133,8 @@ def test_values_in_their_spelling() -> None:
 
 def test_plugin_codes() -> None:
     assert _translate({"plugins": "failover_v2,efm"})["plugins"] == "failover_v2,host_monitoring"
-    for code in ("bg", "limitless", "custom_endpoint", "gdb_failover", "gdb_rw"):
+    assert _translate({"plugins": "failover,bg"})["plugins"] == "failover,bg"
+    for code in ("limitless", "custom_endpoint", "gdb_failover", "gdb_rw"):
         with pytest.raises(
             ConfigurationError, match=rf"Plugin '{code}' of aws-advanced-python-wrapper is not"
         ):
@@ -163,17 +165,20 @@ def test_keepalive_goes_to_libpq_on_psycopg_and_stays_for_aiomysql() -> None:
 def test_fixed_and_no_effect(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, "awsasyncwrap._compat_props"):
         out = _translate({"rollback_on_switch": "true", "telemetry_traces_backend": "XRAY"})
-    assert out == {}
+    assert out == {"rollback_on_switch": "true"}  # ours too (session state), with their meaning
     assert not caplog.records or "no effect here" in caplog.records[0].getMessage()
-    with pytest.raises(ConfigurationError, match=r"rollback_on_switch='false'.*only True is accepted"):
-        _translate({"rollback_on_switch": "false"})
+    assert _translate({"rollback_on_switch": "false"}) == {"rollback_on_switch": "false"}
     with pytest.raises(ConfigurationError, match="only 'strict-writer' is accepted"):
         _translate({"monitoring_connection_priority": "strict-reader"})
 
 
 def test_prefixes_of_unsupported_features() -> None:
-    with pytest.raises(ConfigurationError, match="Blue/Green"):
-        _translate({"blue-green-monitoring-connect_timeout": 10})
+    with pytest.raises(ConfigurationError, match="Limitless"):
+        _translate({"limitless_some_future_setting": 10})
+    # blue/green monitoring connections take their prefixed properties (the bg plugin)
+    assert _translate({"blue-green-monitoring-connect_timeout": 10}) == {
+        "blue-green-monitoring-connect_timeout": 10
+    }
 
 
 def test_profiles() -> None:
