@@ -310,9 +310,32 @@ async def open_store(settings: Settings) -> AsyncIterator[ItemStore]:
     """The store for the life of an app: opens the pool and creates the table; at the end closes the pool
     and stops the wrapper's monitors of this event loop."""
     try:
-        async with make_pool(settings) as pool:
-            store = ItemStore(pool, settings)
-            await store.create_table()
-            yield store
+        pool = await _open_pool(settings)
+        async with pool:
+            yield ItemStore(pool, settings)
     finally:
         await release_resources()
+
+
+STARTUP_WAIT_SEC = 30.0  # how long a starting worker waits for the database before it gives up
+
+
+async def _open_pool(settings: Settings) -> AsyncAwsConnectionPool:
+    """Open the pool and create the table, waiting (with a backoff) while the database cannot serve: a
+    worker started during a failover or a restart waits for it instead of dying (and taking a process
+    manager down with it)."""
+    deadline = anyio.current_time() + STARTUP_WAIT_SEC
+    delay = 0.1
+    while True:
+        pool = make_pool(settings)
+        try:
+            await pool.open()
+            await ItemStore(pool, settings).create_table()
+            return pool
+        except Exception as exc:
+            await pool.aclose()
+            if anyio.current_time() + delay > deadline:
+                raise
+            logger.warning("database not reachable at startup (%s); trying again", type(exc).__name__)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 2.0)
