@@ -294,8 +294,10 @@ def _translate_plugins(out: dict[str, Any]) -> None:
 
         base = list(DEFAULT_PLUGINS) if codes is None else codes
         codes = base + [c for c in extra if c not in base]
-    if codes is not None:
+    given = [c.strip() for c in str(raw).split(",")] if raw is not None and str(raw).strip() else []
+    if codes is not None and "" not in given and (extra or codes != given):
         out[WrapperProperties.PLUGINS.name] = ",".join(codes)
+    # else the list stays as given, so that its own validation sees it (an empty item is an error)
 
 
 def _load_builtin_plugins() -> None:
