@@ -132,3 +132,29 @@ async def test_no_task_survives_closing_everything(cluster: Cluster) -> None:
     await until(lambda: not wrapper_tasks(), timeout=delay + 10)
     assert not topology_monitors() and not host_monitors()
     assert await c.ids() == {0, 1, 2, 10, 11, 12}
+
+
+async def test_a_connect_still_in_flight_after_close_acquires_no_monitor(cluster: Cluster) -> None:
+    """A monitor's spare connect runs through its connection's plugins; if that connection closes meanwhile,
+    the connect's tail (the connection tracker asks for the cluster's monitor) must not start a new monitor
+    that nobody would ever release (it held one session per instance until the process ended)."""
+    c = cluster
+    conn = await c.connect(plugins="aurora_connection_tracker,failover")
+    service = conn.plugin_service
+    provider = service.host_list_provider
+    try:
+        await c.insert(conn, 1)
+        topo = provider.known_topology()
+        assert topo is not None and topo.readers
+        await provider.release()  # what close() does first; the connect below was already under way
+        assert not topology_monitors()
+        spare = await service.force_connect(topo.readers[0], service.props)
+        try:
+            assert not topology_monitors()
+            with pytest.raises(RuntimeError, match="released"):
+                provider.monitor()
+        finally:
+            await service.dispose(spare)
+    finally:
+        await conn.close()
+    assert not topology_monitors()

@@ -99,6 +99,7 @@ class RdsHostListProvider:
         self._cluster_id = cluster_id_for(props, initial)
         self._monitor: ClusterTopologyMonitor | None = None
         self._connector: Connector | None = None
+        self._released = False
         self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000
 
     @property
@@ -114,8 +115,11 @@ class RdsHostListProvider:
     def monitor(self) -> ClusterTopologyMonitor:
         """The cluster's topology monitor (acquired on first use, released by :meth:`release`).
 
-        One stopped by ``release_resources()`` while this connection stays open is replaced by a new one.
+        One stopped by ``release_resources()`` while this connection stays open is replaced by a new one;
+        none is acquired once :meth:`release` ran (the connection closed).
         """
+        if self._released:
+            raise RuntimeError(f"the topology view of {self._cluster_id} was released with its connection")
         if self._monitor is not None and self._monitor.closed:
             self._monitor = self._connector = None  # the registry that held it is gone
         if self._monitor is None:
@@ -201,7 +205,17 @@ class RdsHostListProvider:
     def get_cluster_id(self) -> str:
         return self._cluster_id
 
+    def known_topology(self) -> Topology | None:
+        """The topology the monitor holds now, without acquiring one (None once released)."""
+        monitor = self._monitor
+        return monitor.topology if monitor is not None and not monitor.closed else None
+
     async def release(self) -> None:
+        """Let go of the cluster's monitor. From now on this provider acts static: a connect or a check
+        still in flight for the closed connection (e.g. a monitor's spare connect through its pipeline)
+        must not acquire a new monitor that nobody would release."""
+        self._released = True
+        self.supports_topology = False
         monitor, self._monitor = self._monitor, None
         if monitor is None:
             return

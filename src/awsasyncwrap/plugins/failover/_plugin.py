@@ -373,7 +373,7 @@ class FailoverPlugin(Plugin):
             )
             failed.__cause__ = exc
             return _Outcome(None, failed)
-        topo = provider.monitor().topology
+        topo = provider.known_topology()  # None if the connection closed meanwhile
         if topo is not None:
             await service.apply_hosts(topo.hosts)
         service.set_availability(host.all_aliases, HostAvailability.AVAILABLE)
