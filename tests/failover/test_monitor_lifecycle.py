@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from awsasyncwrap import FailoverSuccessError, release_resources
-from awsasyncwrap.plugins.host_monitoring import host_monitors
+from awsasyncwrap.plugins.host_monitoring import HostMonitoringPlugin, host_monitors
 
 from ._helpers import Cluster, topology_monitors, until, wrapper_tasks
 
@@ -158,3 +158,21 @@ async def test_a_connect_still_in_flight_after_close_acquires_no_monitor(cluster
     finally:
         await conn.close()
     assert not topology_monitors()
+
+
+async def test_a_call_still_in_flight_after_close_acquires_no_host_monitor(cluster: Cluster) -> None:
+    """A call that entered the plugins before close() and reaches host_monitoring after it: the plugin
+    already released its monitor and must not acquire a new one (it would hold a connection forever)."""
+    c = cluster
+    conn = await c.connect(plugins="failover,host_monitoring")
+    plugin = next(p for p in conn.plugin_service.plugins if isinstance(p, HostMonitoringPlugin))
+    await c.insert(conn, 1)
+    assert host_monitors()
+    await conn.close()
+    assert not host_monitors()
+
+    async def call() -> str:
+        return "ran"
+
+    assert await plugin.execute(conn, "Cursor.execute", call) == "ran"
+    assert not host_monitors() and plugin.monitor is None

@@ -89,6 +89,8 @@ class FastestResponseStrategyPlugin(Plugin):
             return None
         monitor = self._monitor
         if monitor is None or monitor.closed:
+            if service.closed:  # a call still in flight after close() acquires no monitor nobody releases
+                return None
             cluster_id = service.host_list_provider.get_cluster_id()
             key = monitor_key(cluster_id)
             driver = service.driver_dialect

@@ -135,7 +135,7 @@ class HostMonitoringPlugin(Plugin):
 
     async def _resolve(self, conn: Any) -> HostMonitor | None:
         """Find the monitor of ``conn``'s host, acquiring it (and releasing the previous one)."""
-        if conn is None:
+        if conn is None or self._service.closed:  # closed: a call still in flight acquires nothing
             self._drop_monitor()
             return None
         host = self._host if conn is self._conn else await self._monitoring_host(conn)

@@ -360,6 +360,8 @@ class SwitchingPlugin(Plugin):
         key = pool_key(driver, host, self._props)
         pool = self._pools.get(key)
         if pool is None or pool.closed:
+            if self._service.closed:  # a switch still in flight after close() acquires no pool
+                raise self._service.closed_error(in_flight=True)
             size, idle = self._pool_size, self._pool_idle
             pool = registry().acquire(key, lambda: HostPool(host.url, driver, size, idle), HostPool)
             self._pools[key] = pool
