@@ -560,8 +560,13 @@ def _never_sent(driver_code: str, exc: Exception, conn: Any, link: Any, aborts: 
         return True
     if driver_code == "psycopg":  # psycopg's own check before it sends anything
         return str(exc) == "the connection is closed"
-    if driver_code == "aiomysql":  # asyncio counts writes to a transport that was already lost
-        return int(getattr(getattr(link, "transport", None), "_conn_lost", 0) or 0) > 1
+    if driver_code == "aiomysql":
+        # asyncio counts writes to a transport that was already lost; and a write that the socket
+        # refused (the peer had closed, not yet seen by the loop) ends the transport with EPIPE
+        if int(getattr(getattr(link, "transport", None), "_conn_lost", 0) or 0) > 1:
+            return True
+        reader = getattr(link, "_reader", None)
+        return reader is not None and isinstance(reader.exception(), BrokenPipeError)
     return False
 
 
