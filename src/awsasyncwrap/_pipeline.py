@@ -265,15 +265,30 @@ class PluginManager:
             if name in subs or ("*" in subs and wildcard_ok)
         ]
 
+    def resubscribe(self, plugin: Plugin) -> None:
+        """``plugin`` changed its :attr:`~Plugin.subscribed_methods`: rebuild the chains.
+
+        Cursors already open see the new chains at their next call (their :class:`CursorChains` is
+        updated in place); a call already in a chain finishes in it. No effect after close.
+        """
+        if self._closed_chain is not None:
+            return
+        index = next(i for i, known in enumerate(self.plugins) if known is plugin)
+        self._subscriptions[index] = frozenset(plugin.subscribed_methods)
+        self._chains.clear()
+        for server_side, chains in self._cursor_chains.items():
+            chains.execute, chains.fetchone = self._cursor_chain_pair(server_side)
+
+    def _cursor_chain_pair(self, server_side: bool) -> tuple[StatementChain | None, Chain | None]:
+        plugins = self._subscribers("Cursor.execute", "Cursor.execute" in self._network_bound)
+        execute = build_statement_chain(plugins, "Cursor.execute") if plugins else None
+        return execute, self.chain("Cursor.fetchone", server_side)
+
     def cursor_chains(self, server_side: bool) -> CursorChains:
         """The chains of a cursor's hot methods, computed once per connection and cursor kind."""
         found = self._cursor_chains.get(server_side)
         if found is None:
-            plugins = self._subscribers("Cursor.execute", "Cursor.execute" in self._network_bound)
-            execute = build_statement_chain(plugins, "Cursor.execute") if plugins else None
-            found = self._cursor_chains[server_side] = CursorChains(
-                execute, self.chain("Cursor.fetchone", server_side)
-            )
+            found = self._cursor_chains[server_side] = CursorChains(*self._cursor_chain_pair(server_side))
             if self._closed_chain is not None:
                 found.close(self._closed_chain)
         return found

@@ -78,9 +78,12 @@ async def test_mariadb_rollback_keeps_app_on_blue(mariadb_bluegreen: BlueGreenDe
 async def _connects_during_switchover(bg: BlueGreenDeployment) -> None:
     first = await _connect(bg, monitor_disposal_time_ms=100, bg_interval_increased_ms=200)
     await wait_phase(Phase.CREATED)
+    chains = AsyncAwsConnection.of(first).plugin_service.manager
+    assert chains.chain("Cursor.execute") is None  # outside a switchover bg is in no call chain
     async with anyio.create_task_group() as tg:
         tg.start_soon(bg.switchover, PhaseSeconds(preparation=0.3, notice=1.5, post=2.0))
         await wait_phase(Phase.IN_PROGRESS)
+        assert chains.chain("Cursor.execute") is not None  # now it holds this connection's calls
         with anyio.move_on_after(0.2) as scope:  # a held call can be cancelled; nothing breaks
             await _instance_id(bg, first)
         assert scope.cancelled_caught

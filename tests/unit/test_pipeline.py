@@ -129,6 +129,27 @@ async def test_chain_is_built_once_and_reused() -> None:
     assert manager.chain("Cursor.execute") is first
 
 
+async def test_a_plugin_that_changes_its_subscriptions_is_rechained_open_cursors_included() -> None:
+    conn = await connect("all,exec_only")
+    manager = conn.plugin_service.manager
+    toggling = manager.plugins[1]
+    cur = conn.cursor()
+    await cur.execute("SELECT 1")
+    assert ("exec_only", "Cursor.execute") in CALLS
+    toggling._subscribed = {"Cursor.fetchone"}  # type: ignore[attr-defined]
+    manager.resubscribe(toggling)
+    CALLS.clear()
+    await cur.execute("SELECT 2")  # the cursor opened before the change
+    await cur.fetchone()
+    await conn.commit()
+    seen = [("all", "Cursor.execute"), ("exec_only", "Cursor.fetchone"), ("all", "Connection.commit")]
+    assert seen == CALLS
+    await conn.close()
+    manager.resubscribe(toggling)  # after close: nothing is rebuilt, calls still raise the closed error
+    with pytest.raises(Exception, match="closed"):
+        await cur.execute("SELECT 3")
+
+
 async def test_weights_order_the_chain_regardless_of_listing() -> None:
     conn = await connect("fetch,exec_only,all")
     assert [type(p).name for p in conn.plugin_service.plugins] == ["all", "exec_only", "fetch"]  # type: ignore[attr-defined]

@@ -1,9 +1,10 @@
 """``bg``: route connects and calls through a blue/green switchover.
 
-Outside a switchover a call costs one attribute test: the plugin's ``execute`` is a plain function that
-returns the rest of the chain's awaitable untouched while :attr:`BlueGreenPlugin.quiet` holds. The
-status service flips ``quiet`` (through :meth:`BlueGreenPlugin.on_status_change`) when the phase
-makes this connection's calls wait (IN_PROGRESS) or move (blue connection after the switch).
+Outside a switchover a call costs nothing: while :attr:`BlueGreenPlugin.quiet` holds, the plugin
+subscribes to connects only, so no call chain contains it. The status service flips ``quiet``
+(through :meth:`BlueGreenPlugin.on_status_change`) when the phase makes this connection's calls wait
+(IN_PROGRESS) or move (blue connection after the switch); the plugin then subscribes to every
+network-bound method and the connection's chains are rebuilt (:meth:`PluginManager.resubscribe`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class BlueGreenPlugin(Plugin):
         self._bg_id = str(P.BG_ID.get_or(props, "1")).strip().lower()
         self._connect_timeout = P.BG_CONNECT_TIMEOUT_MS.get_or(props, 30_000) / 1000
         methods = service.driver_dialect.network_bound_methods - _UNROUTED
-        self._subscribed = {*methods, "connect", "notify_connection_changed"}
+        self._quiet_subscribed = {"connect", "notify_connection_changed"}
+        self._routing_subscribed = {*methods, *self._quiet_subscribed}
         self._status: BlueGreenStatusService | None = None
         self._key = ("bg_status", self._bg_id)
         self._disposal = 0.0
@@ -78,14 +80,14 @@ class BlueGreenPlugin(Plugin):
 
     @property
     def subscribed_methods(self) -> set[str]:
-        return self._subscribed
+        return self._quiet_subscribed if self.quiet else self._routing_subscribed
 
     # -- calls ---------------------------------------------------------------------------------
 
     def execute(  # type: ignore[override]  # returns the chain's awaitable: no frame of its own when quiet
         self, target: object, method_name: str, execute_func: ExecuteFunc[T], *args: Any, **kwargs: Any
     ) -> Awaitable[T]:
-        if self.quiet:
+        if self.quiet:  # a call that entered its chain just before the switchover ended
             return execute_func()
         return self._routed(method_name, execute_func)
 
@@ -232,9 +234,17 @@ class BlueGreenPlugin(Plugin):
     def on_status_change(self) -> None:
         """Recompute :attr:`quiet` (called by the status service on every change; no I/O)."""
         status = self._status
-        self.quiet = (
+        self._set_quiet(
             status is None or status.state.execute_route(self._side(), time.monotonic()).kind == "pass"
         )
+
+    def _set_quiet(self, quiet: bool) -> None:
+        if quiet is self.quiet:
+            return
+        self.quiet = quiet
+        manager = self._plugin_service.manager
+        if manager is not None:  # None only while the connection is still being built
+            manager.resubscribe(self)
 
     async def notify_connection_changed(self, changes: set[Any]) -> Any:
         from ...events import OldConnectionSuggestedAction
@@ -245,7 +255,7 @@ class BlueGreenPlugin(Plugin):
     async def release_resources(self) -> None:
         if self._status is not None:
             self._status = None
-            self.quiet = True
+            self._set_quiet(True)
             registry().release(self._key, self._disposal)
 
 
