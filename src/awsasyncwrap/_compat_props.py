@@ -59,6 +59,7 @@ ALIASES: dict[str, Alias] = {
     "failover_cluster_topology_refresh_rate_sec": Alias("cluster_topology_high_refresh_rate_ms", 1000),
     "failover_reader_connect_timeout_sec": Alias("failover_connect_timeout_sec"),
     "iam_token_expiration": Alias("iam_expiration"),
+    "initial_connection_host_selector_strategy": Alias("reader_initial_connection_host_selector_strategy"),
 }
 
 #: name -> why it changes nothing here
@@ -76,8 +77,6 @@ NO_EFFECT: dict[str, str] = {
     "telemetry_submit_toplevel": "spans nest under the application's current span when there is one",
     "telemetry_submit_top_level": "spans nest under the application's current span when there is one",
     "telemetry_failover_additional_top_trace": "failover is reported on the span of the call that hit it",
-    "wait_for_initial_topology_ms": "the initial_connection plugin waits for the topology monitor up to "
-    "open_connection_retry_timeout_ms",
     "endpoint_substitution_role": "the initial_connection plugin replaces the endpoint only when the "
     "connection it gave has the wrong role (see verify_opened_connection_type)",
 }
@@ -85,14 +84,6 @@ NO_EFFECT: dict[str, str] = {
 #: name -> (the only value accepted, what this wrapper always does)
 FIXED: dict[str, tuple[Any, str]] = {
     "monitoring_connection_priority": ("strict-writer", "the topology monitor prefers the writer"),
-    "reader_initial_connection_host_selector_strategy": (
-        "random",
-        "the initial_connection plugin picks a verified reader at random",
-    ),
-    "initial_connection_host_selector_strategy": (
-        "random",
-        "the initial_connection plugin picks a verified reader at random",
-    ),
 }
 
 _GDB = "Aurora Global Databases are not supported; connect to the regional cluster endpoint"

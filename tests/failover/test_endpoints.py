@@ -4,6 +4,7 @@ and connections left on a demoted writer (aurora_connection_tracker). PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -13,6 +14,7 @@ import pytest_asyncio
 from awsasyncwrap import AsyncAwsConnection, FailoverSuccessError, release_resources
 from awsasyncwrap.plugins.aurora_connection_tracker import tracked_connections
 from awsasyncwrap.testbed import Testbed
+from polling import until
 
 from ._helpers import Cluster
 
@@ -92,6 +94,51 @@ async def test_initial_connection_reader_endpoint(swapped: Testbed) -> None:
     try:
         host_id, is_reader = await _where(conn)
         assert is_reader and host_id != swapped.writer.id
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("target", [None, "reader"])
+async def test_initial_connection_goes_straight_to_the_instance_the_topology_names(
+    swapped: Testbed, target: str | None
+) -> None:
+    """With the topology known (another connection's monitor), DNS is not asked at all: the endpoint
+    refuses every connection here, yet the connection lands on an instance of the right role."""
+    first = await _connect(swapped, None, "failover")  # its monitor knows the topology
+    provider = AsyncAwsConnection.of(first).plugin_service.host_list_provider
+    await until(lambda: provider.known_topology() is not None, timeout=10.0)  # type: ignore[attr-defined]
+    swapped.net_endpoint("reader" if target == "reader" else "cluster", "refuse")
+    try:
+        conn = await _connect(swapped, target, "initial_connection")
+        try:
+            host_id, is_reader = await _where(conn)
+            assert (host_id == swapped.writer.id) is (target is None)
+            assert is_reader is (target == "reader")
+        finally:
+            await conn.close()
+    finally:
+        swapped.net_endpoint("reader" if target == "reader" else "cluster", "pass")
+        await first.close()
+
+
+async def test_initial_connection_waits_for_its_own_first_topology(
+    swapped: Testbed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No monitor yet: with wait_for_initial_topology_ms the connection waits for its monitor's first
+    topology and goes straight to a reader, instead of trusting the stale reader endpoint (the writer)."""
+    await release_resources()
+    with caplog.at_level(logging.INFO, logger="awsasyncwrap.plugins.initial_connection"):
+        conn = await _connect(
+            swapped,
+            "reader",
+            "initial_connection",
+            wait_for_initial_topology_ms=10_000,
+            wrapper_dialect="aurora-pg",
+        )
+    try:
+        host_id, is_reader = await _where(conn)
+        assert is_reader and host_id != swapped.writer.id
+        assert "reconnecting" not in caplog.text  # not through the endpoint and back
     finally:
         await conn.close()
 

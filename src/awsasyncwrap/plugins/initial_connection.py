@@ -1,9 +1,13 @@
 """The ``initial_connection`` plugin: the first connection lands on an instance of the role asked for.
 
 A connection opened through the writer endpoint must be on the writer, one through the reader
-endpoint on a reader (the writer is accepted when the cluster has no reader). The role is checked
-with one query; if the endpoint led elsewhere (stale DNS), the plugin connects to a verified
-instance of the right role through the cluster's topology monitor, for up to
+endpoint on a reader (the writer is accepted when the cluster has no reader). When the cluster's
+topology is already known (another connection's topology monitor, or after waiting
+``wait_for_initial_topology_ms`` for this one's), the plugin does not trust DNS at all: it connects
+straight to the topology's writer, or to a reader picked by
+``reader_initial_connection_host_selector_strategy``, and checks the role with one query. Otherwise it
+connects through the endpoint and checks the role; if the endpoint led elsewhere (stale DNS), it
+connects to a verified instance of the right role through the cluster's topology monitor, for up to
 ``open_connection_retry_timeout_ms``. ``verify_opened_connection_type`` forces the role to check.
 """
 
@@ -13,10 +17,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..host_selectors import PLUGINLESS_STRATEGIES, selector_for
 from ..hostinfo import HostInfo, HostRole
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties, WrapperProperty, _parse_int, _parse_str, register_property
 from ..topology import RdsHostListProvider
+from ..topology._model import Topology
+from ..topology._provider import cluster_id_for, existing_monitor
 from ..topology._reroute import connect_by_role, endpoint_role
 
 if TYPE_CHECKING:
@@ -26,7 +33,9 @@ if TYPE_CHECKING:
 __all__ = [
     "OPEN_CONNECTION_RETRY_INTERVAL_MS",
     "OPEN_CONNECTION_RETRY_TIMEOUT_MS",
+    "READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY",
     "VERIFY_OPENED_CONNECTION_TYPE",
+    "WAIT_FOR_INITIAL_TOPOLOGY_MS",
     "InitialConnectionPlugin",
     "InitialConnectionPluginFactory",
 ]
@@ -61,6 +70,25 @@ OPEN_CONNECTION_RETRY_INTERVAL_MS = register_property(
         min_value=0,
     )
 )
+WAIT_FOR_INITIAL_TOPOLOGY_MS = register_property(
+    WrapperProperty(
+        "wait_for_initial_topology_ms",
+        "How long a first connection through a cluster endpoint waits for the cluster's topology when no "
+        "monitor knows it yet, to connect straight to an instance (0: go through the endpoint meanwhile).",
+        0,
+        _parse_int,
+        min_value=0,
+    )
+)
+READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY = register_property(
+    WrapperProperty(
+        "reader_initial_connection_host_selector_strategy",
+        "How a first connection through the reader endpoint picks its reader from the topology.",
+        "random",
+        _parse_str,
+        tuple(sorted(PLUGINLESS_STRATEGIES)),
+    )
+)
 
 
 class InitialConnectionPlugin(Plugin):
@@ -74,6 +102,10 @@ class InitialConnectionPlugin(Plugin):
         self._interval = OPEN_CONNECTION_RETRY_INTERVAL_MS.get_or(props, 50) / 1000
         forced = VERIFY_OPENED_CONNECTION_TYPE.get(props)
         self._forced = None if forced is None else HostRole(forced)
+        self._wait_for_topology = WAIT_FOR_INITIAL_TOPOLOGY_MS.get_or(props, 0) / 1000
+        self._reader_selector = selector_for(
+            READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY.get_or(props, "random")
+        )
 
     async def connect(
         self,
@@ -84,11 +116,14 @@ class InitialConnectionPlugin(Plugin):
         is_initial_connection: bool,
         connect_func: ConnectFunc,
     ) -> Any:
-        conn = await connect_func()
         want = self._forced or endpoint_role(host_info, props)
         service = self._service
         if not is_initial_connection or want is None:
-            return conn
+            return await connect_func()
+        routed = await self._by_topology(target_driver_func, driver_dialect, host_info, props, want)
+        if routed is not None:
+            return routed
+        conn = await connect_func()
         provider = service.host_list_provider
         if not (isinstance(provider, RdsHostListProvider) and provider.supports_topology):
             return conn
@@ -115,6 +150,61 @@ class InitialConnectionPlugin(Plugin):
             return conn
         await service.dispose(conn)
         return found[0]
+
+    async def _by_topology(
+        self,
+        target_driver_func: Callable[..., Awaitable[Any]],
+        driver_dialect: DriverDialect,
+        endpoint: HostInfo,
+        props: Properties,
+        want: HostRole,
+    ) -> Any:
+        """A connection opened straight to an instance of role ``want`` the topology names, verified;
+        None when the topology is not known or the instance did not answer as that role."""
+        topology = await self._topology(endpoint, props)
+        if topology is None:
+            return None
+        readers = topology.readers
+        if want is HostRole.READER and readers:
+            target: HostInfo | None = self._reader_selector.get_host(readers, HostRole.READER, props)
+        else:  # the writer, also for reads when the cluster has no reader
+            target = topology.writer
+        if target is None:
+            return None
+        service = self._service
+        try:
+            conn = await service.manager.connect(
+                target_driver_func, driver_dialect, target, props, True, self
+            )
+        except Exception as exc:
+            if service.is_login_error(exc):
+                raise
+            logger.debug("%s (from the topology) did not answer: %s", target.url, type(exc).__name__)
+            return None
+        try:
+            role = await service.get_host_role(conn)
+        except BaseException:
+            await service.dispose(conn)
+            raise
+        if role is want or (want is HostRole.READER and not readers):
+            return conn
+        logger.debug("%s is a %s now, not a %s: the topology was behind", target.url, role.value, want.value)
+        await service.dispose(conn)
+        return None
+
+    async def _topology(self, endpoint: HostInfo, props: Properties) -> Topology | None:
+        """The cluster's topology as a running monitor knows it; else, if ``wait_for_initial_topology_ms``
+        allows, this connection's own monitor's first one (its host list provider must already know the
+        cluster: ``wrapper_dialect`` set, as the dialect is otherwise detected on the connection itself)."""
+        monitor = existing_monitor(cluster_id_for(props, endpoint))
+        if monitor is not None and monitor.topology is not None:
+            return monitor.topology
+        provider = self._service.host_list_provider
+        if self._wait_for_topology <= 0 or not (
+            isinstance(provider, RdsHostListProvider) and provider.supports_topology
+        ):
+            return None
+        return await provider.monitor().wait_for_topology(0.0, self._wait_for_topology)
 
 
 class InitialConnectionPluginFactory(PluginFactory):
