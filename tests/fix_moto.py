@@ -35,6 +35,11 @@ FAKE_AWS_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/awsasyncwrap-tests/credentials",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+#: moto's server, with the custom endpoint actions of tests/moto_rds_endpoints.py (argv[1]: its folder)
+_SERVER = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); import moto_rds_endpoints; "
+    "moto_rds_endpoints.install(); from moto.server import main; main()"
+)
 _UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION")
 
 
@@ -76,7 +81,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
             env.setenv(name, value)
         with log_file.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from moto.server import main; main()", "-H", "127.0.0.1", "-p", "0"],
+                [sys.executable, "-c", _SERVER, str(Path(__file__).parent), "-H", "127.0.0.1", "-p", "0"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

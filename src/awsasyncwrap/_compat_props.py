@@ -88,11 +88,6 @@ FIXED: dict[str, tuple[Any, str]] = {
 
 _GDB = "Aurora Global Databases are not supported; connect to the regional cluster endpoint"
 _LIMITLESS = "the Limitless plugin is not available; connect to the DB shard group endpoint directly"
-_CUSTOM = (
-    "the custom endpoint plugin is not available; connect to the custom endpoint and set failover_mode "
-    "(strict_reader / reader_or_writer) to its type"
-)
-
 #: name -> what to do instead
 UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
@@ -123,23 +118,16 @@ UNSUPPORTED: dict[str, str] = {
         ),
         _LIMITLESS,
     ),
-    **dict.fromkeys(
-        (
-            "custom_endpoint_info_refresh_rate_ms",
-            "custom_endpoint_idle_monitor_expiration_ms",
-            "wait_for_custom_endpoint_info",
-            "wait_for_custom_endpoint_info_timeout_ms",
-        ),
-        _CUSTOM,
-    ),
 }
 _UNSUPPORTED_PREFIXES = {"limitless_": _LIMITLESS, "gdb_": _GDB}
 
 #: their plugin codes: ours, or None with what to do instead
-PLUGIN_CODES: dict[str, str] = {"efm": "host_monitoring", "efm2": "host_monitoring"}
+PLUGIN_CODES: dict[str, str] = {
+    "efm": "host_monitoring",
+    "efm2": "host_monitoring",
+    "customEndpoint": "custom_endpoint",
+}
 UNSUPPORTED_PLUGINS: dict[str, str] = {
-    "custom_endpoint": _CUSTOM,
-    "customEndpoint": _CUSTOM,
     "limitless": _LIMITLESS,
     "gdb_failover": _GDB,
     "gdb_rw": _GDB,

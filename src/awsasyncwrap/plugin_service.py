@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._allowed_hosts import AllowedHosts
 from ._carry_over import CarryOver, ConnectionChange
 from ._session_state import SessionState
 from .dialects import DatabaseDialect, detect_dialect, initial_dialect
@@ -72,6 +73,8 @@ class PluginService:
         self._provider_is_static = True
         #: the application closed the connection: nothing may open or adopt a connection for it any more
         self.closed = False
+        #: the instances this connection may use (set by the custom_endpoint plugin; None: all of them)
+        self.allowed_hosts: AllowedHosts | None = None
 
     # --- plain state ------------------------------------------------------------------------
 
@@ -126,10 +129,13 @@ class PluginService:
 
     @property
     def hosts(self) -> list[HostInfo]:
-        """The cluster's hosts, with their latest known availability."""
+        """The cluster's hosts this connection may use, with their latest known availability."""
         now = time.monotonic()
         out = []
+        allowed = self.allowed_hosts
         for host in self._hosts:
+            if allowed is not None and not allowed.permits(host):
+                continue
             known = _availability.get(host.url)
             if known is not None and now - known[1] < _AVAILABILITY_TTL:
                 host.availability = known[0]

@@ -134,7 +134,8 @@ def test_values_in_their_spelling() -> None:
 def test_plugin_codes() -> None:
     assert _translate({"plugins": "failover_v2,efm"})["plugins"] == "failover_v2,host_monitoring"
     assert _translate({"plugins": "failover,bg"})["plugins"] == "failover,bg"
-    for code in ("limitless", "custom_endpoint", "gdb_failover", "gdb_rw"):
+    assert _translate({"plugins": "customEndpoint,failover"})["plugins"] == "custom_endpoint,failover"
+    for code in ("limitless", "gdb_failover", "gdb_rw"):
         with pytest.raises(
             ConfigurationError, match=rf"Plugin '{code}' of aws-advanced-python-wrapper is not"
         ):

@@ -99,12 +99,13 @@ async def aws_client(
     endpoint_url: str | None = None,
     unsigned: bool = False,
     credentials: Mapping[str, str] | None = None,
+    retries: int = 3,
 ) -> AsyncIterator[Any]:
-    """An aiobotocore client of ``service`` in ``region`` (closed on exit)."""
+    """An aiobotocore client of ``service`` in ``region`` (closed on exit); ``retries`` after a first try."""
     _import_aioboto3()
     from aiobotocore.config import AioConfig
 
-    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 3}}
+    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": retries}}
     if unsigned:
         from botocore import UNSIGNED
 

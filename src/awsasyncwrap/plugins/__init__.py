@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
         320,
     ),
     "bg": ("awsasyncwrap.plugins.blue_green", "BlueGreenPluginFactory", 350),
+    "custom_endpoint": ("awsasyncwrap.plugins.custom_endpoint", "CustomEndpointPluginFactory", 90),
     "initial_connection": ("awsasyncwrap.plugins.initial_connection", "InitialConnectionPluginFactory", 390),
     "failover": ("awsasyncwrap.plugins.failover", "FailoverPluginFactory", 400),
     "socket_timeout": ("awsasyncwrap.plugins.socket_timeout", "SocketTimeoutPluginFactory", 550),

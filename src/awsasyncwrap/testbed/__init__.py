@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._bluegreen import BlueGreenDeployment, BlueGreenNames, PhaseSeconds, SwitchoverReport
 from ._cluster import CATCH_UP_TIMEOUT, ENGINES, Testbed
+from ._custom_endpoint import CustomEndpoint
 from ._errors import TestbedError
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, Role, TestbedStatus
 from ._proxy import MODES, FaultProxy
@@ -26,6 +27,7 @@ __all__ = [
     "MODES",
     "BlueGreenDeployment",
     "BlueGreenNames",
+    "CustomEndpoint",
     "EngineName",
     "FailoverReport",
     "FaultProxy",

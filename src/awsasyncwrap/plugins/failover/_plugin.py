@@ -422,6 +422,12 @@ class FailoverPlugin(Plugin):
                 topo = await monitor.wait_for_writer(since, remaining)
                 if topo is not None and topo.writer is not None:
                     writer = topo.writer
+                    allowed = self._service.allowed_hosts
+                    if allowed is not None and not allowed.permits(writer):
+                        raise FailoverFailedError(
+                            f"the new writer {writer.url} is not among the instances this connection may "
+                            f"use ({allowed}: the custom endpoint's members)"
+                        )
                     conn = await self._try_connect(writer, deadline, want=HostRole.WRITER, early=early)
                     if conn is not None:
                         return conn, writer
@@ -436,7 +442,12 @@ class FailoverPlugin(Plugin):
         service = self._service
         topo = monitor.topology
         failed = failed_host.all_aliases if failed_host is not None else frozenset()
-        hosts = [h for h in (topo.hosts if topo is not None else ()) if not (h.all_aliases & failed)]
+        allowed = service.allowed_hosts
+        hosts = [
+            h
+            for h in (topo.hosts if topo is not None else ())
+            if not (h.all_aliases & failed) and (allowed is None or allowed.permits(h))
+        ]
 
         async def connect(host: HostInfo) -> Any:
             return await service.connect(host, self._props, plugin_to_skip=self)
@@ -484,7 +495,8 @@ class FailoverPlugin(Plugin):
         ordered += [h for h in topo.readers if h.all_aliases & failed]  # a restarted reader, last
         if not strict and topo.writer is not None:
             ordered.append(topo.writer)
-        return ordered
+        allowed = service.allowed_hosts
+        return ordered if allowed is None else [h for h in ordered if allowed.permits(h)]
 
     async def _try_connect(
         self, host: HostInfo, deadline: float, want: HostRole | None, early: EarlyConnects | None = None
