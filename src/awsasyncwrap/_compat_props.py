@@ -60,6 +60,7 @@ ALIASES: dict[str, Alias] = {
     "failover_reader_connect_timeout_sec": Alias("failover_connect_timeout_sec"),
     "iam_token_expiration": Alias("iam_expiration"),
     "initial_connection_host_selector_strategy": Alias("reader_initial_connection_host_selector_strategy"),
+    "limitless_max_retries_ms": Alias("limitless_max_retries"),  # their name for a count
 }
 
 #: name -> why it changes nothing here
@@ -87,7 +88,6 @@ FIXED: dict[str, tuple[Any, str]] = {
 }
 
 _GDB = "Aurora Global Databases are not supported; connect to the regional cluster endpoint"
-_LIMITLESS = "the Limitless plugin is not available; connect to the DB shard group endpoint directly"
 #: name -> what to do instead
 UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
@@ -107,19 +107,8 @@ UNSUPPORTED: dict[str, str] = {
         ),
         _GDB,
     ),
-    **dict.fromkeys(
-        (
-            "limitless_transaction_router_monitor_interval_ms",
-            "limitless_transaction_router_monitor_disposal_time_ms",
-            "limitless_max_retries_ms",
-            "limitless_wait_for_transaction_router_info",
-            "limitless_get_transaction_router_max_retries",
-            "limitless_get_transaction_router_retry_interval_ms",
-        ),
-        _LIMITLESS,
-    ),
 }
-_UNSUPPORTED_PREFIXES = {"limitless_": _LIMITLESS, "gdb_": _GDB}
+_UNSUPPORTED_PREFIXES = {"gdb_": _GDB}
 
 #: their plugin codes: ours, or None with what to do instead
 PLUGIN_CODES: dict[str, str] = {
@@ -128,7 +117,6 @@ PLUGIN_CODES: dict[str, str] = {
     "customEndpoint": "custom_endpoint",
 }
 UNSUPPORTED_PLUGINS: dict[str, str] = {
-    "limitless": _LIMITLESS,
     "gdb_failover": _GDB,
     "gdb_rw": _GDB,
 }

@@ -135,7 +135,8 @@ def test_plugin_codes() -> None:
     assert _translate({"plugins": "failover_v2,efm"})["plugins"] == "failover_v2,host_monitoring"
     assert _translate({"plugins": "failover,bg"})["plugins"] == "failover,bg"
     assert _translate({"plugins": "customEndpoint,failover"})["plugins"] == "custom_endpoint,failover"
-    for code in ("limitless", "gdb_failover", "gdb_rw"):
+    assert _translate({"plugins": "limitless"})["plugins"] == "limitless"
+    for code in ("gdb_failover", "gdb_rw"):
         with pytest.raises(
             ConfigurationError, match=rf"Plugin '{code}' of aws-advanced-python-wrapper is not"
         ):
@@ -174,8 +175,8 @@ def test_fixed_and_no_effect(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_prefixes_of_unsupported_features() -> None:
-    with pytest.raises(ConfigurationError, match="Limitless"):
-        _translate({"limitless_some_future_setting": 10})
+    with pytest.raises(ConfigurationError, match="Global Databases"):
+        _translate({"gdb_some_future_setting": 10})
     # blue/green monitoring connections take their prefixed properties (the bg plugin)
     assert _translate({"blue-green-monitoring-connect_timeout": 10}) == {
         "blue-green-monitoring-connect_timeout": 10

@@ -38,6 +38,7 @@ BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
     ),
     "bg": ("awsasyncwrap.plugins.blue_green", "BlueGreenPluginFactory", 350),
     "custom_endpoint": ("awsasyncwrap.plugins.custom_endpoint", "CustomEndpointPluginFactory", 90),
+    "limitless": ("awsasyncwrap.plugins.limitless", "LimitlessPluginFactory", 370),
     "initial_connection": ("awsasyncwrap.plugins.initial_connection", "InitialConnectionPluginFactory", 390),
     "failover": ("awsasyncwrap.plugins.failover", "FailoverPluginFactory", 400),
     "socket_timeout": ("awsasyncwrap.plugins.socket_timeout", "SocketTimeoutPluginFactory", 550),

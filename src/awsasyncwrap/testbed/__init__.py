@@ -17,6 +17,7 @@ from ._bluegreen import BlueGreenDeployment, BlueGreenNames, PhaseSeconds, Switc
 from ._cluster import CATCH_UP_TIMEOUT, ENGINES, Testbed
 from ._custom_endpoint import CustomEndpoint
 from ._errors import TestbedError
+from ._limitless import LimitlessShardGroup
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, Role, TestbedStatus
 from ._proxy import MODES, FaultProxy
 from ._resolver import use_hosts_file
@@ -33,6 +34,7 @@ __all__ = [
     "FaultProxy",
     "Instance",
     "InstanceStatus",
+    "LimitlessShardGroup",
     "PhaseSeconds",
     "Role",
     "SwitchoverReport",
