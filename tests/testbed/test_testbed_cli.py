@@ -104,3 +104,50 @@ async def test_errors_are_one_line(scratch: Path) -> None:
         assert (code, out, err.strip()) == (1, "", expected)
     code, _, err = await cli("explode")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+async def test_custom_endpoints_and_a_limitless_shard_group(scratch: Path) -> None:
+    import psycopg
+
+    from awsasyncwrap.testbed import use_hosts_file
+
+    base = scratch / "tb-extras"
+    where = ("--dir", str(base))
+    code, _, err = await cli("up", "--engine", "postgres", "--instances", "2", *where)
+    assert code == 0, err
+    tables = []
+    try:
+        code, out, err = await cli("endpoint", "create", "reports", "--members", "2", *where)
+        assert code == 0, err
+        assert "reports.cluster-custom-mydb.us-east-1.rds.amazonaws.com -> members 2" in out
+        code, out, _ = await cli("endpoint", "modify", "reports", "--members", "1,2", *where)
+        assert code == 0 and "members 1,2" in out
+        code, _, err = await cli("endpoint", "modify", "nope", "--members", "1", *where)
+        assert (code, err.strip()) == (1, "error: no custom endpoint 'nope'; known: reports")
+
+        code, out, err = await cli("limitless", "create", "--routers", "2", *where)
+        assert code == 0, err
+        host = out.split()[3]  # "shard group endpoint HOST -> routers ..."
+        code, _, _ = await cli("limitless", "load", "1", "0.75", *where)
+        assert code == 0
+        code, _, err = await cli("limitless", "kill", "7", *where)
+        assert (code, err.strip()) == (1, "error: bad router '7'; valid: 0..1")
+
+        tables.append(use_hosts_file(base / "hosts-limitless"))  # as an app in another process does
+        settings = json.loads((await cli("env", "--json", *where))[1])
+        kwargs = {
+            k: settings[k] for k in ("port", "user", "password", "dbname") if settings.get(k) is not None
+        }
+        async with await psycopg.AsyncConnection.connect(host=host, **kwargs) as conn:
+            cur = await conn.execute("SELECT load FROM pg_catalog.aurora_limitless_router_endpoints()")
+            assert [row[0] for row in await cur.fetchall()] == [0.0, 0.75]
+        code, _, _ = await cli("limitless", "delete", *where)
+        assert code == 0
+        code, _, _ = await cli("endpoint", "delete", "reports", *where)
+        assert code == 0
+    finally:
+        for table in tables:
+            table.uninstall()
+        code, _, err = await cli("down", *where)
+    assert code == 0, err
+    assert not base.exists()

@@ -74,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     bg.add_argument(
         "--dns-lag", type=float, default=0.0, help="switchover: seconds blue names still reach blue"
     )
+    ep = sub.add_parser("endpoint", parents=[where], help="Aurora custom endpoint: create, modify, delete")
+    ep.add_argument("action", choices=("create", "modify", "delete"))
+    ep.add_argument("name", help="endpoint id (the first label of its host name)")
+    ep.add_argument("--members", help="create / modify: instance numbers, e.g. 2,3")
+    lim = sub.add_parser(
+        "limitless",
+        parents=[where],
+        help="Limitless shard group (postgres): create, load, kill, start, delete",
+    )
+    lim.add_argument("action", choices=("create", "load", "kill", "start", "delete"))
+    lim.add_argument("router", nargs="?", help="load / kill / start: router number (0-based)")
+    lim.add_argument("load", nargs="?", help="load: the router's load, 0.0 .. 1.0")
+    lim.add_argument("--routers", type=int, default=3, help="create: number of routers (3)")
     env_help = "the settings an app needs: shell exports (APP_*), or --json connect kwargs"
     env = sub.add_parser("env", parents=[where], help=env_help)
     env.add_argument("--target", default="cluster", help="cluster (default), reader or an instance number")
@@ -166,7 +179,7 @@ def _output(args: argparse.Namespace, reply: dict[str, Any]) -> None:
             f"promote {report['promote']:.3f}, writable {report['writable']:.3f}, "
             f"repoint {report['repoint']:.3f})"
         )
-    for line in reply.get("bluegreen", ()):
+    for line in (*reply.get("bluegreen", ()), *reply.get("lines", ())):
         print(line)
     if "status" in reply:
         _print_status(reply["status"])
@@ -311,6 +324,12 @@ def _command(args: argparse.Namespace) -> int:
             phase_seconds=args.phase_seconds,
             rollback=args.rollback,
             dns_lag=args.dns_lag,
+        )
+    elif args.command == "endpoint":
+        reply = request(state, "endpoint", action=args.action, name=args.name, members=args.members)
+    elif args.command == "limitless":
+        reply = request(
+            state, "limitless", action=args.action, router=args.router, load=args.load, routers=args.routers
         )
     elif args.command == "env":
         _print_env(args, request(state, "env", target=args.target))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import Any
 
 from ._cluster import InstanceRef, Testbed
 from ._errors import TestbedError
 from ._model import Instance
 from ._ports import _listener
 from ._proxy import FaultProxy
-from ._resolver import NameTable
+from ._resolver import NameTable, write_hosts_file
 
 __all__ = ["CustomEndpoint"]
 
@@ -89,3 +90,29 @@ class CustomEndpoint:
         """Forget the name and stop the proxy."""
         self._table.uninstall()
         await self._proxy.aclose()
+
+
+async def daemon_command(tb: Testbed, endpoints: dict[str, CustomEndpoint], req: dict[str, Any]) -> list[str]:
+    """The CLI's ``endpoint`` command, run by the daemon (``endpoints``: the daemon's, by name)."""
+    action, name = req.get("action"), str(req.get("name") or "")
+    members = [m.strip() for m in str(req.get("members") or "").split(",") if m.strip()]
+    found = endpoints.get(name)
+    if action == "create":
+        if found is not None:
+            raise TestbedError(f"custom endpoint {name!r} exists; use `endpoint modify`")
+        if not members:
+            raise TestbedError("endpoint create needs --members (instance numbers, e.g. 2,3)")
+        endpoints[name] = found = await CustomEndpoint.create(tb, name, members, number=len(endpoints))
+    elif found is None:
+        raise TestbedError(f"no custom endpoint {name!r}; known: {', '.join(sorted(endpoints)) or 'none'}")
+    elif action == "modify":
+        found.modify(members)
+    elif action == "delete":
+        await endpoints.pop(name).aclose()
+    else:
+        raise TestbedError(f"bad endpoint action {action!r}; valid: create, modify, delete")
+    hosts = tb.base_dir / "hosts-endpoints"
+    zones = tuple(z for e in endpoints.values() for z in e._table.zones)
+    write_hosts_file(hosts, zones, {e.host: e.address[0] for e in endpoints.values()})
+    lines = [f"  {e.host} -> members {','.join(e.members)} at {e.address[0]}" for e in endpoints.values()]
+    return [*lines, f"resolve the names in your process: awsasyncwrap.testbed.use_hosts_file({str(hosts)!r})"]

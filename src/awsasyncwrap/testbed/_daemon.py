@@ -64,6 +64,8 @@ class _Service:
         self.testbed = testbed
         self.token = token
         self.stopped = asyncio.Event()
+        self.endpoints: dict[str, Any] = {}  # custom endpoints by name
+        self.groups: dict[str, Any] = {}  # the Limitless shard group
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         closed = False
@@ -91,8 +93,19 @@ class _Service:
         tb = self.testbed
         cmd = req.get("cmd")
         if cmd == "down":
+            for extra in (*self.endpoints.values(), *self.groups.values()):
+                with contextlib.suppress(Exception):
+                    await extra.aclose()
             await tb.aclose()
             return {}
+        if cmd == "endpoint":
+            from ._custom_endpoint import daemon_command as endpoint_command
+
+            return {"lines": await endpoint_command(tb, self.endpoints, req)}
+        if cmd == "limitless":
+            from ._limitless import daemon_command as limitless_command
+
+            return {"lines": await limitless_command(tb, self.groups, req)}
         if cmd == "bluegreen":
             from ._bluegreen import daemon_command
 

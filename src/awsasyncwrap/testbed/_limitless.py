@@ -17,7 +17,7 @@ from ._cluster import Testbed
 from ._errors import TestbedError
 from ._ports import _listener
 from ._proxy import FaultProxy
-from ._resolver import NameTable
+from ._resolver import NameTable, write_hosts_file
 
 __all__ = ["LimitlessShardGroup"]
 
@@ -135,3 +135,47 @@ class LimitlessShardGroup:
             await proxy.aclose()
         if self.testbed.writer.running:
             await self._sql(_TEARDOWN)
+
+
+async def daemon_command(
+    tb: Testbed, groups: dict[str, LimitlessShardGroup], req: dict[str, Any]
+) -> list[str]:
+    """The CLI's ``limitless`` command, run by the daemon (``groups``: at most one, under ``"group"``)."""
+    action = req.get("action")
+    group = groups.get("group")
+    if action == "create":
+        if group is not None:
+            raise TestbedError("a shard group exists; `limitless delete` it first")
+        groups["group"] = group = await LimitlessShardGroup.create(tb, int(req.get("routers") or 3))
+    elif group is None:
+        raise TestbedError("no shard group; run `limitless create` first")
+    elif action == "delete":
+        await groups.pop("group").aclose()
+        return ["shard group deleted"]
+    else:
+        index = _router_index(group, req.get("router"))
+        if action == "load":
+            await group.set_load(index, float(req.get("load") or 0.0))
+        elif action == "kill":
+            group.kill_router(index)
+        elif action == "start":
+            group.start_router(index)
+        else:
+            raise TestbedError(f"bad limitless action {action!r}; valid: create, load, kill, start, delete")
+    hosts = tb.base_dir / "hosts-limitless"
+    write_hosts_file(hosts, group._table.zones, group._table.names)
+    return [
+        f"shard group endpoint {group.host} -> routers {', '.join(group.routers)}",
+        f"resolve the name in your process: awsasyncwrap.testbed.use_hosts_file({str(hosts)!r})",
+    ]
+
+
+def _router_index(group: LimitlessShardGroup, raw: object) -> int:
+    count = len(group.routers)
+    try:
+        index = int(str(raw))
+    except ValueError:
+        index = -1
+    if not 0 <= index < count:
+        raise TestbedError(f"bad router {raw!r}; valid: 0..{count - 1}")
+    return index
