@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,17 +40,56 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-async def _connect(bg: BlueGreenDeployment, plugins: str) -> Any:
-    extra: dict[str, Any] = {"plugins": plugins, "autocommit": True}
-    if bg.blue.engine == "postgres":
-        import psycopg
+@dataclass(frozen=True)
+class Variant:
+    """One way of connecting: ours with or without ``bg``, or aws-advanced-python-wrapper's aio ``bg``."""
+
+    label: str
+    connect: Callable[[BlueGreenDeployment], Awaitable[Any]]
+    retry_on: tuple[type[BaseException], ...]
+    release: Callable[[], Awaitable[None]]
+
+
+def ours(plugins: str) -> Variant:
+    async def connect(bg: BlueGreenDeployment) -> Any:
+        extra: dict[str, Any] = {"plugins": plugins, "autocommit": True}
+        if bg.blue.engine == "postgres":
+            import psycopg
+
+            return await AsyncAwsConnection.connect(
+                psycopg.AsyncConnection.connect, bg.dsn(connect_timeout=3), **extra
+            )
+        import aiomysql
 
         return await AsyncAwsConnection.connect(
-            psycopg.AsyncConnection.connect, bg.dsn(connect_timeout=3), **extra
+            aiomysql.connect, **bg.connect_kwargs(connect_timeout=3), **extra
         )
-    import aiomysql
 
-    return await AsyncAwsConnection.connect(aiomysql.connect, **bg.connect_kwargs(connect_timeout=3), **extra)
+    return Variant("bg" if plugins else "no plugin", connect, (FailoverError,), release_resources)
+
+
+def theirs(engine: str) -> Variant | str:
+    """aws-advanced-python-wrapper's aio ``bg``, or why it cannot run here (see benchmarks/failover.py)."""
+    try:
+        from aws_advanced_python_wrapper import aio as aws_aio  # type: ignore[import-not-found,unused-ignore]
+        from aws_advanced_python_wrapper.errors import (  # type: ignore[import-not-found,unused-ignore]
+            FailoverSuccessError as TheirSuccess,
+        )
+    except ImportError:
+        return "not importable here (run this benchmark from its venv: see benchmarks/failover.py --compare)"
+    if engine != "postgres":
+        return "compared on PostgreSQL only (as in benchmarks/failover.py)"
+    import psycopg
+
+    async def connect(bg: BlueGreenDeployment) -> Any:
+        return await aws_aio.AsyncAwsWrapperConnection.connect(
+            psycopg.AsyncConnection.connect, bg.dsn(connect_timeout=3), plugins="bg", autocommit=True
+        )
+
+    async def release() -> None:
+        await aws_aio.release_resources_async()
+
+    return Variant("theirs bg", connect, (TheirSuccess,), release)
 
 
 async def _execute(bg: BlueGreenDeployment, conn: Any, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -58,8 +98,8 @@ async def _execute(bg: BlueGreenDeployment, conn: Any, sql: str, args: tuple[Any
     return cur
 
 
-async def _worker(bg: BlueGreenDeployment, plugins: str, result: Result, counter: list[int]) -> None:
-    conn = await _connect(bg, plugins)
+async def _worker(bg: BlueGreenDeployment, variant: Variant, result: Result, counter: list[int]) -> None:
+    conn = await variant.connect(bg)
     ignore = "ON CONFLICT DO NOTHING" if bg.blue.engine == "postgres" else ""
     insert = "INSERT IGNORE INTO" if not ignore else "INSERT INTO"
     sql = f"{insert} {TABLE} (id) VALUES (%s) {ignore}"
@@ -73,7 +113,7 @@ async def _worker(bg: BlueGreenDeployment, plugins: str, result: Result, counter
                     try:
                         await _execute(bg, conn, sql, (row,))
                         break
-                    except FailoverError:
+                    except variant.retry_on:
                         continue
                 result.acks.append((time.monotonic(), row))
             except Exception as exc:
@@ -84,7 +124,7 @@ async def _worker(bg: BlueGreenDeployment, plugins: str, result: Result, counter
                     await conn.close()
                 while True:  # what an app (or its pool) does: a new connection
                     try:
-                        conn = await _connect(bg, plugins)
+                        conn = await variant.connect(bg)
                         break
                     except Exception:
                         await asyncio.sleep(0.05)
@@ -114,20 +154,21 @@ async def _rows(tb: Testbed) -> set[int]:
         conn.close()
 
 
-async def run(engine: str, plugins: str, workers: int, phases: PhaseSeconds, dns_lag: float) -> str:
+async def run(engine: str, variant: Variant, workers: int, phases: PhaseSeconds, dns_lag: float) -> str:
     async with Testbed.start(engine, instances=2) as tb:  # type: ignore[arg-type]
         bg = await tb.create_blue_green()
-        setup = await _connect(bg, "")
+        setup = await ours("").connect(bg)
         await _execute(bg, setup, f"CREATE TABLE {TABLE} (id int PRIMARY KEY)")
         await setup.close()
         result, counter = Result(), [0]
         async with anyio.create_task_group() as tg:
             for _ in range(workers):
-                tg.start_soon(_worker, bg, plugins, result, counter)
+                tg.start_soon(_worker, bg, variant, result, counter)
             await asyncio.sleep(3.0)  # the plugin's monitors see the deployment (CREATED polls every 1 s)
             report = await bg.switchover(phases, dns_lag=dns_lag)
             await asyncio.sleep(2.0 + dns_lag)
             tg.cancel_scope.cancel()
+        await variant.release()
         await release_resources()
         times = [t for t, _ in sorted(result.acks)]
         pause = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
@@ -138,7 +179,7 @@ async def run(engine: str, plugins: str, workers: int, phases: PhaseSeconds, dns
         on_blue_after = len(late & blue)
         lost = len({row for _, row in result.acks} - green)
         errors = ", ".join(f"{k} x{v}" for k, v in sorted(result.errors.items())) or "-"
-        label = f"{engine:8} {'bg' if plugins else 'no plugin':9}"
+        label = f"{engine:8} {variant.label:9}"
         return (
             f"{label} requests {result.requests:5}  failed {result.failed:3}"
             f"  max latency {result.max_latency:6.3f} s  pause {pause:6.3f} s"
@@ -158,16 +199,11 @@ async def main() -> None:
     phases = PhaseSeconds.parse(args.phase_seconds)
     engines = ("postgres", "mariadb") if args.engine == "both" else (args.engine,)
     for engine in engines:
-        for plugins in ("", "bg"):
-            print(await run(engine, plugins, args.workers, phases, args.dns_lag), flush=True)
-    import importlib.util
-
-    if importlib.util.find_spec("aws_advanced_python_wrapper") is None:
-        print("aws-advanced-python-wrapper: not importable here, not measured")
-    else:
-        print(
-            "aws-advanced-python-wrapper: importable, but its aio bg run is not wired into this benchmark yet"
-        )
+        for variant in (ours(""), ours("bg"), theirs(engine)):
+            if isinstance(variant, str):
+                print(f"{engine:8} theirs bg  {variant}", flush=True)
+                continue
+            print(await run(engine, variant, args.workers, phases, args.dns_lag), flush=True)
 
 
 if __name__ == "__main__":
