@@ -172,3 +172,24 @@ def test_observe_reports_whether_routing_changed() -> None:
     state = state_at(Phase.CREATED)
     assert not state.observe(Role.SOURCE, rows(Phase.CREATED), 1.0)
     assert state.observe(Role.SOURCE, rows(Phase.PREPARATION), 1.0)
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "aiomysql"])
+def test_a_substituted_connect_keeps_the_name_for_tls_and_iam(driver: str) -> None:
+    """PREPARATION connects go to a recorded IP, but the IAM token stays signed for the host name."""
+    import awsasyncwrap.plugins.iam  # noqa: F401  # registers iam_host, as connecting with the iam plugin does
+    from awsasyncwrap import HostInfo
+    from awsasyncwrap.plugins.blue_green._service import substitute
+    from awsasyncwrap.properties import Properties
+
+    name = "mydb.cluster-xyz.us-east-1.rds.amazonaws.com"
+    host, props = substitute(driver, HostInfo(name, 5432), "10.0.0.7", Properties({"user": "app"}))
+    assert props["iam_host"] == name
+    if driver == "psycopg":  # libpq: the name for TLS, hostaddr for the socket
+        assert (host.host, props["hostaddr"]) == (name, "10.0.0.7")
+    else:
+        assert host.host == "10.0.0.7"
+    explicit = Properties({"user": "app", "iam_host": "signed.example.com"})
+    assert (
+        substitute(driver, HostInfo(name, 5432), "10.0.0.7", explicit)[1]["iam_host"] == "signed.example.com"
+    )
