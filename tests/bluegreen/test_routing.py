@@ -172,3 +172,27 @@ async def test_postgres_stale_dns_after_the_switch(pg_bluegreen: BlueGreenDeploy
 
 async def test_mariadb_stale_dns_after_the_switch(mariadb_bluegreen: BlueGreenDeployment) -> None:
     await _stale_dns(mariadb_bluegreen)
+
+
+async def _idle_commit_moves_quietly(bg: BlueGreenDeployment) -> None:
+    """A commit with nothing to commit (autocommit: a pool's or an ``async with`` block's end-of-use call)
+    on a blue connection after the switch moves it to green without asking to run anything again."""
+    conn = await _connect(bg, monitor_disposal_time_ms=100, bg_interval_increased_ms=200)
+    try:
+        await wait_phase(Phase.CREATED)
+        await bg.switchover(PhaseSeconds(preparation=0.3, notice=0.3, post=0.5))
+        await wait_phase(Phase.COMPLETED, with_ips=True)
+        await conn.commit()  # raised FailoverSuccessError ("run it again") before
+        assert await _instance_id(bg, conn) == bg.green.writer.id
+    finally:
+        await conn.close()
+
+
+async def test_postgres_idle_commit_after_the_switch_moves_quietly(pg_bluegreen: BlueGreenDeployment) -> None:
+    await _idle_commit_moves_quietly(pg_bluegreen)
+
+
+async def test_mariadb_idle_commit_after_the_switch_moves_quietly(
+    mariadb_bluegreen: BlueGreenDeployment,
+) -> None:
+    await _idle_commit_moves_quietly(mariadb_bluegreen)

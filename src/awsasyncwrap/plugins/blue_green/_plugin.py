@@ -99,8 +99,13 @@ class BlueGreenPlugin(Plugin):
                 await status.wait_change(route.until)
                 continue
             if route.kind == "move":
-                moved = await self._move(status, raise_after=method_name != "Connection.rollback")
-                if moved:  # a rollback on a dropped blue connection: the new one has nothing to roll back
+                # a rollback, or a commit with no transaction open (a pool's or a context manager's
+                # end-of-use call in autocommit), has nothing to run again on the new connection
+                quiet = method_name == "Connection.rollback" or (
+                    method_name == "Connection.commit" and not self._plugin_service.is_in_transaction
+                )
+                moved = await self._move(status, raise_after=not quiet)
+                if moved:
                     return cast("T", None)
             break
         return await execute_func()
