@@ -22,7 +22,14 @@ from awsasyncwrap.plugins.failover._plugin import VERIFIED_FRESH, role_check_nee
 from awsasyncwrap.plugins.failover._race import MAX_RACING, EarlyConnects
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology
 from awsasyncwrap.topology._dialect import TopologyEntry
-from awsasyncwrap.topology._schedule import FIRST_PAUSE, GROWTH, Backoff, probe_pause
+from awsasyncwrap.topology._schedule import (
+    DISCOVERY_AFTER,
+    FIRST_PAUSE,
+    GROWTH,
+    Backoff,
+    probe_pause,
+    reconnect_pause,
+)
 
 from .fakedriver import FakeConnection, FakeDriverDialect, FakeOperationalError, fake_connect
 
@@ -59,6 +66,12 @@ def test_probe_pause_grows_with_the_age_of_the_verification() -> None:
     assert probe_pause(0.8, 0.1) == pytest.approx(0.05)
     assert probe_pause(5.0, 0.1) == 0.1  # never slower than the high rate
     assert probe_pause(0.0, 0.001) == 0.001  # nor than a high rate below the floor
+
+
+def test_a_refused_probe_reconnects_within_the_discovery_bound() -> None:
+    assert reconnect_pause(0.1) == DISCOVERY_AFTER == 0.1
+    assert reconnect_pause(2.0) == DISCOVERY_AFTER  # a slow high rate does not delay discovery
+    assert reconnect_pause(0.02) == 0.02  # nor is a faster one slowed down
 
 
 def test_a_failover_skips_the_role_check_only_for_a_fresh_verdict() -> None:

@@ -33,7 +33,7 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ._model import HostMapper, Topology
-from ._schedule import Backoff, probe_pause
+from ._schedule import Backoff, probe_pause, reconnect_pause
 from ._writer_check import CheckAnswer, Verdict, judge
 
 if TYPE_CHECKING:
@@ -540,7 +540,7 @@ class ClusterTopologyMonitor(BackgroundService):
                     busy.discard(key)
                 # polls of an open connection follow the schedule; a host that refused waits a period
                 if conn is None:
-                    pause = self._high_rate
+                    pause = reconnect_pause(self._high_rate)
                 else:
                     pause = probe_pause(time.monotonic() - started, self._high_rate)
                 await asyncio.wait({found}, timeout=pause)  # the next poll, or done
