@@ -31,7 +31,7 @@ when it is importable (measuring only; it is not a dependency, see :func:`compet
 
     python benchmarks/failover.py [--engine postgres|mariadb|both] [--trials 10] [--fault kill|blackhole|both]
                                   [--efm default|1000,500,2] [--stuck-check-ms MS] [--promotion-delay 0]
-                                  [--write-interval-ms 1] [--compare [--compare-fault kill]] [-v]
+                                  [--write-interval-ms 1] [--compare [--compare-fault kill]] [--timeline] [-v]
 """
 
 from __future__ import annotations
@@ -200,15 +200,20 @@ async def death_of(conn: Any, eng: Engine) -> float:
 
 
 class DetectionLog(logging.Handler):
-    """Notes when the failover plugin starts a failover (perf_counter at the log call)."""
+    """Notes when the failover plugin starts a failover, and when the topology monitor publishes a new
+    writer (its first sight of it; perf_counter at the log call)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.starts: list[float] = []
+        self.sightings: list[tuple[float, str]] = []  # (when, message) of the monitor's writer lines
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("failover from"):
+        message = record.getMessage()
+        if message.startswith("failover from"):
             self.starts.append(time.perf_counter())
+        elif message.startswith("cluster ") and " writer: " in message:
+            self.sightings.append((time.perf_counter(), message))
 
 
 # --- one trial ----------------------------------------------------------------------------------------
@@ -226,6 +231,8 @@ class Trial:
     error: str
     lost: int
     notes: list[str]
+    #: the monitor's first publication of the new writer, s after the fault (ours only)
+    sighted: float | None = None
 
 
 @dataclass
@@ -284,6 +291,7 @@ async def run_trial(
                 await asyncio.sleep(0.05)
         writable = asyncio.create_task(first_write(eng, target, probe_table, index))
         detection.starts.clear()
+        detection.sightings.clear()
         delay = args.promotion_delay
         if fault == "kill":
             died = asyncio.create_task(death_of(sentinel, eng))
@@ -326,6 +334,7 @@ async def run_trial(
             await eng.close(conn2)
     lost = len(set(app.acked) - have)
     starts = [t for t in detection.starts if t >= t_fault - 0.001]
+    seen = [t for t, _ in detection.sightings if t >= t_fault - 0.001]  # logged only when the writer changes
     return Trial(
         fault,
         getattr(report, "catch_up", 0.0),
@@ -337,6 +346,7 @@ async def run_trial(
         app.error,
         lost,
         notes,
+        (seen[0] - t_fault) if seen else None,
     )
 
 
@@ -526,12 +536,29 @@ async def bench_engine(engine: str, args: argparse.Namespace, detection: Detecti
                         f"{trial.wrapper:.3f}  lost {trial.lost}",
                         flush=True,
                     )
+                    if args.timeline:
+                        print("    " + timeline(trial), flush=True)
                     async with asyncio.timeout(60):
                         await eng_probe_reset(eng, tb, probe)
                 defaults = args.efm == "default" and args.stuck_check_ms is None
                 ok = report(title, trials, check_targets=fault == "kill" or defaults)
                 all_ok = all_ok and ok and len(trials) == args.trials
     return all_ok
+
+
+def timeline(trial: Trial) -> str:
+    """The trial's phases in order, ms after the crash (``--timeline``)."""
+    writable = trial.promotion
+    phases = [
+        ("crash", 0.0),
+        ("failover starts", trial.detected),
+        ("new writer writable", writable),
+        ("monitor sees new writer", trial.sighted),
+        ("app error", trial.to_error),
+        ("app first write", trial.to_first_write),
+    ]
+    known = sorted(((t, name) for name, t in phases if t is not None), key=lambda p: p[0])
+    return "timeline (ms after crash): " + "  ".join(f"{name} {t * 1000:.1f}" for t, name in known)
 
 
 async def eng_probe_reset(eng: Engine, tb: Testbed, probe: str) -> None:
@@ -547,6 +574,9 @@ async def run(args: argparse.Namespace) -> int:
     plugin_log = logging.getLogger("awsasyncwrap.plugins.failover._plugin")
     plugin_log.addHandler(detection)
     plugin_log.setLevel(logging.DEBUG)
+    monitor_log = logging.getLogger("awsasyncwrap.topology._monitor")
+    monitor_log.addHandler(detection)
+    monitor_log.setLevel(logging.DEBUG)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="    log %(relativeCreated)8.0f %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
@@ -589,6 +619,12 @@ def main() -> None:
         choices=["kill", "blackhole", "both"],
         default="kill",
         help="faults the competitor runs (its blackhole trials take ~141 s each)",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="per trial, ms after the crash: failover start, new writer writable, the monitor's first sight "
+        "of it, app error, app's first write",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the wrapper's INFO messages")
     args = parser.parse_args()

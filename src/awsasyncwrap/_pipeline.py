@@ -151,6 +151,10 @@ class PluginManager:
     """Runs the pipelines of one connection through its plugins."""
 
     _factories: dict[str, tuple[type[PluginFactory], int]] = {}
+    #: built-in codes already imported (resolved once per process, not per connect)
+    _builtins: dict[str, tuple[type[PluginFactory], int]] = {}
+    #: (plugins, auto sort) -> chain order, for lists of built-in codes only
+    _orders: dict[tuple[str | None, bool], tuple[str, ...]] = {}
 
     # --- registry ---------------------------------------------------------------------------
 
@@ -184,7 +188,7 @@ class PluginManager:
 
     @classmethod
     def _factory(cls, code: str) -> tuple[type[PluginFactory], int]:
-        found = cls._factories.get(code)
+        found = cls._factories.get(code) or cls._builtins.get(code)
         if found is not None:
             return found
         from .plugins import BUILTIN_PLUGINS, DEPRECATED_ALIASES
@@ -194,14 +198,26 @@ class PluginManager:
             raise ConfigurationError.bad_choice("plugin code", code, cls.registered_codes())
         module_name, factory_name, weight = target
         factory = getattr(importlib.import_module(module_name), factory_name)
+        cls._builtins[code] = (factory, weight)
         return factory, weight
 
     @classmethod
     def plugin_codes(cls, props: Properties) -> list[str]:
         """The plugin codes of a connection, in chain order."""
+        raw = WrapperProperties.PLUGINS.get(props)
+        key = (raw, bool(WrapperProperties.AUTO_SORT_PLUGIN_ORDER.get(props)))
+        cached = cls._orders.get(key)
+        if cached is not None and not any(code in cls._factories for code in cached):
+            return list(cached)
+        codes = cls._ordered_codes(props, raw)
+        if not any(code in cls._factories for code in codes):  # a registered code may be replaced later
+            cls._orders[key] = tuple(codes)
+        return codes
+
+    @classmethod
+    def _ordered_codes(cls, props: Properties, raw: str | None) -> list[str]:
         from .plugins import DEFAULT_PLUGINS
 
-        raw = WrapperProperties.PLUGINS.get(props)
         if raw is None:
             codes = list(DEFAULT_PLUGINS)
         elif not raw.strip():  # "" or only spaces: no plugin (documented)

@@ -112,13 +112,7 @@ class AsyncAwsConnection(CarriedConnectionState):
         **kwargs: Any,
     ) -> AsyncAwsConnection:
         driver = driver_dialect_for(target_connect_func, _forced_driver(kwargs))
-        raw = driver.collect_props(conninfo, kwargs)
-        if plugins is not None:
-            raw[WrapperProperties.PLUGINS.name] = plugins
-        params = driver.driver_params() | set(driver.generic_names)
-        raw = translate_aws_wrapper_props(raw, driver.code, params.__contains__)
-        props = driver.normalize(Properties(raw))
-        _validate(props, driver)
+        props = _prepared_props(driver, conninfo, kwargs, plugins)
         attempts = driver.first_attempts(props, driver.resolve_hosts(props))
         service = await _connect_first(target_connect_func, driver, props, attempts)
         proxy_cls = (
@@ -574,6 +568,41 @@ async def _release_quietly(service: PluginService) -> None:
         logger.warning("releasing after a failed connect failed: %s", type(exc).__name__)
 
 
+#: the validated properties of earlier connects, by their arguments (a pool connects with the same ones)
+_PREPARED: dict[tuple[Any, ...], Properties] = {}
+_PREPARED_MAX = 32
+#: arguments whose meaning is read from elsewhere at connect time (a file): never served from the cache
+_NOT_CACHED = ("read_default_file", "profile_name")
+
+
+def _prepared_props(
+    driver: DriverDialect, conninfo: str, kwargs: dict[str, Any], plugins: str | None
+) -> Properties:
+    """The connection's properties: collected, translated, normalized and validated (or as an earlier
+    connect with the same arguments got them: the same input gives the same result)."""
+    key: tuple[Any, ...] | None = (driver.code, conninfo, plugins, *kwargs.items())
+    try:
+        hash(key)
+    except TypeError:  # an unhashable argument value: no cache
+        key = None
+    if key is not None:
+        cached = _PREPARED.get(key)
+        if cached is not None:
+            return Properties(cached)
+    raw = driver.collect_props(conninfo, kwargs)
+    if plugins is not None:
+        raw[WrapperProperties.PLUGINS.name] = plugins
+    params = driver.driver_params() | set(driver.generic_names)
+    raw = translate_aws_wrapper_props(raw, driver.code, params.__contains__)
+    props = driver.normalize(Properties(raw))
+    _validate(props, driver)
+    if key is not None and not any(name in kwargs for name in _NOT_CACHED):
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.pop(next(iter(_PREPARED)))
+        _PREPARED[key] = Properties(props)
+    return props
+
+
 def _forced_driver(kwargs: dict[str, Any]) -> str | None:
     value = kwargs.get(WrapperProperties.DRIVER_DIALECT.name)
     return None if value is None else str(value)
@@ -587,11 +616,12 @@ def _validate(props: Properties, driver: DriverDialect) -> None:
         bad = driver.unknown_names(props)
     if bad:
         raise ConfigurationError.bad_choice("connection property", bad[0], driver.valid_names())
-    for name, prop in known_properties().items():
-        if name in driver.generic_names:
+    known = known_properties()
+    for name, value in props.items():  # the given names only, not every known property
+        prop = known.get(name)
+        if prop is None or value is None or name in driver.generic_names:
             continue  # host, port, user ...: the driver's rules decide (DriverDialect.resolve_hosts)
-        if name in props and props[name] is not None:
-            prop.convert(props[name])
+        prop.convert(value)
     PluginManager.plugin_codes(props)  # unknown plugin codes fail here, before any I/O
 
 

@@ -291,9 +291,15 @@ _EXTRA: dict[str, WrapperProperty[Any]] = {}
 def register_property(prop: WrapperProperty[T]) -> WrapperProperty[T]:
     """Make a plugin's own property known to validation; returns it for assignment."""
     _EXTRA[prop.name] = prop
+    _KNOWN.clear()
     return prop
 
 
+_KNOWN: dict[str, WrapperProperty[Any]] = {}  # known_properties(), built again after a registration
+
+
 def known_properties() -> dict[str, WrapperProperty[Any]]:
-    """Every wrapper property by name: the core ones and those registered by plugins."""
-    return {**WrapperProperties.all(), **_EXTRA}
+    """Every wrapper property by name: the core ones and those registered by plugins (do not modify)."""
+    if not _KNOWN:
+        _KNOWN.update({**WrapperProperties.all(), **_EXTRA})
+    return _KNOWN

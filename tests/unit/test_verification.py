@@ -18,10 +18,18 @@ import pytest
 import polling
 from awsasyncwrap import HostInfo, HostRole, Properties
 from awsasyncwrap.dialects import get_dialect
+from awsasyncwrap.plugins.failover._plugin import VERIFIED_FRESH, role_check_needed
 from awsasyncwrap.plugins.failover._race import MAX_RACING, EarlyConnects
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology
 from awsasyncwrap.topology._dialect import TopologyEntry
-from awsasyncwrap.topology._schedule import FIRST_PAUSE, GROWTH, Backoff, probe_pause
+from awsasyncwrap.topology._schedule import (
+    DISCOVERY_AFTER,
+    FIRST_PAUSE,
+    GROWTH,
+    Backoff,
+    probe_pause,
+    reconnect_pause,
+)
 
 from .fakedriver import FakeConnection, FakeDriverDialect, FakeOperationalError, fake_connect
 
@@ -58,6 +66,22 @@ def test_probe_pause_grows_with_the_age_of_the_verification() -> None:
     assert probe_pause(0.8, 0.1) == pytest.approx(0.05)
     assert probe_pause(5.0, 0.1) == 0.1  # never slower than the high rate
     assert probe_pause(0.0, 0.001) == 0.001  # nor than a high rate below the floor
+
+
+def test_a_refused_probe_reconnects_within_the_discovery_bound() -> None:
+    assert reconnect_pause(0.1) == DISCOVERY_AFTER == 0.1
+    assert reconnect_pause(2.0) == DISCOVERY_AFTER  # a slow high rate does not delay discovery
+    assert reconnect_pause(0.02) == 0.02  # nor is a faster one slowed down
+
+
+def test_a_failover_skips_the_role_check_only_for_a_fresh_verdict() -> None:
+    now = 100.0
+    assert not role_check_needed(now, now)
+    assert not role_check_needed(now - VERIFIED_FRESH / 2, now)
+    assert role_check_needed(now - VERIFIED_FRESH * 1.01, now)  # older than 0.1 s: ask the connection
+    assert role_check_needed(now - 5.0, now)
+    assert role_check_needed(None, now)  # never verified
+    assert role_check_needed(now + 1.0, now)  # a clock that does not add up: ask
 
 
 def test_spare_backoff_doubles_up_to_the_cap_and_resets_on_success() -> None:
@@ -143,12 +167,14 @@ async def started_with_spares(driver: ClusterDriver, **props: Any) -> ClusterTop
 
 
 async def test_spares_are_opened_once_and_stay_idle_in_the_steady_state() -> None:
+    """A spare runs its first query as it opens, then nothing until a verification needs it."""
     driver = ClusterDriver()
     monitor = await started_with_spares(driver, cluster_topology_refresh_rate_ms=20)
     try:
         await until(lambda: driver.queries["a"] >= 10)  # a few normal refreshes on the writer
         assert set(monitor._spares) == {host("b").url, host("c").url}
-        assert driver.queries["b"] == driver.queries["c"] == 0  # no query on a spare
+        # one is-reader query when it opened (the server session warm), none since
+        assert driver.queries["b"] == driver.queries["c"] == 1
         assert driver.opened == Counter({"a": 1, "b": 1, "c": 1})  # and no reconnects
         assert monitor.queries_run == sum(driver.queries.values())
     finally:
@@ -202,7 +228,8 @@ async def test_the_writer_check_asks_on_the_spares_and_leaves_them_open() -> Non
     try:
         monitor.report_stuck_calls(host("a"))
         await until(lambda: monitor.writer_checks >= 1 and not monitor.writer_check_running)
-        assert driver.queries["b"] == driver.queries["c"] == 2  # is-reader and topology, once each
+        # is-reader and topology, once each (after the is-reader each ran as it opened)
+        assert driver.queries["b"] == driver.queries["c"] == 3
         assert driver.opened == Counter({"a": 1, "b": 1, "c": 1})  # no connection of its own
         assert monitor._spares == spares and not any(c.closed for c in spares.values())
     finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from ..errors import ConfigurationError, UnsupportedDriverError
 from ._base import DriverDialect, SessionState, TargetConnectFunc
 from .aiomysql import AiomysqlDriverDialect
@@ -24,7 +27,13 @@ _DIALECTS: dict[str, type[DriverDialect]] = {
 def register_driver_dialect(cls: type[DriverDialect]) -> type[DriverDialect]:
     """Make another driver usable (its ``matches()`` picks it by connect function)."""
     _DIALECTS[cls.code] = cls
+    _MATCHED.clear()
     return cls
+
+
+#: connect functions already matched to their dialect class
+_MATCHED: dict[Any, type[DriverDialect]] = {}
+_MATCHED_MAX = 64
 
 
 def driver_dialect_for(target_driver_func: TargetConnectFunc, forced: str | None = None) -> DriverDialect:
@@ -34,8 +43,17 @@ def driver_dialect_for(target_driver_func: TargetConnectFunc, forced: str | None
         if cls is None:
             raise ConfigurationError.bad_choice("driver dialect", forced, _DIALECTS)
         return cls()
+    try:
+        known = _MATCHED.get(target_driver_func)
+    except TypeError:  # unhashable
+        known = None
+    if known is not None:
+        return known()
     for cls in _DIALECTS.values():
         if cls.matches(target_driver_func):
+            if len(_MATCHED) < _MATCHED_MAX:  # a new partial per connect must not grow it forever
+                with contextlib.suppress(TypeError):
+                    _MATCHED[target_driver_func] = cls
             return cls()
     name = getattr(target_driver_func, "__qualname__", None) or repr(target_driver_func)
     module = getattr(target_driver_func, "__module__", "?")

@@ -7,10 +7,14 @@ offers no call that merges without connecting. :func:`effective_params` starts
 one that is sure to stop before any I/O: an invalid ``target_session_attrs``
 is rejected after the merge and before the host is even looked up; the merged
 values are then read back from the stillborn connection (``PQconninfo``).
+
+That costs about 0.4 ms, so the result is kept for the same parameters and the same ``PG*``
+environment (never when a service file is involved: its content may change between connects).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +23,8 @@ from ..errors import ConfigurationError
 __all__ = ["effective_params", "split_hosts"]
 
 _POISON = "awsasyncwrap-probe"
+_MERGED: dict[tuple[Any, ...], dict[str, str]] = {}
+_MERGED_MAX = 32
 
 
 def effective_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -26,6 +32,23 @@ def effective_params(params: Mapping[str, Any]) -> dict[str, str]:
 
     Also ``default_host``: the host libpq falls back to when none is set (its socket directory).
     """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PG")))
+    key: tuple[Any, ...] | None = (env, *sorted((k, str(v)) for k, v in params.items()))
+    if "service" in params or any(k == "PGSERVICE" for k, _ in env):
+        key = None  # read from a file at each connect
+    if key is not None:
+        cached = _MERGED.get(key)
+        if cached is not None:
+            return dict(cached)
+    out = _merged(params)
+    if key is not None:
+        if len(_MERGED) >= _MERGED_MAX:
+            _MERGED.pop(next(iter(_MERGED)))
+        _MERGED[key] = dict(out)
+    return out
+
+
+def _merged(params: Mapping[str, Any]) -> dict[str, str]:
     from psycopg import pq
     from psycopg.conninfo import make_conninfo
 

@@ -1,8 +1,8 @@
 """The cluster topology monitor: one per cluster and event loop, shared by every connection to it.
 
 It keeps one monitoring connection (never a user connection) and reads the topology every
-``cluster_topology_refresh_rate_ms``, plus one idle *spare* connection to each other instance (no query
-runs on a spare until it is needed). When someone suspects a failover
+``cluster_topology_refresh_rate_ms``, plus one idle *spare* connection to each other instance (one query
+when it opens, none after that until it is needed). When someone suspects a failover
 (:meth:`ClusterTopologyMonitor.request_verification`) or its own connection fails, it switches to
 the high rate: it polls every known instance in parallel, on its spare or a new connection, with pauses
 that grow with the time taken (see :mod:`._schedule`), until one of them answers "not a reader" (a
@@ -33,7 +33,7 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ._model import HostMapper, Topology
-from ._schedule import Backoff, probe_pause
+from ._schedule import Backoff, probe_pause, reconnect_pause
 from ._writer_check import CheckAnswer, Verdict, judge
 
 if TYPE_CHECKING:
@@ -540,7 +540,7 @@ class ClusterTopologyMonitor(BackgroundService):
                     busy.discard(key)
                 # polls of an open connection follow the schedule; a host that refused waits a period
                 if conn is None:
-                    pause = self._high_rate
+                    pause = reconnect_pause(self._high_rate)
                 else:
                     pause = probe_pause(time.monotonic() - started, self._high_rate)
                 await asyncio.wait({found}, timeout=pause)  # the next poll, or done
@@ -562,7 +562,8 @@ class ClusterTopologyMonitor(BackgroundService):
     def _warm_spares(self) -> None:
         """Open, in the background, an idle connection to each listed instance that lacks one.
 
-        No query runs on a spare until a verification polls it. Spares to instances the topology no
+        A spare runs one is-reader query when it opens (warming its server session), then none until
+        a verification polls it. Spares to instances the topology no
         longer lists (or to the monitoring connection's host) are closed; a host that refused one is
         tried again with a backoff from the high rate to the normal refresh rate.
         """
@@ -580,11 +581,25 @@ class ClusterTopologyMonitor(BackgroundService):
 
     async def _open_spares(self, hosts: list[HostInfo]) -> None:
         async def one(host: HostInfo) -> None:
+            conn: Any = None
             try:
                 conn = await self._connect(host)
+                # its first query now, not in the failover: the server session is warm (PostgreSQL
+                # builds its catalog caches on a backend's first query), and a dead spare shows at once
+                async with self._watchdog(conn):
+                    await self._is_reader(conn)
+            except asyncio.CancelledError:
+                if conn is not None:
+                    self._driver.abort(conn)
+                    self._open.discard(conn)
+                    self._driver.close_now(conn)
+                raise
             except Exception as exc:
                 logger.debug("spare connection to %s: %s", host.url, type(exc).__name__)
                 self._spare_backoff.failed(host.url, time.monotonic())
+                if conn is not None:
+                    self._driver.abort(conn)
+                    await self._close(conn)
                 return
             self._spare_backoff.succeeded(host.url)
             self._keep_spare(host.url, conn)

@@ -7,16 +7,29 @@ high rate: a writer promoted ``t`` seconds into the verification is found at mos
 GROWTH * t)`` later (5 ms up to 80 ms, 12.5 ms at 0.2 s, the high rate from 1.6 s on). That costs
 about 50 polls more per instance and failover (about 65 in the first 1.6 s instead of 16) and
 nothing once the high rate is reached; the steady state (no verification) is unchanged.
+
+A probe whose host refused a connection tries again after :data:`DISCOVERY_AFTER` at most, whatever
+the configured high rate: an instance restarting into its new role is found within 0.1 s of accepting
+connections, not one (possibly long) high-rate period later.
 """
 
 from __future__ import annotations
 
-__all__ = ["FIRST_PAUSE", "GROWTH", "Backoff", "probe_pause"]
+__all__ = ["DISCOVERY_AFTER", "FIRST_PAUSE", "GROWTH", "Backoff", "probe_pause", "reconnect_pause"]
 
 #: the shortest pause between two polls of one instance (seconds)
 FIRST_PAUSE = 0.005
 #: the pause as a share of the time the verification has taken so far
 GROWTH = 1 / 16
+
+
+#: the longest pause of a verification's probe before it connects again to a host that refused (seconds)
+DISCOVERY_AFTER = 0.1
+
+
+def reconnect_pause(high_rate: float) -> float:
+    """Seconds a verification's probe waits before connecting again to a host that refused."""
+    return min(high_rate, DISCOVERY_AFTER)
 
 
 def probe_pause(elapsed: float, high_rate: float) -> float:

@@ -428,7 +428,8 @@ class FailoverPlugin(Plugin):
                             f"the new writer {writer.url} is not among the instances this connection may "
                             f"use ({allowed}: the custom endpoint's members)"
                         )
-                    conn = await self._try_connect(writer, deadline, want=HostRole.WRITER, early=early)
+                    want = HostRole.WRITER if role_check_needed(topo.verified_at, time.monotonic()) else None
+                    conn = await self._try_connect(writer, deadline, want=want, early=early)
                     if conn is not None:
                         return conn, writer
                     last_error = f"could not use writer {writer.url}"
@@ -550,6 +551,17 @@ class FailoverPlugin(Plugin):
 
 
 _FIRST_RETRY_PAUSE = 0.01  # seconds before a failover retries the writer after an attempt failed
+
+#: a writer the monitor verified less than this many seconds ago is taken without asking the new
+#: connection its role again (a round trip on the critical path; a demotion within 0.1 s of a
+#: promotion is not a failover this wrapper can see anyway, and the next call would fail over again)
+VERIFIED_FRESH = 0.1
+
+
+def role_check_needed(verified_at: float | None, now: float) -> bool:
+    """Whether a failover must ask the new writer's connection its role (the verdict is not fresh)."""
+    return verified_at is None or not (0.0 <= now - verified_at < VERIFIED_FRESH)
+
 
 #: libpq's PGTransactionStatusType values (psycopg.pq.TransactionStatus) as ints: ``execute`` reads
 #: ``conn.pgconn.transaction_status`` before every call (a broken connection reports UNKNOWN, so it
