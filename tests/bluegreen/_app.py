@@ -82,13 +82,17 @@ class WriterApp:
                 call.retries = attempt + 1
         raise RuntimeError("moved 5 times in a row")
 
+    async def _write(self, conn: Any, call: Call) -> None:
+        """One request of a worker (a pool-based app takes a connection from its pool here)."""
+        await self._insert(conn, call)
+
     async def _worker(self, conn: Any) -> None:
         while True:
             self._next += 1
             call = Call(self._next, time.monotonic())
             self.calls.append(call)
             try:
-                await self._insert(conn, call)
+                await self._write(conn, call)
             except Exception as exc:
                 call.error = f"{type(exc).__name__}: {exc}"
             else:

@@ -16,8 +16,9 @@ HIGH = 0.1  # bg_interval_high_ms default: one poll
 SLACK = 0.5  # scheduling noise on a loaded 2-core VM
 
 
-async def _through_switchover(bg: BlueGreenDeployment, plugins: str) -> None:
-    app = WriterApp(bg, workers=4, plugins=plugins, props={"bg_interval_increased_ms": 300})
+async def through_switchover(bg: BlueGreenDeployment, app: WriterApp) -> None:
+    """``app`` writes through a switchover: nothing fails, nothing lands on blue after the promotion, and
+    calls wait only inside IN_PROGRESS."""
     await app.prepare()
     try:
         async with app.running():
@@ -47,6 +48,10 @@ async def _through_switchover(bg: BlueGreenDeployment, plugins: str) -> None:
     assert status_services() == []
 
 
+def _app(bg: BlueGreenDeployment, plugins: str) -> WriterApp:
+    return WriterApp(bg, workers=4, plugins=plugins, props={"bg_interval_increased_ms": 300})
+
+
 PLUGIN_SETS = pytest.mark.parametrize("plugins", ["bg", "bg,failover,host_monitoring"])
 
 
@@ -54,11 +59,11 @@ PLUGIN_SETS = pytest.mark.parametrize("plugins", ["bg", "bg,failover,host_monito
 async def test_postgres_app_writes_through_switchover(
     pg_bluegreen: BlueGreenDeployment, plugins: str
 ) -> None:
-    await _through_switchover(pg_bluegreen, plugins)
+    await through_switchover(pg_bluegreen, _app(pg_bluegreen, plugins))
 
 
 @PLUGIN_SETS
 async def test_mariadb_app_writes_through_switchover(
     mariadb_bluegreen: BlueGreenDeployment, plugins: str
 ) -> None:
-    await _through_switchover(mariadb_bluegreen, plugins)
+    await through_switchover(mariadb_bluegreen, _app(mariadb_bluegreen, plugins))
