@@ -17,7 +17,6 @@ class ConnectionEvent(enum.Enum):
 class HostEvent(enum.Enum):
     """What changed about one host of the topology."""
 
-    URL_CHANGED = "url_changed"
     CONVERTED_TO_WRITER = "converted_to_writer"
     CONVERTED_TO_READER = "converted_to_reader"
     WENT_UP = "went_up"

@@ -150,10 +150,6 @@ class WrapperProperty(Generic[T]):
             )
         return value
 
-    def set(self, props: dict[str, Any], value: T) -> None:
-        """Store ``value`` in ``props``."""
-        props[self.name] = value
-
 
 def _bool(name: str, default: bool | None, description: str) -> WrapperProperty[bool]:
     return WrapperProperty(name, description, default, _parse_bool)
