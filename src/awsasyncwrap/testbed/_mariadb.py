@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 _REPL_USER = "repl"
 _REPL_PASSWORD = "repl"
+_HANDSHAKE_TIMEOUT = 5.0  # seconds: a local server answers its handshake in milliseconds
 _SOCKET_MAX = 100  # sun_path is 108 bytes
 _REPLAY_SERVER_ID = 1000  # + instance number: a rebuilt node's server id while it replays the history
 _ER_MASTER_FATAL_READING_BINLOG = 1236  # e.g. a diverged ex-writer asking for GTIDs the writer lacks
@@ -153,13 +154,20 @@ class MariaDBEngine(Engine):
         import aiomysql
 
         try:
-            conn = await aiomysql.connect(
-                unix_socket=str(self._socket(inst)),
-                user="root",
-                password="",
-                autocommit=True,
-                connect_timeout=5,
-            )
+            # aiomysql's connect_timeout covers the socket only: a server that accepts and then never
+            # answers the handshake (seen once under a chaos soak on a loaded machine) would hang us
+            with anyio.fail_after(_HANDSHAKE_TIMEOUT):
+                conn = await aiomysql.connect(
+                    unix_socket=str(self._socket(inst)),
+                    user="root",
+                    password="",
+                    autocommit=True,
+                    connect_timeout=_HANDSHAKE_TIMEOUT,
+                )
+        except TimeoutError:
+            raise TestbedError(
+                f"mariadb instance {inst.id}: no handshake within {_HANDSHAKE_TIMEOUT:g} s"
+            ) from None
         except Exception as exc:  # aiomysql wraps socket errors in OperationalError
             raise TestbedError(f"mariadb instance {inst.id}: {exc}") from exc
         try:
