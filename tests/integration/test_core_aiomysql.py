@@ -21,7 +21,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def connect(kwargs: dict[str, Any], plugins: str = "", **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(aiomysql.connect, plugins=plugins, **kwargs, **props)
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(aiomysql.connect, plugins=plugins, **kwargs, **props)
+    )
 
 
 @pytest.fixture

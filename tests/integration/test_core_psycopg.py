@@ -24,7 +24,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def connect(dsn: str, plugins: str = "", **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, plugins=plugins, **props)
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, plugins=plugins, **props)
+    )
 
 
 @pytest.fixture
