@@ -25,8 +25,12 @@ async def connect(
     """
     settings = {**tb.wrapper_props(), **props} if aurora else props
     if tb.engine == "postgres":
-        return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn(target), **settings)
-    return await AsyncAwsConnection.connect(aiomysql.connect, **{**tb.connect_kwargs(target), **settings})
+        return AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn(target), **settings)
+        )
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(aiomysql.connect, **{**tb.connect_kwargs(target), **settings})
+    )
 
 
 class Db:

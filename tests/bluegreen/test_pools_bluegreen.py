@@ -34,7 +34,7 @@ class PooledWriterApp(WriterApp):
             await conn.close()
         self.pool = AsyncConnectionPool(
             self.deployment.dsn(),
-            connection_class=AwsPsycopgConnection,  # type: ignore[arg-type]
+            connection_class=AwsPsycopgConnection,
             kwargs={"plugins": self.plugins, "autocommit": True, **self.props},
             min_size=2,
             max_size=self.workers,

@@ -3,9 +3,9 @@ host_monitoring detects it, the failover plugin moves the connection to the new 
 
 from __future__ import annotations
 
-import asyncio
 import time
 
+import anyio
 import pytest
 
 from awsasyncwrap import FailoverSuccessError, TransactionResolutionUnknownError
@@ -36,7 +36,7 @@ async def test_blackholed_writer_fails_over_with_default_plugins(cluster: Cluste
         start = time.monotonic()
         # sent into the blackhole: whether it took effect is unknown to the client
         with pytest.raises(TransactionResolutionUnknownError):
-            async with asyncio.timeout(DETECTION + SLACK + 10):  # bounded: would hang without monitoring
+            with anyio.fail_after(DETECTION + SLACK + 10):  # bounded: would hang without monitoring
                 await c.insert(conn, 5)
         assert time.monotonic() - start <= DETECTION + SLACK
         assert await c.host_id(conn) == report.new_writer
@@ -56,7 +56,7 @@ async def _fail_over_from_killed_reader(c: Cluster, conn: object, reader: object
     start = time.monotonic()
     await link_gone(conn)  # type: ignore[arg-type]
     with pytest.raises(FailoverSuccessError):
-        async with asyncio.timeout(20):
+        with anyio.fail_after(20):
             await c.run(conn, "SELECT 1")
     return time.monotonic() - start
 

@@ -23,7 +23,7 @@ async def test_cancelled_call_leaves_the_connection_as_documented(cluster: Clust
         writer = await c.host_id(conn)
         if how == "timeout":
             with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.3):
+                async with asyncio.timeout(0.3):  # type: ignore[attr-defined,unused-ignore]  # edge-triggered (3.11+)
                     await c.run(conn, c.sleep_sql(5))
         else:
             task = asyncio.create_task(c.run(conn, c.sleep_sql(5)))

@@ -42,7 +42,7 @@ async def test_application_timeout_does_not_fail_over(cluster: Cluster) -> None:
     try:
         await c.insert(conn, 1)
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.3):
+            async with asyncio.timeout(0.3):  # type: ignore[attr-defined,unused-ignore]  # edge-triggered (3.11+)
                 await c.run(conn, c.sleep_sql(5))
         assert _failovers(conn) == 0
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 from awsasyncwrap import FailoverSuccessError, TransactionResolutionUnknownError
@@ -63,10 +64,10 @@ async def test_concurrent_connections_through_one_failover(cluster: Cluster) -> 
         cluster_id = conns[0].plugin_service.host_list_provider.get_cluster_id()
         assert all(conn.plugin_service.host_list_provider.get_cluster_id() == cluster_id for conn in conns)
         tasks = [asyncio.create_task(worker(i)) for i in range(n_conns)]
-        async with asyncio.timeout(20):
+        with anyio.fail_after(20):
             await all_before.wait()
         report = await c.tb.failover()
-        async with asyncio.timeout(30):
+        with anyio.fail_after(30):
             await all_after.wait()  # every connection failed over and wrote on the new writer
         stop.set()
         await asyncio.gather(*tasks)

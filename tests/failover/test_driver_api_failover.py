@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 
@@ -61,7 +62,7 @@ async def test_waiting_for_notifications_fails_over(pg_only: Cluster) -> None:
         await until(listening, 10)
         report = await c.tb.failover()
         with pytest.raises(FailoverSuccessError):
-            async with asyncio.timeout(30):
+            with anyio.fail_after(30):
                 await waiting
         assert await c.host_id(conn) == report.new_writer
     finally:

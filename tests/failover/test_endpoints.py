@@ -3,10 +3,10 @@ and connections left on a demoted writer (aurora_connection_tracker). PostgreSQL
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 import psycopg
 import pytest
 import pytest_asyncio
@@ -173,7 +173,7 @@ async def test_tracker_aborts_connections_left_on_old_writer(pg_cluster: Testbed
         report = await tb.failover()
         with pytest.raises(FailoverSuccessError):
             await c.run(watcher, "SELECT 1")
-        async with asyncio.timeout(5):  # without the tracker this call would hang on the blackhole
+        with anyio.fail_after(5):  # without the tracker this call would hang on the blackhole
             with pytest.raises(FailoverSuccessError):
                 await c.run(stuck, "SELECT 1")
         assert await c.host_id(stuck) == report.new_writer

@@ -29,8 +29,12 @@ _PROPS: dict[str, Any] = {"failover_timeout_sec": 20, "autocommit": True}
 async def _plain(tb: Testbed) -> AsyncAwsConnection:
     props = {**tb.wrapper_props(), **_PROPS}
     if tb.engine == "postgres":
-        return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn("cluster"), **props)
-    return await AsyncAwsConnection.connect(aiomysql.connect, **tb.connect_kwargs("cluster"), **props)
+        return AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, tb.dsn("cluster"), **props)
+        )
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(aiomysql.connect, **tb.connect_kwargs("cluster"), **props)
+    )
 
 
 def _pool(tb: Testbed) -> AsyncAwsConnectionPool:

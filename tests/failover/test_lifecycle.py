@@ -389,7 +389,7 @@ async def test_cancelled_connect_to_a_blackholed_endpoint_leaves_no_socket(
         after = []
         for _ in range(3):
             with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.5):
+                async with asyncio.timeout(0.5):  # type: ignore[attr-defined,unused-ignore]  # edge-triggered (3.11+)
                     await c.connect(plugins=plugins)
             after.append(_sockets_to(c.tb))  # at once: nothing is left to close later
         print(f"sockets to the testbed: {before} before, {after} after each cancelled connect")

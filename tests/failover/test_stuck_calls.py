@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+import anyio
 import pytest
 
 from awsasyncwrap import AsyncAwsConnection, TransactionResolutionUnknownError, release_resources
@@ -62,7 +63,7 @@ async def test_call_stuck_on_a_replaced_writer_fails_over_within_a_second(
         report = await c.tb.failover()  # ... and the cluster promotes a reader behind it
         promoted = time.monotonic()
         with pytest.raises(TransactionResolutionUnknownError):  # it was sent: its outcome is unknown
-            async with asyncio.timeout(CHECK + SLACK + 30):  # bounded: EFM alone would take 45 s
+            with anyio.fail_after(CHECK + SLACK + 30):  # bounded: EFM alone would take 45 s
                 await stuck
         elapsed = time.monotonic() - promoted
         assert elapsed <= CHECK + SLACK, elapsed
@@ -85,7 +86,7 @@ async def test_long_query_on_a_healthy_writer_is_left_alone(cluster: Cluster) ->
     try:
         efm = efm_monitor(conn)
         rounds, raw = monitor.verification_rounds, conn.plugin_service.current_connection
-        async with asyncio.timeout(20):
+        with anyio.fail_after(20):
             rows = await c.run(conn, c.sleep_sql(5))
         assert len(rows) == 1  # it ran to the end
         # a report every CHECK seconds after the first CHECK: a handful of checks, each one query pair per
@@ -125,7 +126,7 @@ async def test_hung_writer_nobody_replaced_is_not_aborted_by_the_check(cluster: 
         assert monitor.writer_changes_found == 0 and monitor.verification_rounds == rounds
         assert efm.declared_dead == 0
         c.tb.net(old, "pass")  # the writer answers again: the held query runs and returns
-        async with asyncio.timeout(10):
+        with anyio.fail_after(10):
             rows = await call
         assert len(rows) == 1
         await until(lambda: not monitor.writer_check_running, timeout=3 * CHECK + SLACK)
@@ -143,7 +144,7 @@ async def test_the_check_can_be_turned_off(cluster: Cluster) -> None:
     conn, monitor = await connect_with_defaults(c, stuck_call_topology_check_ms=0)
     try:
         efm = efm_monitor(conn)
-        async with asyncio.timeout(20):
+        with anyio.fail_after(20):
             await c.run(conn, c.sleep_sql(1.5))
         assert efm.stuck_reports == 0 and monitor.writer_checks == 0
         assert efm._stuck_timer is None

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import aiomysql
+import anyio
 import pymysql
 import pytest
 
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def connect(kwargs: dict[str, Any], plugins: str = "", **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(aiomysql.connect, plugins=plugins, **kwargs, **props)
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(aiomysql.connect, plugins=plugins, **kwargs, **props)
+    )
 
 
 @pytest.fixture
@@ -128,7 +131,7 @@ async def test_abort_unblocks_a_stuck_call(mysql_kwargs: dict[str, Any], mconn: 
     start = time.monotonic()
     mconn.plugin_service.driver_dialect.abort(mconn.target_connection)
     with pytest.raises(pymysql.err.OperationalError):
-        async with asyncio.timeout(5):
+        with anyio.fail_after(5):
             await task
     assert time.monotonic() - start < 1.0
 
@@ -146,11 +149,11 @@ async def test_connect_cut_short_by_cancellation_closes_its_socket() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         with pytest.raises(TimeoutError) as info:
-            async with asyncio.timeout(0.3):
+            with anyio.fail_after(0.3):
                 await connect({"host": "127.0.0.1", "port": port, "user": "u", "db": "d"})
         # the traceback keeps the half-open connection object alive: only an explicit close ends it now
         assert info.traceback
-        async with asyncio.timeout(5):
+        with anyio.fail_after(5):
             await peer_closed.wait()
     finally:
         server.close()

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from psycopg import errors as pg_errors
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def connect(dsn: str, plugins: str = "", **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, plugins=plugins, **props)
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, dsn, plugins=plugins, **props)
+    )
 
 
 @pytest.fixture
@@ -189,7 +192,7 @@ async def test_abort_unblocks_a_stuck_call_at_once(pg_dsn: str, aconn: AsyncAwsC
     start = time.monotonic()
     driver.abort(aconn.target_connection)
     with pytest.raises(psycopg.OperationalError):
-        async with asyncio.timeout(5):
+        with anyio.fail_after(5):
             await task
     assert time.monotonic() - start < 1.0
     assert aconn.closed
@@ -200,7 +203,7 @@ async def test_cancelling_a_query_propagates_cancellation(pg_dsn: str, aconn: As
     await wait_for(lambda: pg_query_running(pg_dsn, "cancel-me"))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        async with asyncio.timeout(10):
+        with anyio.fail_after(10):
             await task
     await aconn.rollback()
     assert await (await aconn.execute("SELECT 1")).fetchone() == (1,)

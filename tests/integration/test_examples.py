@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -22,7 +23,7 @@ async def run_example(*args: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(50):
+    with anyio.fail_after(50):
         out, _ = await proc.communicate()
     text = out.decode()
     assert proc.returncode == 0, text

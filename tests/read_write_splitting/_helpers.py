@@ -22,7 +22,7 @@ until = functools.partial(polling.until, every=0.02)
 class Db(wrapped.Db):
     """A testbed plus how to talk to it with either driver."""
 
-    async def connect(  # type: ignore[override]
+    async def connect(
         self,
         target: Target = None,
         plugins: str = "read_write_splitting,failover",
