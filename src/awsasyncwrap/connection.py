@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Hashable
 from functools import cache, partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from ._bounded import remember
 from ._carried import CarriedAttribute, CarriedConnectionState
 from ._compat_props import translate as translate_aws_wrapper_props
 from ._pipeline import Chain, PluginManager
@@ -569,7 +570,7 @@ async def _release_quietly(service: PluginService) -> None:
 
 
 #: the validated properties of earlier connects, by their arguments (a pool connects with the same ones)
-_PREPARED: dict[tuple[Any, ...], Properties] = {}
+_PREPARED: dict[Hashable, Properties] = {}
 _PREPARED_MAX = 32
 #: arguments whose meaning is read from elsewhere at connect time (a file): never served from the cache
 _NOT_CACHED = ("read_default_file", "profile_name")
@@ -597,9 +598,7 @@ def _prepared_props(
     props = driver.normalize(Properties(raw))
     _validate(props, driver)
     if key is not None and not any(name in kwargs for name in _NOT_CACHED):
-        if len(_PREPARED) >= _PREPARED_MAX:
-            _PREPARED.pop(next(iter(_PREPARED)))
-        _PREPARED[key] = Properties(props)
+        remember(_PREPARED, key, Properties(props), _PREPARED_MAX)
     return props
 
 

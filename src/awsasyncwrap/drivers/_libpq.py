@@ -15,15 +15,16 @@ environment (never when a service file is involved: its content may change betwe
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
+from .._bounded import remember
 from ..errors import ConfigurationError
 
 __all__ = ["effective_params", "split_hosts"]
 
 _POISON = "awsasyncwrap-probe"
-_MERGED: dict[tuple[Any, ...], dict[str, str]] = {}
+_MERGED: dict[Hashable, dict[str, str]] = {}
 _MERGED_MAX = 32
 
 
@@ -42,9 +43,7 @@ def effective_params(params: Mapping[str, Any]) -> dict[str, str]:
             return dict(cached)
     out = _merged(params)
     if key is not None:
-        if len(_MERGED) >= _MERGED_MAX:
-            _MERGED.pop(next(iter(_MERGED)))
-        _MERGED[key] = dict(out)
+        remember(_MERGED, key, dict(out), _MERGED_MAX)
     return out
 
 

@@ -1,0 +1,17 @@
+"""A process-wide cache that keeps at most a fixed number of entries (the oldest go first)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TypeVar
+
+__all__ = ["remember"]
+
+V = TypeVar("V")
+
+
+def remember(cache: dict[Hashable, V], key: Hashable, value: V, most: int) -> None:
+    """Store ``value`` under ``key``, dropping the oldest entry first when ``cache`` holds ``most``."""
+    if key not in cache and len(cache) >= most:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
