@@ -40,6 +40,8 @@ class HostInfo:
     host_id: str | None = None
     last_update_time: float = field(default_factory=time.time)
     aliases: set[str] = field(default_factory=set)
+    #: the AWS region the instance runs in, when the topology reports it (Global Database)
+    region: str | None = None
 
     @property
     def url(self) -> str:
@@ -62,6 +64,7 @@ class HostInfo:
             self.host_id,
             self.last_update_time,
             set(self.aliases),
+            self.region,
         )
 
     def __eq__(self, other: object) -> bool:

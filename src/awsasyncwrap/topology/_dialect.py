@@ -33,6 +33,8 @@ class TopologyEntry:
     #: the instance's own endpoint when the server reports it (Multi-AZ, emulations)
     endpoint: str | None = None
     port: int | None = None
+    #: the AWS region of the instance (Global Database topologies report it)
+    region: str | None = None
 
 
 def _float(value: Any) -> float:
