@@ -28,6 +28,7 @@ from ._ports import (
 )
 from ._proc import raise_fd_limit, remove_tree
 from ._proxy import FaultProxy, parse_mode
+from ._silence import SilenceWatch
 from ._wait import until
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ class Testbed:
         self._proxies: dict[str, FaultProxy] = {}
         self._lock = asyncio.Lock()
         self._closed = False
+        self._silence = SilenceWatch()
         self.blue_green: BlueGreenDeployment | None = None  # see create_blue_green()
 
     # -- creation ------------------------------------------------------------------------------
@@ -853,9 +855,12 @@ class Testbed:
 
         async def view(inst: Instance) -> tuple[frozenset[str], tuple[str, ...]] | None:
             try:
-                return await self._engine.topology_view(inst)
-            except TestbedError:
+                seen = await self._engine.topology_view(inst)
+            except TestbedError as exc:
+                self._silence.silent(inst, exc, self._engine.server_pid(inst))
                 return None  # not answering yet (e.g. restarting): not settled
+            self._silence.answered(inst)
+            return seen
 
         return dict(zip((i.id for i in running), await asyncio.gather(*map(view, running)), strict=True))
 

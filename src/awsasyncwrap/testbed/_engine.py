@@ -67,6 +67,10 @@ class Engine(abc.ABC):
     async def start(self, inst: Instance, *, writer: bool) -> None:
         """Start a stopped node's server (a reader comes up read-only)."""
 
+    def server_pid(self, inst: Instance) -> int | None:
+        """The pid of the node's server process, when known (for diagnostics)."""
+        return None
+
     @abc.abstractmethod
     async def kill(self, inst: Instance) -> None:
         """Stop a node abruptly, as a crash would."""

@@ -331,6 +331,10 @@ class MariaDBEngine(Engine):
             raise
         logger.debug("instance %s started on port %d (pid %d)", inst.id, inst.node_port, proc.pid)
 
+    def server_pid(self, inst: Instance) -> int | None:
+        proc = self._procs.get(inst.id)
+        return proc.pid if proc is not None else _read_pid(self._pid_file(inst))
+
     async def kill(self, inst: Instance) -> None:
         proc = self._procs.pop(inst.id, None)
         if proc is not None:

@@ -262,6 +262,9 @@ class PostgresEngine(Engine):
             await until(gone, interval=_POLL / 4)
         return not pid_alive(pid)
 
+    def server_pid(self, inst: Instance) -> int | None:
+        return _postmaster_pid(inst)
+
     async def kill(self, inst: Instance) -> None:
         """Immediate shutdown (SIGQUIT): every server process quits at once, as in a crash."""
         if not await self._shutdown(inst, signal.SIGQUIT, 30):
