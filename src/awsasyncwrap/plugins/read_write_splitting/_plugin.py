@@ -13,6 +13,7 @@ from ...plugin import Plugin, PluginFactory
 from ...properties import Properties, WrapperProperties
 from ._switcher import Held, SwitchingPlugin
 from ._tracker import tracker
+from .errors import ReadWriteSplittingError
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService
@@ -91,6 +92,13 @@ class ReadWriteSplittingPlugin(SwitchingPlugin):
     async def _open_writer(self) -> Held:
         service = self._service
         writer = next((h for h in service.hosts if h.role is HostRole.WRITER), None)
+        if writer is None and service.allowed_hosts is not None:
+            # the endpoint itself is no way to the writer: it leads to one of its (reader) members
+            raise ReadWriteSplittingError(
+                "set_read_only(False): the cluster's writer is not a member of this connection's custom "
+                f"endpoint ({service.allowed_hosts}); connect through an endpoint that includes the writer "
+                "(or the cluster endpoint) to write."
+            )
         return await self._open(writer or service.initial_connection_host_info)
 
     async def _open_reader(self) -> Held | None:
