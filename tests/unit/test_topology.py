@@ -14,9 +14,9 @@ import pytest_asyncio
 from awsasyncwrap import HostInfo, HostRole, Properties, release_resources
 from awsasyncwrap._background import registry
 from awsasyncwrap.dialects import get_dialect
+from awsasyncwrap.dialects._topology import TopologyEntry, _one_writer
 from awsasyncwrap.errors import ConfigurationError
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology, cluster_id_for, monitor_key
-from awsasyncwrap.topology._dialect import TopologyEntry, _one_writer
 from awsasyncwrap.topology._monitor import _Watchdog
 
 from .fakedriver import FakeDriverDialect, fake_connect

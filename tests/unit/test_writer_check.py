@@ -17,8 +17,8 @@ import pytest_asyncio
 import polling
 from awsasyncwrap import HostInfo, HostRole, Properties
 from awsasyncwrap.dialects import get_dialect
+from awsasyncwrap.dialects._topology import TopologyEntry
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology
-from awsasyncwrap.topology._dialect import TopologyEntry
 from awsasyncwrap.topology._writer_check import CheckAnswer, Verdict, judge
 
 from .fakedriver import FakeConnection, FakeDriverDialect, FakeOperationalError, fake_connect

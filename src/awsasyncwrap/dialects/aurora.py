@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..drivers import DriverDialect
-from ..topology._dialect import TopologyAwareDialect
 from . import register_dialect
+from ._topology import TopologyAwareDialect
 from .mysql import MysqlDialect
 from .pg import PgDialect
 

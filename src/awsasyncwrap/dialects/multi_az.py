@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from ..drivers import DriverDialect
 from ..properties import Properties
-from ..topology._dialect import TopologyAwareDialect, TopologyEntry, _text
 from . import register_dialect
+from ._topology import TopologyAwareDialect, TopologyEntry, _text
 from .mysql import MysqlDialect
 from .pg import PgDialect
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._dialect import TopologyAwareDialect, TopologyEntry
+from ..dialects._topology import TopologyAwareDialect, TopologyEntry
 from ._model import HostMapper, Topology
 from ._monitor import ClusterTopologyMonitor
 from ._provider import RdsHostListProvider, cluster_id_for, existing_monitor, monitor_key

@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..dialects._topology import TopologyEntry
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..rds_utils import instance_host, parse_host_pattern
-from ._dialect import TopologyEntry
 
 __all__ = ["HostMapper", "Topology"]
 

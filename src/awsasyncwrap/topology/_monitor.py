@@ -37,8 +37,8 @@ from ._schedule import Backoff, probe_pause, reconnect_pause
 from ._writer_check import CheckAnswer, Verdict, judge
 
 if TYPE_CHECKING:
+    from ..dialects._topology import TopologyAwareDialect, TopologyEntry
     from ..drivers import DriverDialect
-    from ._dialect import TopologyAwareDialect, TopologyEntry
 
 __all__ = ["ClusterTopologyMonitor", "Connector", "WriterListener"]
 

@@ -15,8 +15,8 @@ from ._model import HostMapper, Topology
 from ._monitor import ClusterTopologyMonitor, Connector
 
 if TYPE_CHECKING:
+    from ..dialects._topology import TopologyAwareDialect
     from ..host_list_provider import HostListProviderService
-    from ._dialect import TopologyAwareDialect
 
 __all__ = ["RdsHostListProvider", "cluster_id_for", "existing_monitor", "monitor_key"]
 

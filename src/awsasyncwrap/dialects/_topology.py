@@ -10,9 +10,9 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..dialects._base import DatabaseDialect, _truthy
 from ..hostinfo import HostRole
 from ..properties import Properties, WrapperProperties
+from ._base import DatabaseDialect, _truthy
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -111,7 +111,7 @@ class TopologyAwareDialect(DatabaseDialect):
     def create_host_list_provider(
         self, service: HostListProviderService, props: Properties
     ) -> HostListProvider:
-        from ._provider import RdsHostListProvider
+        from ..topology._provider import RdsHostListProvider
 
         return RdsHostListProvider(service, props, self)
 
