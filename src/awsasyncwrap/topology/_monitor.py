@@ -590,9 +590,8 @@ class ClusterTopologyMonitor(BackgroundService):
                     await self._is_reader(conn)
             except asyncio.CancelledError:
                 if conn is not None:
-                    self._driver.abort(conn)
                     self._open.discard(conn)
-                    self._driver.close_now(conn)
+                    self._driver.close_now(conn)  # aborts, then frees it locally
                 raise
             except Exception as exc:
                 logger.debug("spare connection to %s: %s", host.url, type(exc).__name__)
@@ -611,11 +610,11 @@ class ClusterTopologyMonitor(BackgroundService):
         topo = self._topology
         host = topo.find(url=url) if topo is not None else None
         if host is None or url in self._spares or self._is_same(host, self._conn_host) or self.closed:
-            self._driver.abort(conn)
             if self.closed:
                 self._open.discard(conn)
                 self._driver.close_now(conn)
             else:
+                self._driver.abort(conn)
                 self.spawn(self._close(conn), "close")
             return
         self._spares[url] = conn
