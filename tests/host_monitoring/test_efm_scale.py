@@ -68,15 +68,20 @@ async def test_thousand_connections_to_three_hosts_use_three_monitor_tasks_and_n
                 release.set()
                 rows = await asyncio.wait_for(asyncio.gather(*calls), 120)
                 assert rows == [("", 1)] * CONNECTIONS
-                # the calls outlived the grace time: probed, the hosts answered, nothing was aborted
+                # the calls outlived the grace time: probed, the hosts answered, nothing was aborted (a
+                # probe may time out on a starved machine: one loop serves 1,000 connections; a miss is
+                # not a verdict, failure_detection_count misses in a row would be)
                 monitors = host_monitors()
-                assert all(
-                    m.probes >= 1 and m.failed_probes == 0 and m.declared_dead == 0 for m in monitors
-                ), [repr(m) for m in monitors]
+                assert all(m.probes > m.failed_probes and m.declared_dead == 0 for m in monitors), [
+                    repr(m) for m in monitors
+                ]
                 assert all(len(m.calls) == 0 for m in host_monitors())
                 assert len(monitor_tasks()) == 3
-            finally:
+            except BaseException:
                 await asyncio.gather(*(c.close() for c in conns))
+                await awsasyncwrap.release_resources()  # no monitor of this test outlives it
+                raise
+            await asyncio.gather(*(c.close() for c in conns))
             assert len(host_monitors()) == 3  # closed connections release; monitors linger (disposal time)
             await awsasyncwrap.release_resources()
             assert monitor_tasks() == []
@@ -90,6 +95,7 @@ async def test_thousand_connections_to_three_hosts_use_three_monitor_tasks_and_n
 @pytest.mark.timeout(60)
 async def test_monitor_stops_after_disposal_time_when_its_connections_close(pg_cluster: Testbed) -> None:
     tb = pg_cluster
+    await awsasyncwrap.release_resources()  # from no monitor at all, whatever ran before
     baseline = asyncio.all_tasks()
     conns = [
         await pg_connect(tb, inst, monitor_disposal_time_ms=200) for inst in tb.instances for _ in range(2)
