@@ -163,6 +163,22 @@ class PluginService:
             plugin_to_skip,
         )
 
+    async def connect_within(
+        self,
+        host_info: HostInfo,
+        limit: float,
+        props: Properties | None = None,
+        plugin_to_skip: Plugin | None = None,
+    ) -> Any:
+        """:meth:`connect`, ``TimeoutError`` after ``limit`` seconds.
+
+        The timeout runs in the caller's task (not ``asyncio.wait_for``, whose inner task can finish with a
+        connection that a cancelled caller then never sees: Python < 3.12 drops it, open): whatever
+        ends the connect, a connection the pipeline opened is either returned or closed.
+        """
+        with anyio.fail_after(limit):
+            return await self.connect(host_info, props, plugin_to_skip)
+
     async def force_connect(
         self, host_info: HostInfo, props: Properties | None = None, plugin_to_skip: Plugin | None = None
     ) -> Any:
@@ -243,6 +259,9 @@ class PluginService:
             await driver.close(conn)
         except Exception as exc:
             logger.debug("closing a replaced connection failed: %s", type(exc).__name__)
+        except BaseException:  # cancelled while closing: free it without a word to the server
+            driver.close_now(conn)
+            raise
 
     async def update_dialect(self, conn: Any) -> None:
         """Refine the database dialect by asking the server; switch the host list provider if needed."""

@@ -267,7 +267,7 @@ class Opened:
 async def test_early_connects_hand_out_the_writer_and_dispose_of_the_rest() -> None:
     release = asyncio.Event()
 
-    async def connect(h: HostInfo) -> Opened:
+    async def connect(h: HostInfo, limit: float) -> Opened:
         if h.host_id == "c":
             await release.wait()  # still connecting when the failover ends
         return Opened(h.url)
@@ -286,8 +286,32 @@ async def test_early_connects_hand_out_the_writer_and_dispose_of_the_rest() -> N
     release.set()
 
 
+async def test_early_connect_finishing_as_it_is_cancelled_is_disposed_of() -> None:
+    """A connect that completes just as the failover ends (the cancellation arrives with the connection)
+    hands its connection to aclose(), which disposes of it (asyncio.wait_for in 3.11 dropped it, open)."""
+    started = asyncio.Event()
+    opened: list[Opened] = []
+
+    async def connect(h: HostInfo, limit: float) -> Opened:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            opened.append(Opened(h.url))  # the driver had the connection when the cancellation came
+            return opened[-1]
+        raise AssertionError("not cancelled")
+
+    async def dispose(conn: Opened) -> None:
+        conn.disposed = True
+
+    early = EarlyConnects(Opened("cluster-2"), [host("b")], connect, dispose, 5.0)
+    await asyncio.wait_for(started.wait(), 5)
+    await early.aclose()
+    assert [c.disposed for c in opened] == [True]
+
+
 async def test_early_connects_are_capped_per_cluster_and_failures_mean_none() -> None:
-    async def connect(h: HostInfo) -> Opened:
+    async def connect(h: HostInfo, limit: float) -> Opened:
         raise FakeOperationalError("refused")
 
     async def dispose(conn: Opened) -> None:

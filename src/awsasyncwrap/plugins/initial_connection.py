@@ -148,7 +148,11 @@ class InitialConnectionPlugin(Plugin):
                 host_info.url,
             )
             return conn
-        await service.dispose(conn)
+        try:
+            await service.dispose(conn)
+        except BaseException:  # cancelled while closing the old one: the new one is ours to free too
+            service.driver_dialect.close_now(found[0])
+            raise
         return found[0]
 
     async def _by_topology(

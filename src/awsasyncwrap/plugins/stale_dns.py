@@ -67,7 +67,11 @@ class StaleDnsPlugin(Plugin):
         if found is None:
             logger.warning("no verified writer found; keeping the connection %s gave", host_info.url)
             return conn
-        await service.dispose(conn)
+        try:
+            await service.dispose(conn)
+        except BaseException:  # cancelled while closing the old one: the new one is ours to free too
+            service.driver_dialect.close_now(found[0])
+            raise
         return found[0]
 
 

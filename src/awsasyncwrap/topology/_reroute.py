@@ -104,7 +104,7 @@ async def _try(
 ) -> Any:
     conn = None
     try:
-        conn = await asyncio.wait_for(service.connect(host, service.props, plugin_to_skip=skip), limit)
+        conn = await service.connect_within(host, limit, service.props, plugin_to_skip=skip)
         watchdog = asyncio.get_running_loop().call_later(limit, service.driver_dialect.abort, conn)
         try:
             role = await service.get_host_role(conn)
@@ -115,8 +115,14 @@ async def _try(
         logger.debug("%s is a %s, not a %s", host.url, role.value, want.value)
     except Exception as exc:
         if service.is_login_error(exc):
+            if conn is not None:
+                await service.dispose(conn)
             raise
         logger.debug("connect to %s failed: %s", host.url, type(exc).__name__)
+    except BaseException:  # cancelled: the connection is ours to free
+        if conn is not None:
+            service.driver_dialect.close_now(conn)
+        raise
     if conn is not None:
         await service.dispose(conn)
     return None

@@ -450,8 +450,8 @@ class FailoverPlugin(Plugin):
             if not (h.all_aliases & failed) and (allowed is None or allowed.permits(h))
         ]
 
-        async def connect(host: HostInfo) -> Any:
-            return await service.connect(host, self._props, plugin_to_skip=self)
+        async def connect(host: HostInfo, limit: float) -> Any:
+            return await service.connect_within(host, limit, self._props, plugin_to_skip=self)
 
         return EarlyConnects(monitor, hosts, connect, service.dispose, self._connect_timeout)
 
@@ -511,7 +511,7 @@ class FailoverPlugin(Plugin):
             if early is not None:
                 conn = await early.take(host, limit)
             if conn is None:
-                conn = await asyncio.wait_for(service.connect(host, self._props, plugin_to_skip=self), limit)
+                conn = await service.connect_within(host, limit, self._props, plugin_to_skip=self)
             # a hung server: abort the socket rather than cancel (psycopg takes seconds to cancel)
             watchdog = asyncio.get_running_loop().call_later(limit, driver.abort, conn)
             self._querying = conn

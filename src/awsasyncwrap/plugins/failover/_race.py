@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from ...hostinfo import HostInfo
@@ -33,6 +33,9 @@ _racing: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 class EarlyConnects:
     """Connects to ``hosts`` in the background; hands out the one asked for, disposes of the rest.
 
+    ``connect(host, timeout)`` must bound itself in its own task (``PluginService.connect_within``): a
+    connection it opened is then either its result or closed, whenever the task is cancelled.
+
     Owned by one failover: :meth:`aclose` (always awaited, in ``finally``) cancels what is still
     connecting and disposes of every connection not taken.
     """
@@ -41,7 +44,7 @@ class EarlyConnects:
         self,
         cluster: object,
         hosts: Iterable[HostInfo],
-        connect: Callable[[HostInfo], Awaitable[Any]],
+        connect: Callable[[HostInfo, float], Coroutine[Any, Any, Any]],
         dispose: Callable[[Any], Awaitable[None]],
         timeout: float,
     ) -> None:
@@ -57,7 +60,7 @@ class EarlyConnects:
         for host in hosts:
             if host.url not in self._tasks:
                 self._tasks[host.url] = loop.create_task(
-                    _bounded(connect(host), timeout), name=f"awsasyncwrap:failover-connect:{host.url}"
+                    connect(host, timeout), name=f"awsasyncwrap:failover-connect:{host.url}"
                 )
 
     async def take(self, host: HostInfo, within: float) -> Any:
@@ -98,7 +101,3 @@ class EarlyConnects:
         for task in tasks:
             if not task.cancelled() and task.exception() is None and task.result() is not None:
                 await self._dispose(task.result())
-
-
-async def _bounded(connecting: Awaitable[Any], timeout: float) -> Any:
-    return await asyncio.wait_for(connecting, timeout)
