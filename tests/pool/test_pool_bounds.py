@@ -16,6 +16,7 @@ import pytest
 from awsasyncwrap.errors import FailoverError
 from awsasyncwrap.pool import AsyncAwsConnectionPool
 from awsasyncwrap.testbed import Testbed
+from polling import until
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.cluster]
 
@@ -98,11 +99,18 @@ async def test_pool_size_never_exceeds_max_size(
     sampling = asyncio.create_task(sampler())
     opening = asyncio.create_task(pool.open())  # the tasks start while the pool opens its min_size
     workers = [asyncio.create_task(worker()) for _ in range(TASKS)]
+
+    async def progress(queries: int, samples: int) -> None:
+        """Until the workers ran ``queries`` more queries and the sampler looked ``samples`` more times
+        (progress, not wall time: a starved machine just takes longer)."""
+        want_q, want_s = counts["queries"] + queries, counts["samples"] + samples
+        await until(lambda: counts["queries"] >= want_q and counts["samples"] >= want_s, timeout=60)
+
     try:
-        await asyncio.sleep(1.5)
+        await progress(3 * TASKS, 200)
         if failover:
             await tb.failover()
-            await asyncio.sleep(2.0)
+            await progress(2 * TASKS, 200)
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(opening, *workers), 60)
