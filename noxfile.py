@@ -27,8 +27,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.run("mypy", "src/awsasyncwrap")
+    """mypy --strict on the package and its tests (pyproject [tool.mypy] files)."""
+    session.run("mypy")
 
 
 @nox.session

@@ -118,7 +118,7 @@ class WrapperProperty(Generic[T]):
     name: str
     description: str
     default: T | None
-    parse: Callable[[object], T]
+    parse: Callable[[Any], T]  # any raw value; may raise TypeError / ValueError (``int`` is a parser)
     choices: tuple[str, ...] | None = None
     min_value: float | None = None
 

@@ -10,8 +10,8 @@ from awsasyncwrap.aws import aws_session
 
 async def connect(logins: Any, plugins: str, /, **props: Any) -> AsyncAwsConnection:
     """A wrapped connection to the test database of ``logins`` (see conftest ``DbLogins``)."""
-    return await AsyncAwsConnection.connect(
-        logins.connect_func, plugins=plugins, **{**logins.props(), **props}
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(logins.connect_func, plugins=plugins, **{**logins.props(), **props})
     )
 
 

@@ -100,7 +100,7 @@ async def test_failover_from_a_custom_endpoint_lands_on_a_member(
         assert await _instance(tb, conn) == first.id  # the endpoint's only member so far
         await _modify(moto_server, endpoint, [first.id, tb.writer.id])
         endpoint.modify([first, tb.writer])
-        await until(lambda: _allowed(conn) == {first.id, tb.writer.id}, timeout=5.0)
+        await until(lambda: _allowed(conn) == frozenset({first.id, tb.writer.id}), timeout=5.0)
         await tb.kill(first)
         with pytest.raises(FailoverError):
             await _instance(tb, conn)
@@ -117,11 +117,11 @@ async def test_membership_changes_are_followed_within_one_refresh(
     tb = endpoint.testbed
     conn = await _connect(endpoint, moto_server)
     try:
-        assert _allowed(conn) == {tb.readers[0].id}
+        assert _allowed(conn) == frozenset({tb.readers[0].id})
         for members in ([tb.readers[1].id], [tb.readers[0].id, tb.readers[1].id]):
             await _modify(moto_server, endpoint, members)
             # one refresh period plus the API round trip and the loop's scheduling on a loaded machine
-            await until(lambda m=members: _allowed(conn) == set(m), timeout=REFRESH_MS / 1000 + 2.0)  # type: ignore[misc]
+            await until(lambda m=members: _allowed(conn) == frozenset(m), timeout=REFRESH_MS / 1000 + 2.0)  # type: ignore[misc]
         service = AsyncAwsConnection.of(conn).plugin_service
         assert {h.host_id for h in service.hosts} <= {tb.readers[0].id, tb.readers[1].id}
     finally:
@@ -141,8 +141,9 @@ async def test_api_errors_keep_the_last_known_members_with_a_warning(
             reads = monitor.reads
             await until(lambda: caplog.text.count("Throttling") >= 3, timeout=5.0)
             assert monitor.reads == reads  # every read in between failed
-            assert _allowed(conn) == {tb.readers[0].id}  # the last known members stay in force
-            await until(lambda: _allowed(conn) == {tb.readers[1].id}, timeout=5.0)  # once the API answers
+            assert _allowed(conn) == frozenset({tb.readers[0].id})  # the last known members stay in force
+            # once the API answers
+            await until(lambda: _allowed(conn) == frozenset({tb.readers[1].id}), timeout=5.0)
         assert "the last known members stay in force" in caplog.text
     finally:
         await conn.close()

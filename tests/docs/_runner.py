@@ -126,7 +126,9 @@ class ExampleHosts:
         original = AsyncAwsConnection.__dict__["_open"]
         hosts = self
 
-        async def connect(cls: type[AsyncAwsConnection], func: Any, conninfo: str = "", **kwargs: Any) -> Any:
+        async def connect(
+            cls: type[AsyncAwsConnection], /, func: Any, conninfo: str = "", **kwargs: Any
+        ) -> Any:
             conninfo, kwargs = hosts.rewrite(func, conninfo, kwargs)
             conn = await original.__func__(cls, func, conninfo, **kwargs)
             hosts.opened.append(conn)
@@ -163,7 +165,8 @@ def _compile(block: Block) -> CodeType:
         raise DocRunError(f"{where}:{line}: python block does not parse: {exc.msg}") from None
     ast.increment_lineno(tree, block.line - 1)
     filename = str(block.path.relative_to(ROOT)) if block.path.is_relative_to(ROOT) else str(block.path)
-    return compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    code: CodeType = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    return code
 
 
 def _failure(block: Block, exc: BaseException) -> DocRunError:

@@ -4,6 +4,7 @@ host_monitoring detects it, the failover plugin moves the connection to the new 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -16,7 +17,11 @@ from ._helpers import Cluster, link_gone, topology_monitors, until
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
 #: Short detection (grace 0.5 s, then 2 failed probes 0.2 s apart); everything else is the default.
-EFM = {"failure_detection_time_ms": 500, "failure_detection_interval_ms": 200, "failure_detection_count": 2}
+EFM: dict[str, Any] = {
+    "failure_detection_time_ms": 500,
+    "failure_detection_interval_ms": 200,
+    "failure_detection_count": 2,
+}
 DETECTION = 0.5 + 0.2 * 2
 SLACK = 2.0  # the failover itself plus a loaded 2-core machine
 

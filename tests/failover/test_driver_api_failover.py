@@ -71,5 +71,6 @@ async def test_waiting_for_notifications_fails_over(pg_only: Cluster) -> None:
 
 async def _first_notification(conn: Any) -> psycopg.Notify:
     async for notify in conn.notifies():
+        assert isinstance(notify, psycopg.Notify)
         return notify
     raise AssertionError("notifies() ended")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import psycopg
@@ -43,18 +44,21 @@ async def swapped(lagged: Testbed) -> AsyncIterator[Testbed]:
         await release_resources()
 
 
-async def _connect(tb: Testbed, target: str | None, plugins: str, **props: object) -> AsyncAwsConnection:
+async def _connect(tb: Testbed, target: str | None, plugins: str, **props: Any) -> AsyncAwsConnection:
     host = (tb.reader_endpoint if target == "reader" else tb.cluster_endpoint)[0]
-    return await AsyncAwsConnection.connect(
-        psycopg.AsyncConnection.connect,
-        tb.dsn(target),
-        plugins=plugins,
-        autocommit=True,
-        **tb.wrapper_props(),
-        cluster_writer_endpoint=tb.cluster_endpoint[0] if target != "reader" else None,
-        cluster_reader_endpoint=host if target == "reader" else None,
-        monitor_disposal_time_ms=0,
-        **props,
+    wrapper_props: dict[str, Any] = tb.wrapper_props()
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            psycopg.AsyncConnection.connect,
+            tb.dsn(target),
+            plugins=plugins,
+            autocommit=True,
+            **wrapper_props,
+            cluster_writer_endpoint=tb.cluster_endpoint[0] if target != "reader" else None,
+            cluster_reader_endpoint=host if target == "reader" else None,
+            monitor_disposal_time_ms=0,
+            **props,
+        )
     )
 
 

@@ -48,7 +48,7 @@ async def test_mysql_login_rejection_is_immediate_with_another_connection_open(
 
 async def check_immediate(tb: Testbed, bad: dict[str, Any]) -> None:
     driver_error = psycopg.OperationalError if tb.engine == "postgres" else aiomysql.OperationalError
-    props = {"autocommit": True, "monitor_disposal_time_ms": 0, "failover_timeout_sec": 30}
+    props: dict[str, Any] = {"autocommit": True, "monitor_disposal_time_ms": 0, "failover_timeout_sec": 30}
     other: AsyncAwsConnection = await connect(tb, **props)  # its cluster monitor knows the topology
     try:
         await until(lambda: any(m.topology is not None for m in topology_monitors()), timeout=20)
@@ -77,7 +77,7 @@ async def test_a_failover_that_cannot_use_the_writer_retries_with_a_pause(
         await drop_role(admin)
         await admin.execute("CREATE ROLE limited_role LOGIN CONNECTION LIMIT 0")
         await admin.execute(f"GRANT CONNECT ON DATABASE {tb.database} TO limited_role")
-        props = {"autocommit": True, "monitor_disposal_time_ms": 0}
+        props: dict[str, Any] = {"autocommit": True, "monitor_disposal_time_ms": 0}
         other = await connect(tb, **props)
         try:
             await until(lambda: any(m.topology is not None for m in topology_monitors()), timeout=20)

@@ -12,6 +12,7 @@ import pytest
 
 from awsasyncwrap import FailoverSuccessError, release_resources
 from awsasyncwrap.plugins.host_monitoring import HostMonitoringPlugin, host_monitors
+from awsasyncwrap.topology import RdsHostListProvider
 
 from ._helpers import Cluster, topology_monitors, until, wrapper_tasks
 
@@ -143,6 +144,7 @@ async def test_a_connect_still_in_flight_after_close_acquires_no_monitor(cluster
     service = conn.plugin_service
     provider = service.host_list_provider
     try:
+        assert isinstance(provider, RdsHostListProvider)
         await c.insert(conn, 1)
         topo = provider.known_topology()
         assert topo is not None and topo.readers

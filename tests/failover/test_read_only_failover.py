@@ -38,7 +38,10 @@ async def test_write_on_demoted_writer_fails_over(cluster: Cluster) -> None:
         assert await c.is_reader(conn)
         with pytest.raises(FailoverSuccessError) as info:
             await c.insert(conn, 1)
-        assert c.error_code(info.value.__cause__) in _READ_ONLY  # type: ignore[arg-type]
+        cause = info.value.__cause__
+        assert cause is not None
+        code = c.error_code(cause)
+        assert code is not None and code in _READ_ONLY
         assert await c.host_id(conn) == c.tb.writer.id
         await c.insert(conn, 1)  # the retry writes on the writer
         assert _failover_plugin(conn).failover_count == 1

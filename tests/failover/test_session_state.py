@@ -89,7 +89,7 @@ async def test_no_transfer_when_turned_off(cluster: Cluster) -> None:
 
 async def test_our_pool_gets_connections_back_pristine(cluster: Cluster) -> None:
     c = cluster
-    props = {**c.tb.wrapper_props(), "plugins": "failover", "autocommit": True}
+    props: dict[str, Any] = {**c.tb.wrapper_props(), "plugins": "failover", "autocommit": True}
     if c.pg:
         pool = AsyncAwsConnectionPool(psycopg.AsyncConnection.connect, c.tb.dsn(), max_size=1, **props)
     else:
@@ -169,11 +169,15 @@ async def test_rollback_on_switch(cluster: Cluster, rollback: bool) -> None:
     conn = await c.connect(plugins="test_keep_old", autocommit=False, rollback_on_switch=rollback)
     service = conn.plugin_service
     old = conn.target_connection
-    new = await service.connect(service.current_host_info)
+    host = service.current_host_info
+    assert host is not None
+    new = await service.connect(host)
     try:
         await c.insert(conn, 1)
         assert conn.get_transaction_status()
-        await service.set_current_connection(new, service.current_host_info)
+        current = service.current_host_info
+        assert current is not None
+        await service.set_current_connection(new, current)
         assert conn.target_connection is new
         assert service.driver_dialect.is_in_transaction(old) is not rollback
         await service.driver_dialect.close(old)  # kept by the plugin: ours to close

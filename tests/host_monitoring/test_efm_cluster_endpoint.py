@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,13 +29,16 @@ async def tb(pg_cluster: Testbed) -> AsyncIterator[Testbed]:
 
 async def test_cluster_endpoint_connection_is_monitored_as_its_instance(tb: Testbed) -> None:
     writer = tb.writer
-    conn = await AsyncAwsConnection.connect(
-        psycopg.AsyncConnection.connect,
-        tb.dsn("cluster"),
-        plugins="host_monitoring",
-        **tb.wrapper_props(),
-        autocommit=True,
-        **EFM,
+    wrapper_props: dict[str, Any] = tb.wrapper_props()
+    conn = AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            psycopg.AsyncConnection.connect,
+            tb.dsn("cluster"),
+            plugins="host_monitoring",
+            **wrapper_props,
+            autocommit=True,
+            **EFM,
+        )
     )
     try:
         assert conn.current_host is not None and conn.current_host.host == tb.cluster_endpoint[0]

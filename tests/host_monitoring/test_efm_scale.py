@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 CONNECTIONS = 1000
 #: Grace 0.5 s as elsewhere, but probes get 1 s each: one event loop serves 1,000 busy connections here.
-EFM_UNDER_LOAD = {"failure_detection_interval_ms": 1000, "failure_detection_count": 3}
+EFM_UNDER_LOAD: dict[str, Any] = {"failure_detection_interval_ms": 1000, "failure_detection_count": 3}
 
 
 async def open_all(tb: Testbed, count: int) -> list[AsyncAwsConnection]:

@@ -53,12 +53,14 @@ async def _same_server_pg(
         raw_host, raw_port = raw.info.host, raw.info.port
     finally:
         await raw.close()
-    wrapped = await AsyncAwsConnection.connect(
-        psycopg.AsyncConnection.connect,
-        f"{conninfo} {wrapper_extra}",
-        plugins=plugins,
-        **kwargs,
-        **(wrapper_props or {}),
+    wrapped = AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            psycopg.AsyncConnection.connect,
+            f"{conninfo} {wrapper_extra}",
+            plugins=plugins,
+            **kwargs,
+            **(wrapper_props or {}),
+        )
     )
     try:
         assert await _pg_who(wrapped) == expected
@@ -116,8 +118,10 @@ async def test_pg_uri(pg_server: Testbed, clean_pg_env: pytest.MonkeyPatch) -> N
     uri = f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}?connect_timeout=5"
     conn = await _same_server_pg(uri)
     await conn.close()
-    wrapped = await AsyncAwsConnection.connect(
-        psycopg.AsyncConnection.connect, uri + "&plugins=execute_time&application_name=uri%20test"
+    wrapped = AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            psycopg.AsyncConnection.connect, uri + "&plugins=execute_time&application_name=uri%20test"
+        )
     )
     try:
         assert [type(p).__name__ for p in wrapped.plugin_service.plugins] == ["ExecuteTimePlugin"]
@@ -193,13 +197,14 @@ async def test_mysql_option_file_does_not_pin_failover(mariadb_cluster: Testbed,
         f"[client]\nhost={host}\nport={port}\nuser={tb.user}\npassword={tb.password}\n"
         f"database={tb.database}\n"
     )
+    props: dict[str, Any] = tb.wrapper_props()
     conn = await AsyncAwsConnection.connect(
         aiomysql.connect,
         read_default_file=str(option_file),
         plugins="failover",
         autocommit=True,
         monitor_disposal_time_ms=0,
-        **tb.wrapper_props(),
+        **props,
     )
     try:
         assert await db.host_id(conn) == tb.writer.id
@@ -218,20 +223,26 @@ async def test_mysql_unix_socket_is_bound_to_its_host(mariadb_cluster: Testbed) 
     db = Db(tb)
     socket_path = str(tb.writer.data_dir.parent / "mysqld.sock")  # the testbed's layout
     # the port is for the other instances (TCP); aiomysql ignores it when it uses the socket
-    kwargs = {"unix_socket": socket_path, "port": tb.port, "user": tb.user, "password": tb.password}
+    kwargs: dict[str, Any] = {
+        "unix_socket": socket_path,
+        "port": tb.port,
+        "user": tb.user,
+        "password": tb.password,
+    }
     kwargs["db"] = tb.database
     raw = await aiomysql.connect(**kwargs)
     try:
         expected = await _mysql_who(raw)
     finally:
         raw.close()
+    props: dict[str, Any] = tb.wrapper_props()
     conn = await AsyncAwsConnection.connect(
         aiomysql.connect,
         **kwargs,
         plugins="failover",
         autocommit=True,
         monitor_disposal_time_ms=0,
-        **tb.wrapper_props(),
+        **props,
     )
     try:
         assert await _mysql_who(conn) == expected
@@ -272,10 +283,12 @@ async def test_pg_host_list_prefer_standby_and_load_balancing(
         await release_resources()
     seen = set()
     for _ in range(12):  # load_balance_hosts=random: both hosts get picked, as with psycopg
-        conn = await AsyncAwsConnection.connect(
-            psycopg.AsyncConnection.connect,
-            f"{hosts} user={tb.user} dbname={tb.database} load_balance_hosts=random",
-            plugins="",
+        conn = AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(
+                psycopg.AsyncConnection.connect,
+                f"{hosts} user={tb.user} dbname={tb.database} load_balance_hosts=random",
+                plugins="",
+            )
         )
         assert conn.current_host is not None
         seen.add(conn.current_host.url)

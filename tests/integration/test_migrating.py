@@ -38,7 +38,7 @@ async def test_a_config_from_their_docs_connects(cluster_testbed: Testbed) -> No
     """Properties from their failover v2, host monitoring and "using the wrapper" pages; their codes."""
     tb = cluster_testbed
     func, conninfo, kwargs = _driver_args(tb)
-    their_config = {
+    their_config: dict[str, Any] = {
         "plugins": "failover_v2,host_monitoring_v2",
         "failover_mode": "strict-writer",
         "failover_timeout_sec": 60,

@@ -35,7 +35,8 @@ async def table(pg_dsn: str) -> str:
 
 def pg_flavoured(cls: type[Exception], message: str) -> Exception:
     """A failover error as the failover plugin raises it: also a psycopg.OperationalError."""
-    return type(cls.__name__, (cls, psycopg.OperationalError), {})(message)
+    flavour: type[Exception] = type(cls.__name__, (cls, psycopg.OperationalError), {})
+    return flavour(message)
 
 
 def arm(conn: AsyncAwsConnection, error: Exception) -> None:

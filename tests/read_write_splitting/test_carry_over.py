@@ -7,17 +7,23 @@ from __future__ import annotations
 import enum
 import itertools
 import time
-from typing import Any
+from typing import Any, cast
 
 import aiomysql
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.abc import AdaptContext
 from psycopg.adapt import Dumper
 from psycopg.rows import dict_row
 from psycopg.types.enum import EnumInfo, register_enum
 
-from awsasyncwrap import AsyncAwsConnection, FailoverFailedError, FailoverSuccessError
+from awsasyncwrap import (
+    AsyncAwsConnection,
+    AsyncAwsMysqlConnection,
+    FailoverFailedError,
+    FailoverSuccessError,
+)
 from awsasyncwrap._carry_over import ConnectionChange
 
 from ._helpers import Db, until
@@ -112,7 +118,8 @@ async def test_pg_state_survives_switch_and_failover(db: Db) -> None:
         conn.cursor_factory = MyCursor
         conn.add_notice_handler(seen.notice)
         conn.add_notify_handler(seen.notify)
-        register_enum(await EnumInfo.fetch(conn.target_connection, mood), conn, Mood)
+        # the proxy stands in for the psycopg connection as an adapt context (registrations carried over)
+        register_enum(await EnumInfo.fetch(conn.target_connection, mood), cast("AdaptContext", conn), Mood)
         conn.adapters.register_dumper(Point, PointDumper)
         await conn.execute("LISTEN chan_a")
         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier("Chan B")))
@@ -178,6 +185,7 @@ async def test_pg_listen_reissued_in_a_transaction_mode_connection(db: Db) -> No
 async def test_mysql_cursorclass_survives_switch_and_failover(db: Db) -> None:
     conn = await db.connect()
     try:
+        assert isinstance(conn, AsyncAwsMysqlConnection)
         conn.cursorclass = aiomysql.DictCursor
 
         async def check() -> None:
@@ -205,7 +213,7 @@ async def test_mysql_cursorclass_survives_switch_and_failover(db: Db) -> None:
 
 async def test_pooled_connection_goes_back_to_the_pool_pristine(db: Db) -> None:
     """Internal pools are shared: what one wrapped connection set must not reach another through the pool."""
-    props = {"rw_internal_pools": True, "reader_host_selector_strategy": "round_robin"}
+    props: dict[str, Any] = {"rw_internal_pools": True, "reader_host_selector_strategy": "round_robin"}
     a = await db.connect(**props)
     b = await db.connect(**props)
     name, value = ("row_factory", dict_row) if db.pg else ("cursorclass", aiomysql.DictCursor)

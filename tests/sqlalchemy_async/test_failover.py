@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from awsasyncwrap import release_resources
+from awsasyncwrap import AsyncAwsConnection, release_resources
 from awsasyncwrap.errors import FailoverSuccessError, TransactionResolutionUnknownError
 from awsasyncwrap.testbed import Testbed
 
@@ -43,7 +43,7 @@ async def orm_through_failover(tb: Testbed) -> None:
         async with sessions() as session, session.begin():
             session.add_all([Item(id=i, name=f"n{i}") for i in range(1, 6)])
         async with engine.connect() as conn:
-            proxy = (await conn.get_raw_connection()).driver_connection
+            proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
         old_writer = tb.writer.id
         await tb.failover()
 
@@ -121,7 +121,7 @@ async def pre_ping_fails_idle_connections_over_unseen(tb: Testbed) -> None:
     engine = cluster_engine(tb, pool_pre_ping=True)
     try:
         async with engine.connect() as conn:
-            proxy = (await conn.get_raw_connection()).driver_connection
+            proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
             await conn.execute(select(1))
         report = await tb.failover()
         async with engine.connect() as conn:

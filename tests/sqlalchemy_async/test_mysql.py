@@ -62,19 +62,20 @@ async def test_pre_ping_and_isolation_level(mariadb_server: Testbed) -> None:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             raw = await conn.get_raw_connection()
-            assert raw.driver_connection.get_autocommit()
+            assert AsyncAwsConnection.of(raw.driver_connection).get_autocommit()
     finally:
         await engine.dispose()
 
 
 def flavoured(cls: type[Exception], message: str) -> Exception:
     """A failover error as the failover plugin raises it: also a pymysql OperationalError."""
-    return type(cls.__name__, (cls, pymysql.err.OperationalError), {})(message)
+    flavour: type[Exception] = type(cls.__name__, (cls, pymysql.err.OperationalError), {})
+    return flavour(message)
 
 
 async def test_failover_errors(mysql_engine: AsyncEngine) -> None:
     async with mysql_engine.connect() as conn:
-        proxy = (await conn.get_raw_connection()).driver_connection
+        proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
         DeveloperPlugin.of(proxy).simulator.raise_on_next_call(
             flavoured(FailoverSuccessError, "failed over"), "Cursor.execute"
         )
@@ -97,7 +98,7 @@ async def test_server_side_disconnect_invalidates_the_connection(
 ) -> None:
     async with mysql_engine.connect() as conn:
         conn_id = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar()
-        proxy = (await conn.get_raw_connection()).driver_connection
+        proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
     admin = await aiomysql.connect(**mariadb_server.connect_kwargs(mariadb_server.writer), autocommit=True)
     try:
         async with admin.cursor() as cur:

@@ -76,17 +76,18 @@ async def test_read_only_option_reaches_the_wrapper(pg_engine: AsyncEngine) -> N
         conn = await conn.execution_options(postgresql_readonly=True)
         assert (await conn.execute(text("SHOW transaction_read_only"))).scalar() == "on"
         raw = await conn.get_raw_connection()
-        assert raw.driver_connection.plugin_service.session_state.read_only is True
+        assert AsyncAwsConnection.of(raw.driver_connection).plugin_service.session_state.read_only is True
 
 
 def flavoured(cls: type[Exception], message: str) -> Exception:
     """A failover error as the failover plugin raises it: also a psycopg.OperationalError."""
-    return type(cls.__name__, (cls, psycopg.OperationalError), {})(message)
+    flavour: type[Exception] = type(cls.__name__, (cls, psycopg.OperationalError), {})
+    return flavour(message)
 
 
 async def test_failover_success_keeps_connection_failed_invalidates(pg_engine: AsyncEngine) -> None:
     async with pg_engine.connect() as conn:
-        proxy = (await conn.get_raw_connection()).driver_connection
+        proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
         DeveloperPlugin.of(proxy).simulator.raise_on_next_call(
             flavoured(FailoverSuccessError, "failed over"), "Cursor.execute"
         )
@@ -98,7 +99,7 @@ async def test_failover_success_keeps_connection_failed_invalidates(pg_engine: A
         assert (await conn.execute(text("SELECT 1"))).scalar() == 1
     assert await raw_proxy(pg_engine) is proxy  # still pooled
     async with pg_engine.connect() as conn:
-        proxy = (await conn.get_raw_connection()).driver_connection
+        proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
         DeveloperPlugin.of(proxy).simulator.raise_on_next_call(
             flavoured(FailoverFailedError, "gave up"), "Cursor.execute"
         )
@@ -181,7 +182,7 @@ async def test_server_side_disconnect_invalidates_the_connection(
 ) -> None:
     async with pg_engine.connect() as conn:
         pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
-        proxy = (await conn.get_raw_connection()).driver_connection
+        proxy = AsyncAwsConnection.of((await conn.get_raw_connection()).driver_connection)
     async with await psycopg.AsyncConnection.connect(
         pg_server.dsn(pg_server.writer), autocommit=True
     ) as admin:

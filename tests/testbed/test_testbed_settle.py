@@ -51,7 +51,8 @@ async def test_readers_agree_while_the_writer_is_dead(cluster_testbed: Testbed) 
         views = await tb.topology_views()
         assert set(views) == {r.id for r in tb.readers}
         assert len(set(views.values())) == 1, views
-        assert next(iter(views.values()))[1] == (writer.id,)  # readers still name the dead writer
+        view = next(iter(views.values()))
+        assert view is not None and view[1] == (writer.id,)  # readers still name the dead writer
 
 
 async def test_kill_waits_until_a_lagging_reader_applied_the_topology(mariadb_cluster: Testbed) -> None:

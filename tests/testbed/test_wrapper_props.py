@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiomysql
 import psycopg
 import pytest
@@ -29,13 +31,18 @@ def test_props_per_engine(cluster_testbed: Testbed) -> None:
 
 async def test_wrapper_sees_the_cluster_through_its_endpoint(cluster_testbed: Testbed) -> None:
     tb = cluster_testbed
+    props: dict[str, Any] = tb.wrapper_props()
     if tb.engine == "postgres":
-        conn = await AsyncAwsConnection.connect(
-            psycopg.AsyncConnection.connect, tb.dsn("cluster"), plugins="", **tb.wrapper_props()
+        conn = AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(
+                psycopg.AsyncConnection.connect, tb.dsn("cluster"), plugins="", **props
+            )
         )
     else:
-        conn = await AsyncAwsConnection.connect(
-            aiomysql.connect, **tb.connect_kwargs("cluster"), plugins="", **tb.wrapper_props()
+        conn = AsyncAwsConnection.of(
+            await AsyncAwsConnection.connect(
+                aiomysql.connect, **tb.connect_kwargs("cluster"), plugins="", **props
+            )
         )
     try:
         service = conn.plugin_service
@@ -44,6 +51,7 @@ async def test_wrapper_sees_the_cluster_through_its_endpoint(cluster_testbed: Te
         assert set(hosts) == {inst.id for inst in tb.instances}
         assert {h.host_id for h in hosts.values() if h.role is HostRole.WRITER} == {tb.writer.id}
         for host_id, host in hosts.items():
+            assert host_id is not None
             assert (host.host, host.port) == tb.instance(host_id).address  # the instance's proxy
     finally:
         await conn.close()

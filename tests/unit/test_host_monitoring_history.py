@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(60)
 
 CALLS = 100_000
 #: The monitor wakes often (grace 20 ms) and probes in-flight calls every 10 ms; the fake host answers.
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "failure_detection_time_ms": 20,
     "failure_detection_interval_ms": 10,
     "failure_detection_count": 1000,
@@ -61,8 +61,10 @@ async def noop() -> None:
 
 
 async def connect() -> tuple[AsyncAwsConnection, HostMonitoringPlugin, HostMonitor]:
-    conn = await AsyncAwsConnection.connect(
-        fake_connect, host="db1.example", plugins="host_monitoring", wrapper_dialect="pg", **SETTINGS
+    conn = AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            fake_connect, host="db1.example", plugins="host_monitoring", wrapper_dialect="pg", **SETTINGS
+        )
     )
     (plugin,) = conn.plugin_service.plugins
     assert isinstance(plugin, HostMonitoringPlugin)

@@ -31,7 +31,7 @@ from .fakedriver import FakeConnection, FakeOperationalError, fake_connect
 
 pytestmark = pytest.mark.timeout(20)
 
-FAST = {
+FAST: dict[str, Any] = {
     "failure_detection_time_ms": 50,
     "failure_detection_interval_ms": 30,
     "failure_detection_count": 2,
@@ -40,7 +40,9 @@ FAST = {
 
 async def connect(host: str = "db1.example", **props: Any) -> AsyncAwsConnection:
     props.setdefault("plugins", "host_monitoring")
-    return await AsyncAwsConnection.connect(fake_connect, host=host, wrapper_dialect="pg", **props)
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(fake_connect, host=host, wrapper_dialect="pg", **props)
+    )
 
 
 def plugin_of(conn: AsyncAwsConnection) -> HostMonitoringPlugin:
@@ -163,11 +165,15 @@ def _script_dead_host(conn: AsyncAwsConnection, error: Callable[[], BaseExceptio
     driver = conn.plugin_service.driver_dialect
     hung: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def failing_query(c: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    async def failing_query(
+        conn: Any, sql: str, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         raise FakeOperationalError("connection refused")
 
-    def abort(c: Any) -> None:
-        if c is conn.target_connection and not hung.done():
+    proxy = conn
+
+    def abort(conn: Any) -> None:  # named as DriverDialect.abort's parameter, which it replaces
+        if conn is proxy.target_connection and not hung.done():
             hung.set_exception(error())
 
     driver.query = failing_query  # type: ignore[method-assign]
@@ -250,7 +256,7 @@ class _AuthPluginFactory(PluginFactory):
 PluginManager.register_plugin("efm_test_auth", _AuthPluginFactory, 800)
 
 #: Probes at once, with room for a loaded machine: never declared dead, a probe times out after 200 ms.
-PROBING = {
+PROBING: dict[str, Any] = {
     "failure_detection_time_ms": 20,
     "failure_detection_interval_ms": 200,
     "failure_detection_count": 1000,

@@ -89,8 +89,10 @@ def _registry() -> Any:
 
 
 async def connect(plugins: str, **props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(
-        fake_connect, host="db.example", plugins=plugins, wrapper_dialect="pg", **props
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            fake_connect, host="db.example", plugins=plugins, wrapper_dialect="pg", **props
+        )
     )
 
 
@@ -300,7 +302,9 @@ def test_every_network_bound_name_is_dispatched_by_a_proxy_method(driver_code: s
 
 
 async def test_telemetry_does_not_patch_the_plugin_service() -> None:
-    conn = await AsyncAwsConnection.connect(fake_connect, plugins="telemetry", host="h")
+    conn = AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(fake_connect, plugins="telemetry", host="h")
+    )
     try:
         service = conn.plugin_service
         assert not {"refresh_host_list", "force_refresh_host_list"} & set(vars(service))
@@ -312,12 +316,14 @@ async def test_telemetry_subscribes_only_to_methods_that_reach_the_pipeline() ->
     from awsasyncwrap._pipeline import PIPELINES
     from awsasyncwrap.plugins.telemetry import TelemetryPlugin
 
-    conn = await AsyncAwsConnection.connect(
-        fake_connect,
-        plugins="telemetry",
-        host="h",
-        telemetry_execute_spans=True,
-        telemetry_execute_metrics=True,
+    conn = AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            fake_connect,
+            plugins="telemetry",
+            host="h",
+            telemetry_execute_spans=True,
+            telemetry_execute_metrics=True,
+        )
     )
     try:
         (plugin,) = conn.plugin_service.plugins

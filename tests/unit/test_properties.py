@@ -18,8 +18,10 @@ SECRET = "s3cr3t-Pa55"
 
 
 async def connect(**props: Any) -> AsyncAwsConnection:
-    return await AsyncAwsConnection.connect(
-        fake_connect, host="db.example", wrapper_dialect="pg", plugins="", **props
+    return AsyncAwsConnection.of(
+        await AsyncAwsConnection.connect(
+            fake_connect, host="db.example", wrapper_dialect="pg", plugins="", **props
+        )
     )
 
 
