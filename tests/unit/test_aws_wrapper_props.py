@@ -136,11 +136,7 @@ def test_plugin_codes() -> None:
     assert _translate({"plugins": "failover,bg"})["plugins"] == "failover,bg"
     assert _translate({"plugins": "customEndpoint,failover"})["plugins"] == "custom_endpoint,failover"
     assert _translate({"plugins": "limitless"})["plugins"] == "limitless"
-    for code in ("gdb_failover", "gdb_rw"):
-        with pytest.raises(
-            ConfigurationError, match=rf"Plugin '{code}' of aws-advanced-python-wrapper is not"
-        ):
-            _translate({"plugins": f"failover,{code}"})
+    assert _translate({"plugins": "gdb_rw,gdb_failover"})["plugins"] == "gdb_rw,gdb_failover"
     # their idp_name picks the identity provider of federated_auth
     out = _translate({"plugins": "federated_auth", "idp_name": "okta"})
     assert out["plugins"] == "okta"
