@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from awsasyncwrap import FailoverSuccessError, release_resources
+from awsasyncwrap import FailoverFailedError, FailoverSuccessError, release_resources
 from awsasyncwrap.plugins.gdb_failover import GdbFailoverPlugin, GdbMode
 from awsasyncwrap.testbed import Testbed
 from wrapped import Db
@@ -42,6 +42,25 @@ async def test_regional_cluster_strict_writer_follows_the_new_writer(cluster_tes
             assert not await db.is_reader(conn2)
         finally:
             await conn2.close()
+    finally:
+        await conn.close()
+        await release_resources()
+
+
+async def test_a_mode_without_candidates_fails_naming_mode_and_home(cluster_testbed: Testbed) -> None:
+    # a regional cluster reports no regions: no reader is known to be in the home region
+    db = Db(cluster_testbed)
+    conn = await db.connect(
+        plugins="gdb_failover",
+        failover_home_region="us-east-1",
+        active_home_failover_mode="strict-home-reader",
+        failover_timeout_sec=1,
+    )
+    try:
+        await db.run(conn, "SELECT 1")
+        await cluster_testbed.kill(cluster_testbed.writer)
+        with pytest.raises(FailoverFailedError, match="strict-home-reader.*us-east-1"):
+            await db.run(conn, "SELECT 1")
     finally:
         await conn.close()
         await release_resources()
