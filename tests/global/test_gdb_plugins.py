@@ -59,7 +59,7 @@ async def test_a_mode_without_candidates_fails_naming_mode_and_home(cluster_test
     try:
         await db.run(conn, "SELECT 1")
         await cluster_testbed.kill(cluster_testbed.writer)
-        with pytest.raises(FailoverFailedError, match="strict-home-reader.*us-east-1"):
+        with pytest.raises(FailoverFailedError, match=r"strict-home-reader.*us-east-1"):
             await db.run(conn, "SELECT 1")
     finally:
         await conn.close()
