@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +17,7 @@ import anyio
 
 from ._engine import Engine, EngineOptions
 from ._errors import TestbedError
+from ._global import GlobalMixin, GlobalState, RegionLayout, claim_regions, plan_regions
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, TestbedStatus
 from ._ports import (
     CLUSTER_HOST,
@@ -98,7 +99,7 @@ class _Starting:
             await self._testbed.aclose()
 
 
-class Testbed:
+class Testbed(GlobalMixin):
     """A local emulated Aurora cluster: real servers on 127.0.0.1, each behind a fault proxy.
 
     Instance ``N`` is reachable at ``127.0.K.N:port`` (see :attr:`host_pattern`), the cluster (writer)
@@ -133,6 +134,7 @@ class Testbed:
         self._lock = asyncio.Lock()
         self._closed = False
         self.blue_green: BlueGreenDeployment | None = None  # see create_blue_green()
+        self._global: GlobalState | None = None  # a Global Database (see _global)
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -150,6 +152,7 @@ class Testbed:
         bin_dir: str | os.PathLike[str] | None = None,
         aurora_ext: bool | None = None,
         timeout: float = 60.0,
+        regions: Mapping[str, int] | None = None,
     ) -> _Starting:
         """Create and start a testbed; ``await`` the result or use it with ``async with``.
 
@@ -162,6 +165,8 @@ class Testbed:
         ``bin_dir``: server binaries (PostgreSQL: the ``bin`` dir with ``initdb``; MariaDB: the dir
         with ``mariadbd``). ``aurora_ext`` (PostgreSQL): build ``rds_emul.so`` (None: if possible,
         else fall back to a ``pg_settings`` shadow view; False: never; True: required).
+        ``regions``: a Global Database, e.g. ``{"us-east-1": 3, "eu-west-1": 2}`` (replaces ``instances``;
+        the first region is the primary; see ``_global``).
         """
         return _Starting(
             lambda: cls._create(
@@ -175,6 +180,7 @@ class Testbed:
                 bin_dir=bin_dir,
                 aurora_ext=aurora_ext,
                 step_timeout=timeout,
+                regions=regions,
             )
         )
 
@@ -192,7 +198,10 @@ class Testbed:
         bin_dir: str | os.PathLike[str] | None,
         aurora_ext: bool | None,
         step_timeout: float,
+        regions: Mapping[str, int] | None = None,
     ) -> Testbed:
+        plan = plan_regions(regions, MAX_INSTANCES) if regions is not None else None
+        count = sum(map(len, plan.values())) if plan else count
         if engine_name not in ENGINES:
             raise TestbedError(f"unknown engine {engine_name!r}; valid: {', '.join(ENGINES)}")
         if not isinstance(count, int) or not 1 <= count <= MAX_INSTANCES:
@@ -207,7 +216,13 @@ class Testbed:
         if base_port is not None:
             for n in numbers:
                 check_port_free(base_port + n)
-        addresses = claim_cluster_addresses(numbers, port=base_port, k=loopback_k)
+        layout: RegionLayout | None = None
+        if plan is not None:
+            layout = claim_regions(plan, port=base_port, k=loopback_k)
+            addresses = layout.addresses
+        else:
+            addresses = claim_cluster_addresses(numbers, port=base_port, k=loopback_k)
+        host_of = layout.host if layout is not None else addresses.host
         try:
             base = cls._make_base_dir(engine_name, base_dir)
         except BaseException:
@@ -220,7 +235,7 @@ class Testbed:
             Instance(
                 id=str(n),
                 node_port=port,
-                address=(addresses.host(n), addresses.port),
+                address=(host_of(n), addresses.port),
                 role="writer" if n == 1 else "reader",
                 data_dir=base / f"n{n}" / "data",
                 log_file=base / f"n{n}" / "server.log",
@@ -243,12 +258,14 @@ class Testbed:
             dns_lag=dns_lag,
             catch_up_timeout=catch_up_timeout,
         )
+        testbed._global = GlobalState(layout) if layout is not None else None
         try:
             testbed._start_proxies()
             for proxy in testbed._proxies.values():
                 await proxy.start()
             await testbed._engine.prepare()
             await testbed._engine.bootstrap(instances)
+            await testbed._install_global()
             await testbed._settle()
         except BaseException:
             await testbed.aclose()
@@ -281,6 +298,7 @@ class Testbed:
             )
         self._proxies["cluster"] = FaultProxy(sockets.pop(CLUSTER_HOST), self._cluster_target, name="cluster")
         self._proxies["reader"] = FaultProxy(sockets.pop(READER_HOST), self._reader_target, name="reader")
+        self._start_global_proxies()
 
     @staticmethod
     def _node_target(inst: Instance) -> Callable[[], tuple[str, int]]:
@@ -337,7 +355,8 @@ class Testbed:
         reading the emulation's ``aurora_emul`` schema. PostgreSQL needs nothing more: every node answers
         Aurora PostgreSQL's own queries.
         """
-        return {"cluster_instance_host_pattern": self.host_pattern, **self._engine.wrapper_props()}
+        props = {"cluster_instance_host_pattern": self.host_pattern, **self._engine.wrapper_props()}
+        return self._with_global_props(props)  # a global testbed: global_cluster_instance_host_patterns
 
     @property
     def cluster_endpoint(self) -> tuple[str, int]:
@@ -609,6 +628,7 @@ class Testbed:
                 await self.blue_green.aclose()
             if self._dns_timer is not None:
                 self._dns_timer.cancel()
+            self._close_global()
             await asyncio.gather(*(p.aclose() for p in self._proxies.values()), return_exceptions=True)
             self._addresses.close()
             try:
@@ -753,10 +773,11 @@ class Testbed:
             raise TestbedError(f"instance {inst.id} does not replicate from {writer.id}; see {inst.log_file}")
         logger.info("instance %s started as a reader of %s", inst.id, writer.id)
 
-    async def _failover(self, target: Instance | None, delay: float) -> FailoverReport:
+    async def _failover(self, target: Instance | None, delay: float, strict: bool = False) -> FailoverReport:
+        """``strict``: raise (the writer unchanged) unless ``target`` gets all the writer committed."""
         t0 = time.perf_counter()
         old = self._writer
-        live = [inst for inst in self.readers if inst.running]
+        live = self._failover_candidates([inst for inst in self.readers if inst.running])
         if target is not None:
             if target is old:
                 raise TestbedError(f"instance {target.id} is already the writer")
@@ -770,8 +791,8 @@ class Testbed:
         try:
             new = target or await self._most_advanced(live)
             t_catch_up = time.perf_counter()
-            if old.running:
-                await self._drain(old, new)
+            if old.running and not await self._drain(old, new) and strict:
+                raise TestbedError(f"instance {new.id} did not catch up with writer {old.id}; no change")
             catch_up = time.perf_counter() - t_catch_up
             t_kill = time.perf_counter()
             if old.running:
