@@ -95,7 +95,6 @@ UNSUPPORTED: dict[str, str] = {
             "failover_home_region",
             "active_home_failover_mode",
             "inactive_home_failover_mode",
-            "global_cluster_instance_host_patterns",
             "gdb_rw_home_region",
             "gdb_rw_restrict_writer_to_home_region",
             "gdb_rw_restrict_reader_to_home_region",
@@ -121,7 +120,6 @@ UNSUPPORTED_PLUGINS: dict[str, str] = {
     "gdb_rw": _GDB,
 }
 _DIALECTS = {"rds-multi-az-pg-cluster": "multi-az-pg", "rds-multi-az-mysql-cluster": "multi-az-mysql"}
-_GDB_DIALECTS = ("global-aurora-pg", "global-aurora-mysql")
 
 # --- their names implemented with their meaning -------------------------------------------------
 
@@ -297,8 +295,6 @@ def translate(
     if isinstance(mode, str) and mode.replace("-", "_") in choices:  # failover_v2's spelling: strict-writer
         out[WrapperProperties.FAILOVER_MODE.name] = mode.replace("-", "_")
     dialect = out.get(WrapperProperties.DIALECT.name)
-    if dialect in _GDB_DIALECTS:
-        raise _unsupported(f"wrapper_dialect={dialect!r}", _GDB)
     if dialect in _DIALECTS:
         out[WrapperProperties.DIALECT.name] = _DIALECTS[dialect]
     if driver_code == "psycopg":  # libpq has the keepalive settings of its own
