@@ -92,7 +92,6 @@ _GDB = "Aurora Global Databases are not supported; connect to the regional clust
 UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
         (
-            "global_cluster_instance_host_patterns",
             "gdb_monitoring_connection_priority",
             "inactive_cluster_writer_endpoint_substitution_role",
             "verify_inactive_cluster_writer_endpoint_connection_type",
@@ -110,7 +109,6 @@ PLUGIN_CODES: dict[str, str] = {
 }
 UNSUPPORTED_PLUGINS: dict[str, str] = {}
 _DIALECTS = {"rds-multi-az-pg-cluster": "multi-az-pg", "rds-multi-az-mysql-cluster": "multi-az-mysql"}
-_GDB_DIALECTS = ("global-aurora-pg", "global-aurora-mysql")
 
 # --- their names implemented with their meaning -------------------------------------------------
 
@@ -286,8 +284,6 @@ def translate(
     if isinstance(mode, str) and mode.replace("-", "_") in choices:  # failover_v2's spelling: strict-writer
         out[WrapperProperties.FAILOVER_MODE.name] = mode.replace("-", "_")
     dialect = out.get(WrapperProperties.DIALECT.name)
-    if dialect in _GDB_DIALECTS:
-        raise _unsupported(f"wrapper_dialect={dialect!r}", _GDB)
     if dialect in _DIALECTS:
         out[WrapperProperties.DIALECT.name] = _DIALECTS[dialect]
     if driver_code == "psycopg":  # libpq has the keepalive settings of its own
