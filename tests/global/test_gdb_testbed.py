@@ -3,6 +3,7 @@ functions on every node, the topology through the global endpoint, switchover an
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import anyio
@@ -10,8 +11,7 @@ import pytest
 
 from awsasyncwrap import FailoverSuccessError, HostRole
 from awsasyncwrap.testbed import Testbed
-
-from failover._helpers import Cluster, _close  # noqa: I001  (tests/ is on sys.path)
+from failover._helpers import Cluster, _close  # tests/ is on sys.path
 
 from .conftest import HOME
 
@@ -124,6 +124,8 @@ async def test_global_switchover_loses_no_acknowledged_row(gdb: Testbed) -> None
     await c.create_table()
     acknowledged: set[int] = set()
     stop = anyio.Event()
+    wanted = [20]  # ``reached`` is set once this many rows are acknowledged
+    reached = anyio.Event()
 
     async def writer() -> None:
         n = 0
@@ -137,6 +139,8 @@ async def test_global_switchover_loses_no_acknowledged_row(gdb: Testbed) -> None
                 with anyio.fail_after(5):
                     await c.insert(conn, n)
                 acknowledged.add(n)
+                if len(acknowledged) >= wanted[0]:
+                    reached.set()
             except Exception:
                 if conn is not None:
                     await _quiet_close(conn)
@@ -148,12 +152,10 @@ async def test_global_switchover_loses_no_acknowledged_row(gdb: Testbed) -> None
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             tg.start_soon(writer)
-            while len(acknowledged) < 20:
-                await anyio.sleep(0.01)
+            await reached.wait()
             report = await gdb.global_switchover(OTHER)
-            before = len(acknowledged)
-            while len(acknowledged) < before + 20:  # writes resume through the global endpoint
-                await anyio.sleep(0.01)
+            wanted[0], reached = len(acknowledged) + 20, anyio.Event()
+            await reached.wait()  # writes resume through the global endpoint
             stop.set()
     assert gdb.primary_region == OTHER and gdb.region_of(report.new_writer) == OTHER
     assert gdb.instance(report.old_writer).running  # the old writer rejoined as a reader
@@ -176,7 +178,5 @@ async def test_global_failover_cuts_the_old_region_off(gdb: Testbed) -> None:
 
 async def _quiet_close(conn: Any) -> None:
     with anyio.move_on_after(2, shield=True):
-        try:
+        with contextlib.suppress(Exception):
             await conn.close()
-        except Exception:
-            pass
