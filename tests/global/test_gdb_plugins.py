@@ -3,12 +3,10 @@ Global Database emulation."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
-import pytest_asyncio
 
 from awsasyncwrap import (
     FailoverFailedError,
@@ -75,9 +73,9 @@ async def test_a_mode_without_candidates_fails_naming_mode_and_home(cluster_test
         await release_resources()
 
 
-# --- the testbed's Global Database: us-east-1 (primary, 3 instances) and eu-west-1 (2) ------------------
+# --- the testbed's Global Database (tests/global/conftest.py): us-east-1 (primary: writer and one reader)
+# --- and eu-west-1 (two readers), healed with the writer home before each test ----------------------
 
-REGIONS = {"us-east-1": 3, "eu-west-1": 2}
 #: short detection of a blackholed host (host_monitoring), short connect attempts into a cut-off region
 FAST = {
     "failure_detection_time_ms": 500,
@@ -90,27 +88,9 @@ FAST = {
 LOST = (FailoverSuccessError, TransactionResolutionUnknownError)
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session", params=["postgres", "mariadb"])
-async def _global_session(request: pytest.FixtureRequest) -> AsyncIterator[Testbed]:
-    tb = await Testbed.start(request.param, regions=REGIONS)
-    try:
-        yield tb
-    finally:
-        await tb.aclose()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def gdb(_global_session: Testbed) -> AsyncIterator[Db]:
-    """The global testbed, healed, with us-east-1 the primary region again."""
-    tb = _global_session
-    with anyio.fail_after(90):
-        await tb.heal()
-        if tb.primary_region != "us-east-1":
-            await tb.global_switchover("us-east-1")
-    try:
-        yield Db(tb)
-    finally:
-        await release_resources()
+@pytest.fixture
+def db(gdb: Testbed) -> Db:
+    return Db(gdb)
 
 
 async def on_host(db: Db, conn: Any) -> tuple[str, str, bool]:
@@ -124,58 +104,57 @@ async def connect_gdb(db: Db, target: Any, **props: Any) -> Any:
     return await db.connect(target, **{**settings, **props})
 
 
-async def test_topology_reports_regions(gdb: Db) -> None:
-    conn = await connect_gdb(gdb, gdb.tb.writer)
+async def test_topology_reports_regions(db: Db) -> None:
+    conn = await connect_gdb(db, db.tb.writer)
     try:
-        await gdb.run(conn, "SELECT 1")
+        await db.run(conn, "SELECT 1")
         hosts = conn.plugin_service.hosts
-        assert {h.host_id: h.region for h in hosts} == {i.id: gdb.tb.region_of(i) for i in gdb.tb.instances}
+        assert {h.host_id: h.region for h in hosts} == {i.id: db.tb.region_of(i) for i in db.tb.instances}
     finally:
         await conn.close()
 
 
-async def test_home_writer_crash_new_writer_in_home(gdb: Db) -> None:
-    tb = gdb.tb
-    conn = await connect_gdb(gdb, tb.writer, active_home_failover_mode="strict-writer")
+async def test_home_writer_crash_new_writer_in_home(db: Db) -> None:
+    tb = db.tb
+    conn = await connect_gdb(db, tb.writer, active_home_failover_mode="strict-writer")
     try:
-        await gdb.run(conn, "SELECT 1")
+        await db.run(conn, "SELECT 1")
         report = await tb.failover()  # a regional failover: the primary region promotes one of its readers
         with pytest.raises(LOST), anyio.fail_after(30):
-            await gdb.run(conn, "SELECT 1")
-        host, region, reader = await on_host(gdb, conn)
+            await db.run(conn, "SELECT 1")
+        host, region, reader = await on_host(db, conn)
         assert (host, region, reader) == (report.new_writer, "us-east-1", False)
     finally:
         await conn.close()
 
 
-async def test_home_cut_off_strict_writer_follows_the_new_global_primary(gdb: Db) -> None:
-    tb = gdb.tb
+async def test_home_cut_off_strict_writer_follows_the_new_global_primary(db: Db) -> None:
+    tb = db.tb
     conn = await connect_gdb(
-        gdb, tb.writer, active_home_failover_mode="strict-writer", inactive_home_failover_mode="strict-writer"
+        db, tb.writer, active_home_failover_mode="strict-writer", inactive_home_failover_mode="strict-writer"
     )
     try:
-        await gdb.run(conn, "SELECT 1")
+        await db.run(conn, "SELECT 1")
         report = await tb.global_failover("eu-west-1")
         with pytest.raises(LOST), anyio.fail_after(40):
-            await gdb.run(conn, "SELECT 1")
-        host, region, reader = await on_host(gdb, conn)
+            await db.run(conn, "SELECT 1")
+        host, region, reader = await on_host(db, conn)
         assert (host, region, reader) == (report.new_writer, "eu-west-1", False)
     finally:
         await conn.close()
 
 
-async def test_home_reader_or_writer_stays_on_home_readers(gdb: Db) -> None:
-    tb = gdb.tb
-    home_readers = [i for i in tb.regions["us-east-1"] if i.role == "reader"]
-    first = home_readers[0]
-    conn = await connect_gdb(gdb, first, active_home_failover_mode="home-reader-or-writer")
+async def test_home_reader_or_writer_stays_on_home_readers(db: Db) -> None:
+    # the home writer crashes (no promotion yet): the home reader is taken, never a reader in eu-west-1
+    tb = db.tb
+    home_reader = next(i for i in tb.regions["us-east-1"] if i.role == "reader")
+    conn = await connect_gdb(db, tb.writer, active_home_failover_mode="home-reader-or-writer")
     try:
-        await gdb.run(conn, "SELECT 1")
-        await tb.kill(first)
+        await db.run(conn, "SELECT 1")
+        await tb.kill(tb.writer)
         with pytest.raises(LOST), anyio.fail_after(30):
-            await gdb.run(conn, "SELECT 1")
-        host, region, reader = await on_host(gdb, conn)
-        assert region == "us-east-1" and reader and host != first.id
+            await db.run(conn, "SELECT 1")
+        assert await on_host(db, conn) == (home_reader.id, "us-east-1", True)
     finally:
         await conn.close()
 
@@ -183,54 +162,54 @@ async def test_home_reader_or_writer_stays_on_home_readers(gdb: Db) -> None:
 @pytest.mark.parametrize(
     ("mode", "lands_in"), [("strict-home-reader", None), ("any-reader-or-writer", "eu-west-1")]
 )
-async def test_home_cut_off_per_mode(gdb: Db, mode: str, lands_in: str | None) -> None:
-    tb = gdb.tb
+async def test_home_cut_off_per_mode(db: Db, mode: str, lands_in: str | None) -> None:
+    tb = db.tb
     reader = next(i for i in tb.regions["us-east-1"] if i.role == "reader")
     conn = await connect_gdb(
-        gdb,
+        db,
         reader,
         active_home_failover_mode=mode,
         inactive_home_failover_mode=mode,
         failover_timeout_sec=4,
     )
     try:
-        await gdb.run(conn, "SELECT 1")
+        await db.run(conn, "SELECT 1")
         await tb.global_failover("eu-west-1")
         if lands_in is None:  # only home readers would do, and the home region is unreachable
             with pytest.raises(FailoverFailedError, match=mode), anyio.fail_after(30):
-                await gdb.run(conn, "SELECT 1")
+                await db.run(conn, "SELECT 1")
         else:
             with pytest.raises(LOST), anyio.fail_after(30):
-                await gdb.run(conn, "SELECT 1")
-            assert (await on_host(gdb, conn))[1] == lands_in
+                await db.run(conn, "SELECT 1")
+            assert (await on_host(db, conn))[1] == lands_in
     finally:
         await conn.close()
 
 
-async def test_gdb_rw_readers_stay_in_the_home_region(gdb: Db) -> None:
-    tb = gdb.tb
+async def test_gdb_rw_readers_stay_in_the_home_region(db: Db) -> None:
+    tb = db.tb
     for home in ("us-east-1", "eu-west-1"):
         for _ in range(4):  # a new connection each time: the reader is picked again
-            conn = await gdb.connect(tb.writer, plugins="gdb_rw", gdb_rw_home_region=home, **FAST)
+            conn = await db.connect(tb.writer, plugins="gdb_rw", gdb_rw_home_region=home, **FAST)
             try:
                 await conn.set_read_only(True)
-                host, region, reader = await on_host(gdb, conn)
+                host, region, reader = await on_host(db, conn)
                 assert region == home and reader, (home, host)
             finally:
                 await conn.close()
 
 
-async def test_gdb_rw_refuses_a_writer_outside_home(gdb: Db) -> None:
-    tb = gdb.tb
+async def test_gdb_rw_refuses_a_writer_outside_home(db: Db) -> None:
+    tb = db.tb
     away_reader = tb.regions["eu-west-1"][0]
-    conn = await gdb.connect(away_reader, plugins="gdb_rw", gdb_rw_home_region="eu-west-1", **FAST)
+    conn = await db.connect(away_reader, plugins="gdb_rw", gdb_rw_home_region="eu-west-1", **FAST)
     try:
         with pytest.raises(ReadWriteSplittingError, match="outside the home region eu-west-1"):
             await conn.set_read_only(False)
-        assert (await on_host(gdb, conn))[1:] == ("eu-west-1", True)  # still usable, where it was
+        assert (await on_host(db, conn))[1:] == ("eu-west-1", True)  # still usable, where it was
     finally:
         await conn.close()
-    conn = await gdb.connect(
+    conn = await db.connect(
         away_reader,
         plugins="gdb_rw",
         gdb_rw_home_region="eu-west-1",
@@ -239,6 +218,6 @@ async def test_gdb_rw_refuses_a_writer_outside_home(gdb: Db) -> None:
     )
     try:
         await conn.set_read_only(False)
-        assert (await on_host(gdb, conn))[1:] == ("us-east-1", False)
+        assert (await on_host(db, conn))[1:] == ("us-east-1", False)
     finally:
         await conn.close()

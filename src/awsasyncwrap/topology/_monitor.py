@@ -779,7 +779,12 @@ class ClusterTopologyMonitor(BackgroundService):
             return host
         topo = self._topology
         known = topo.find(host_id=host_id) if topo is not None else None
-        return known if known is not None else self._mapper.host(host_id, host.role)
+        if known is not None:
+            return known
+        try:
+            return self._mapper.host(host_id, host.role)
+        except ConfigurationError:  # a global topology not seen yet: the instance's region is unknown
+            return host
 
     def _drop_conn(self) -> None:
         conn, self._conn, self._conn_host = self._conn, None, None
