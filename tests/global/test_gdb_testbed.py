@@ -167,6 +167,9 @@ async def test_global_failover_cuts_the_old_region_off(gdb: Testbed) -> None:
     assert gdb.primary_region == OTHER and gdb.region_of(report.new_writer) == OTHER
     assert all(gdb.net_mode(i) == "blackhole" for i in gdb.regions[HOME])
     assert all(gdb.net_mode(i) == "pass" for i in gdb.regions[OTHER])
+    status = await gdb.status()
+    assert {i.id: i.region for i in status.instances} == {i.id: gdb.region_of(i) for i in gdb.instances}
+    assert status.endpoint_modes["global"] == "pass" and not status.healthy  # the old region is cut off
     c = Cluster(gdb)
     with anyio.fail_after(20):
         conn = await c.connect(gdb.global_endpoint, plugins="")

@@ -14,6 +14,7 @@ from awsasyncwrap.properties import WrapperProperties
 from awsasyncwrap.rds_utils import parse_global_host_patterns
 from awsasyncwrap.topology import HostMapper
 from awsasyncwrap.topology._dialect import TopologyAwareDialect, TopologyEntry
+from awsasyncwrap.topology._model import UnknownRegionError
 from awsasyncwrap.topology._provider import RdsHostListProvider, cluster_id_for
 
 pytestmark = pytest.mark.timeout(10)
@@ -75,6 +76,8 @@ def test_region_without_pattern_falls_back_or_fails_clearly() -> None:
     assert fallback.build(entries)[0].url == "x.other.example:6000"
     with pytest.raises(ConfigurationError, match=r"'ap-south-1'.*global_cluster_instance_host_patterns"):
         HostMapper(None, 5432, {"us-east-1": EAST}).build(entries)
+    with pytest.raises(UnknownRegionError):  # never seen in a topology: the caller keeps the endpoint
+        HostMapper(None, 5432, {"us-east-1": EAST}).host("y", HostRole.READER)
 
 
 def test_global_rows_carry_the_region() -> None:

@@ -149,7 +149,9 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cluster endpoint {host}:{port} -> {status['endpoint_writer']} [{modes['cluster']}]; "
         f"reader endpoint {rhost}:{port} -> {','.join(status['endpoint_readers']) or '-'} [{modes['reader']}]"
     )
-    rows = [("ID", "ROLE", "STATE", "PROXY", "NET", "NODE PORT", "REPLICATION")]
+    rows: list[tuple[str, ...]] = [("ID", "ROLE", "STATE", "PROXY", "NET", "NODE PORT", "REPLICATION")]
+    if any(inst.get("region") for inst in status["instances"]):
+        rows[0] = ("ID", "ROLE", "REGION", "STATE", "PROXY", "NET", "NODE PORT", "REPLICATION")
     for inst in status["instances"]:
         state = ("up" if inst["reachable"] else "unreachable") if inst["running"] else "down"
         repl = inst["replication"]
@@ -167,6 +169,8 @@ def _print_status(status: dict[str, Any]) -> None:
                 repl,
             )
         )
+        if inst.get("region"):  # a Global Database: the region after the role
+            rows[-1] = (*rows[-1][:2], inst["region"], *rows[-1][2:])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print(

@@ -47,6 +47,7 @@ _SETTLE_POLL = 0.01  # seconds between two looks at every instance's topology wh
 _SETTLE_POLL_MAX = 0.2  # ... doubling up to this
 _FD_LIMIT = 8192  # open files this process wants: its proxies hold 2 sockets per client connection
 
+_ENDPOINT_PROXIES = ("cluster", "reader", "global")  # endpoint proxies whose mode status() reports
 InstanceRef = Instance | int | str
 EndpointName = Literal["cluster", "reader"]
 
@@ -593,6 +594,7 @@ class Testbed(GlobalMixin):
                     proxy_mode=self._proxies[inst.id].mode,
                     node_port=inst.node_port,
                     address=inst.address,
+                    region=self.region_of(inst) if self.is_global else None,
                 )
             )
         return TestbedStatus(
@@ -605,7 +607,7 @@ class Testbed(GlobalMixin):
             reader_endpoint=self.reader_endpoint,
             endpoint_writer=self._ep_writer.id,
             endpoint_readers=[inst.id for inst in self._ep_readers],
-            endpoint_modes={name: self._proxies[name].mode for name in ("cluster", "reader")},
+            endpoint_modes={n: p.mode for n, p in self._proxies.items() if n in _ENDPOINT_PROXIES},
             instances=items,
         )
 

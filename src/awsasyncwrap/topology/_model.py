@@ -11,7 +11,7 @@ from ..hostinfo import HostInfo, HostRole
 from ..rds_utils import instance_host, parse_host_pattern
 from ._dialect import TopologyEntry
 
-__all__ = ["HostMapper", "Topology"]
+__all__ = ["HostMapper", "Topology", "UnknownRegionError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,10 @@ class Topology:
         return None
 
 
+class UnknownRegionError(ConfigurationError):
+    """An instance id whose region no topology has told yet, with no fallback pattern."""
+
+
 class HostMapper:
     """Builds :class:`HostInfo` of topology entries: the host pattern with ``?`` set to the instance id.
 
@@ -81,10 +85,14 @@ class HostMapper:
         found = self.region_patterns.get(region) if region is not None else None
         if found is not None or self.pattern is not None:
             return found or self.pattern
-        where = f"region {region!r}" if region else "an unknown region"
+        if region is None:
+            raise UnknownRegionError(
+                f"The region of instance {host_id!r} is not known yet (no topology listed it), and "
+                "cluster_instance_host_pattern is not set as a fallback."
+            )
         raise ConfigurationError(
-            f"Instance {host_id!r} is in {where}, which global_cluster_instance_host_patterns does not "
-            f"list (it lists {', '.join(self.region_patterns)}): add '<region>:<pattern>' for it."
+            f"Instance {host_id!r} is in region {region!r}, which global_cluster_instance_host_patterns "
+            f"does not list (it lists {', '.join(self.region_patterns)}): add '<region>:<pattern>' for it."
         )
 
     def host(

@@ -32,7 +32,7 @@ from .._background import BackgroundService
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
-from ._model import HostMapper, Topology
+from ._model import HostMapper, Topology, UnknownRegionError
 from ._schedule import Backoff, probe_pause, reconnect_pause
 from ._writer_check import CheckAnswer, Verdict, judge
 
@@ -783,7 +783,7 @@ class ClusterTopologyMonitor(BackgroundService):
             return known
         try:
             return self._mapper.host(host_id, host.role)
-        except ConfigurationError:  # a global topology not seen yet: the instance's region is unknown
+        except UnknownRegionError:  # a global database before its first topology: the endpoint it is
             return host
 
     def _drop_conn(self) -> None:

@@ -12,7 +12,7 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ..rds_utils import RdsUtils
-from ._model import HostMapper, Topology
+from ._model import HostMapper, Topology, UnknownRegionError
 from ._monitor import ClusterTopologyMonitor, Connector
 
 if TYPE_CHECKING:
@@ -213,7 +213,12 @@ class RdsHostListProvider:
             return None
         topo = self.monitor().topology
         known = topo.find(host_id=host_id) if topo is not None else None
-        return known if known is not None else self._mapper.host(host_id, HostRole.UNKNOWN)
+        if known is not None:
+            return known
+        try:
+            return self._mapper.host(host_id, HostRole.UNKNOWN)
+        except UnknownRegionError:  # a global database before its first topology
+            return None
 
     def get_cluster_id(self) -> str:
         return self._cluster_id
