@@ -77,7 +77,7 @@ async def test_a_mode_without_candidates_fails_naming_mode_and_home(cluster_test
 # --- and eu-west-1 (two readers), healed with the writer home before each test ----------------------
 
 #: short detection of a blackholed host (host_monitoring), short connect attempts into a cut-off region
-FAST = {
+FAST: dict[str, Any] = {
     "failure_detection_time_ms": 500,
     "failure_detection_interval_ms": 200,
     "failure_detection_count": 2,
