@@ -221,3 +221,39 @@ async def test_gdb_rw_refuses_a_writer_outside_home(db: Db) -> None:
         assert (await on_host(db, conn))[1:] == ("us-east-1", False)
     finally:
         await conn.close()
+
+
+async def test_gdb_rw_write_forwarding_keeps_the_home_reader(db: Db) -> None:
+    tb = db.tb
+    away_reader = tb.regions["eu-west-1"][0]
+    conn = await db.connect(
+        away_reader,
+        plugins="gdb_rw",
+        gdb_rw_home_region="eu-west-1",
+        gdb_enable_global_write_forwarding=True,
+        **FAST,
+    )
+    try:
+        await conn.set_read_only(True)
+        await conn.set_read_only(False)  # the writer is in us-east-1: the eu-west-1 cluster forwards writes
+        assert (await on_host(db, conn))[1:] == ("eu-west-1", True)
+    finally:
+        await conn.close()
+
+
+async def test_accessible_regions_keep_failover_out_of_other_regions(db: Db) -> None:
+    tb = db.tb
+    conn = await connect_gdb(
+        db,
+        tb.writer,
+        active_home_failover_mode="strict-writer",
+        inactive_home_failover_mode="strict-writer",
+        gdb_accessible_regions="us-east-1",
+    )
+    try:
+        await db.run(conn, "SELECT 1")
+        await tb.global_failover("eu-west-1")
+        with pytest.raises(FailoverFailedError, match="outside gdb_accessible_regions"), anyio.fail_after(40):
+            await db.run(conn, "SELECT 1")
+    finally:
+        await conn.close()
