@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from awsasyncwrap import FailoverSuccessError, HostRole
+from awsasyncwrap import ConfigurationError, FailoverSuccessError, HostRole
 from awsasyncwrap.testbed import Testbed
-from failover._helpers import Cluster, _close  # tests/ is on sys.path
+from failover._helpers import Cluster, _close, until  # tests/ is on sys.path
 
 from .conftest import HOME
 
@@ -183,3 +183,23 @@ async def _quiet_close(conn: Any) -> None:
     with anyio.move_on_after(2, shield=True):
         with contextlib.suppress(Exception):
             await conn.close()
+
+
+async def test_bad_patterns_are_refused_at_connect(gdb: Testbed) -> None:
+    c = Cluster(gdb)
+    bad = "us-east-1=127.0.0.?"
+    with anyio.fail_after(20), pytest.raises(ConfigurationError) as info:
+        await c.connect(gdb.global_endpoint, global_cluster_instance_host_patterns=bad)
+    assert repr(bad) in str(info.value) and "<region>:<pattern>[:port]" in str(info.value)
+
+
+async def test_global_endpoint_without_patterns_is_refused_and_leaves_nothing_open(gdb: Testbed) -> None:
+    c = Cluster(gdb)
+    props = {k: v for k, v in gdb.wrapper_props().items() if k != "global_cluster_instance_host_patterns"}
+    with (
+        anyio.fail_after(20),
+        pytest.raises(ConfigurationError, match="global_cluster_instance_host_patterns="),
+    ):
+        await c.connect(gdb.global_endpoint, aurora=False, **props)
+    proxy = gdb._proxies["global"]
+    await until(lambda: proxy.connections == 0, 10)  # the connection of the dialect check is closed
