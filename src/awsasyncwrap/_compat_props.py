@@ -92,16 +92,7 @@ _GDB = "Aurora Global Databases are not supported; connect to the regional clust
 UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
         (
-            "failover_home_region",
-            "active_home_failover_mode",
-            "inactive_home_failover_mode",
-            "global_cluster_instance_host_patterns",
-            "gdb_rw_home_region",
-            "gdb_rw_restrict_writer_to_home_region",
-            "gdb_rw_restrict_reader_to_home_region",
-            "gdb_enable_global_write_forwarding",
             "gdb_monitoring_connection_priority",
-            "gdb_accessible_regions",
             "inactive_cluster_writer_endpoint_substitution_role",
             "verify_inactive_cluster_writer_endpoint_connection_type",
         ),
@@ -116,12 +107,8 @@ PLUGIN_CODES: dict[str, str] = {
     "efm2": "host_monitoring",
     "customEndpoint": "custom_endpoint",
 }
-UNSUPPORTED_PLUGINS: dict[str, str] = {
-    "gdb_failover": _GDB,
-    "gdb_rw": _GDB,
-}
+UNSUPPORTED_PLUGINS: dict[str, str] = {}
 _DIALECTS = {"rds-multi-az-pg-cluster": "multi-az-pg", "rds-multi-az-mysql-cluster": "multi-az-mysql"}
-_GDB_DIALECTS = ("global-aurora-pg", "global-aurora-mysql")
 
 # --- their names implemented with their meaning -------------------------------------------------
 
@@ -297,8 +284,6 @@ def translate(
     if isinstance(mode, str) and mode.replace("-", "_") in choices:  # failover_v2's spelling: strict-writer
         out[WrapperProperties.FAILOVER_MODE.name] = mode.replace("-", "_")
     dialect = out.get(WrapperProperties.DIALECT.name)
-    if dialect in _GDB_DIALECTS:
-        raise _unsupported(f"wrapper_dialect={dialect!r}", _GDB)
     if dialect in _DIALECTS:
         out[WrapperProperties.DIALECT.name] = _DIALECTS[dialect]
     if driver_code == "psycopg":  # libpq has the keepalive settings of its own

@@ -230,11 +230,7 @@ class PluginManager:
                     f"Bad value {raw!r} for property 'plugins': an empty plugin code; use comma-separated "
                     f"codes without empty items, '' for none. Valid codes: {valid}."
                 )
-        if "read_write_splitting" in codes and "srw" in codes:
-            raise ConfigurationError(
-                f"Bad value {raw!r} for property 'plugins': 'read_write_splitting' and 'srw' both route "
-                "statements between writer and readers; use one of them."
-            )
+        _check_exclusive(codes, raw)
         seen: set[str] = set()
         ordered: list[tuple[int, int, str]] = []
         last_weight = 0
@@ -487,6 +483,21 @@ class PluginManager:
                 logger.warning(
                     "plugin %s failed to release its resources", type(plugin).__name__, exc_info=True
                 )
+
+
+def _check_exclusive(codes: list[str], raw: str | None) -> None:
+    """Raise if two codes of one group of :data:`EXCLUSIVE_PLUGINS` are listed."""
+    from .plugins import DEPRECATED_ALIASES, EXCLUSIVE_PLUGINS
+
+    given = {DEPRECATED_ALIASES.get(c, c) for c in codes}
+    for group, job in EXCLUSIVE_PLUGINS.items():
+        clash = [c for c in group if c in given]
+        if len(clash) > 1:
+            names = " and ".join(repr(c) for c in clash)
+            raise ConfigurationError(
+                f"Bad value {raw!r} for property 'plugins': {names} {'both' if len(clash) == 2 else 'all'} "
+                f"{job}; use one of them."
+            )
 
 
 def _bind_connect(

@@ -169,6 +169,12 @@ def _str(
     return WrapperProperty(name, description, default, _parse_str, tuple(choices) if choices else None)
 
 
+def _global_patterns(raw: object) -> dict[str, str]:
+    from .rds_utils import parse_global_host_patterns
+
+    return parse_global_host_patterns(raw)
+
+
 class WrapperProperties:
     """Every property the wrapper itself understands (the rest go to the driver)."""
 
@@ -217,6 +223,13 @@ class WrapperProperties:
         None,
         "Host of an instance, with '?' replaced by the instance id, e.g. '?.xyz.us-east-1.rds.amazonaws.com'"
         " (optionally ':port').",
+    )
+    GLOBAL_CLUSTER_INSTANCE_HOST_PATTERNS: WrapperProperty[dict[str, str]] = WrapperProperty(
+        "global_cluster_instance_host_patterns",
+        "Aurora Global Database: instance host pattern per region, '<region>:<pattern>[:port],...' "
+        "(required with a global- writer endpoint).",
+        None,
+        lambda raw: _global_patterns(raw),
     )
     CLUSTER_TOPOLOGY_REFRESH_RATE_MS = _int(
         "cluster_topology_refresh_rate_ms", 30_000, "Normal topology refresh period of the cluster monitor."

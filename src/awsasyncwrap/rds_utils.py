@@ -20,7 +20,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["RdsHost", "RdsUrlType", "RdsUtils", "instance_host", "parse_host_pattern"]
+__all__ = [
+    "RdsHost",
+    "RdsUrlType",
+    "RdsUtils",
+    "instance_host",
+    "parse_global_host_patterns",
+    "parse_host_pattern",
+]
 
 
 class RdsUrlType(enum.Enum):
@@ -154,6 +161,38 @@ def parse_host_pattern(pattern: str) -> tuple[str, int | None]:
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"bad host pattern {pattern!r}: port out of range")
     return host, port
+
+
+_REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_GLOBAL_FORM = "<region>:<pattern>[:port],... e.g. 'us-east-1:?.abc.us-east-1.rds.amazonaws.com'"
+
+
+def parse_global_host_patterns(value: object) -> dict[str, str]:
+    """``global_cluster_instance_host_patterns``: region -> instance host pattern (``host[:port]``).
+
+    Each comma-separated entry is ``<region>:<pattern>[:port]``, or a bare RDS pattern whose host names
+    its region (``?.abc.eu-west-1.rds.amazonaws.com``). Raises ``ValueError`` naming the bad entry.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string of the form {_GLOBAL_FORM}")
+    patterns: dict[str, str] = {}
+    for raw in value.split(","):
+        entry = raw.strip()
+        region, sep, rest = entry.partition(":")
+        if sep and _REGION_NAME.match(region):
+            pattern = rest.strip()
+        else:
+            region, pattern = _parse(_strip(entry.split(":", 1)[0].replace("?", "x"))).region or "", entry
+        if not entry or not region or not pattern:
+            raise ValueError(f"bad entry {entry!r}; expected {_GLOBAL_FORM}")
+        try:
+            parse_host_pattern(pattern)
+        except ValueError as exc:
+            raise ValueError(f"bad entry {entry!r} ({exc}); expected {_GLOBAL_FORM}") from None
+        if region in patterns:
+            raise ValueError(f"region {region!r} is listed twice; expected {_GLOBAL_FORM}")
+        patterns[region] = pattern
+    return patterns
 
 
 def instance_host(pattern: str, instance_id: str) -> tuple[str, int | None]:

@@ -70,6 +70,10 @@ class ExampleHosts:
             return value
         if key.endswith("host_pattern"):
             return tb.host_pattern
+        if key.endswith("host_patterns"):  # global_cluster_instance_host_patterns: all regions -> the testbed
+            from awsasyncwrap.rds_utils import parse_global_host_patterns
+
+            return ",".join(f"{region}:{tb.host_pattern}" for region in parse_global_host_patterns(value))
         ehost = _EXAMPLE_HOST.search(" " + value)
         assert ehost is not None
         host, port = self._endpoint(tb, ehost.group(1))

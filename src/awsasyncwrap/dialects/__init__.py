@@ -45,7 +45,7 @@ def _load_builtin_dialects() -> None:
     """Import the modules that register the Aurora / RDS dialects (if present)."""
     import importlib
 
-    for module in ("aurora", "rds", "multi_az"):
+    for module in ("aurora", "global_aurora", "rds", "multi_az"):
         try:
             importlib.import_module(f"{__name__}.{module}")
         except ModuleNotFoundError as exc:

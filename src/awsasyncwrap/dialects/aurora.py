@@ -19,7 +19,7 @@ class AuroraPgDialect(TopologyAwareDialect, PgDialect):
     """Aurora PostgreSQL."""
 
     code = "aurora-pg"
-    update_candidates = ()  # type: ignore[assignment]  # no more specific dialect
+    update_candidates = ("global-aurora-pg",)  # type: ignore[assignment]
     extensions_query: ClassVar[str] = (
         "SELECT (setting LIKE '%aurora_stat_utils%') AS aurora_stat_utils "
         "FROM pg_settings WHERE name = 'rds.extensions'"
@@ -47,7 +47,7 @@ class AuroraMysqlDialect(TopologyAwareDialect, MysqlDialect):
     """Aurora MySQL."""
 
     code = "aurora-mysql"
-    update_candidates: ClassVar[tuple[str, ...]] = ()
+    update_candidates: ClassVar[tuple[str, ...]] = ("global-aurora-mysql",)
     topology_query = (
         "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, "
         "CPU, REPLICA_LAG_IN_MILLISECONDS, LAST_UPDATE_TIMESTAMP "

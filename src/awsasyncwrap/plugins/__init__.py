@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BUILTIN_PLUGINS", "DEFAULT_PLUGINS", "DEPRECATED_ALIASES"]
+__all__ = ["BUILTIN_PLUGINS", "DEFAULT_PLUGINS", "DEPRECATED_ALIASES", "EXCLUSIVE_PLUGINS"]
 
 #: code -> (module, factory class name, weight). Lower weights run first (outermost).
 BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
@@ -41,6 +41,8 @@ BUILTIN_PLUGINS: dict[str, tuple[str, str, int]] = {
     "limitless": ("awsasyncwrap.plugins.limitless", "LimitlessPluginFactory", 370),
     "initial_connection": ("awsasyncwrap.plugins.initial_connection", "InitialConnectionPluginFactory", 390),
     "failover": ("awsasyncwrap.plugins.failover", "FailoverPluginFactory", 400),
+    "gdb_failover": ("awsasyncwrap.plugins.gdb_failover", "GdbFailoverPluginFactory", 400),
+    "gdb_rw": ("awsasyncwrap.plugins.gdb_rw", "GdbReadWriteSplittingPluginFactory", 300),
     "socket_timeout": ("awsasyncwrap.plugins.socket_timeout", "SocketTimeoutPluginFactory", 550),
 }
 
@@ -53,3 +55,9 @@ DEPRECATED_ALIASES: dict[str, str] = {
 #: The plugins used when the ``plugins`` property is not given: chosen for Aurora (see docs/failover.md).
 #: On a server without topology the failover plugin and the tracker stay passive.
 DEFAULT_PLUGINS: tuple[str, ...] = ("aurora_connection_tracker", "failover", "host_monitoring")
+
+#: Codes that do one job in different ways (at most one of each group per connection) -> why.
+EXCLUSIVE_PLUGINS: dict[tuple[str, ...], str] = {
+    ("read_write_splitting", "srw", "gdb_rw"): "route statements between writer and readers",
+    ("failover", "gdb_failover"): "fail the connection over (gdb_failover is failover with a home region)",
+}

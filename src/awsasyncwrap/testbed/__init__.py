@@ -8,6 +8,9 @@ Real PostgreSQL or MariaDB servers run on 127.0.0.1; each instance gets a fault 
         conn = await psycopg.AsyncConnection.connect(tb.dsn())
         report = await tb.failover()
 
+``Testbed.start(engine, regions={"us-east-1": 3, "eu-west-1": 2})`` emulates an Aurora Global Database
+(see ``_global``).
+
 Command line: ``python -m awsasyncwrap.testbed --help``.
 """
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from ._cluster import ENGINES, MAX_INSTANCES
 from ._daemon import LOG_FILE, STATE_FILE, read_state, request
 from ._errors import TestbedError
+from ._global import parse_regions
 from ._proc import pid_alive, pids_using
 
 __all__ = ["app_env", "main"]
@@ -51,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--instances", type=int, default=3, help=f"number of instances, 1..{MAX_INSTANCES} (3)")
     up.add_argument("--base-port", type=int, help="proxy port P; instance N's server on P+N (default: free)")
     up.add_argument("--dns-lag", type=float, default=0.0, help="seconds endpoints lag behind a failover")
+    up.add_argument(
+        "--global", dest="regions", help="Global Database: REGION:COUNT,... (us-east-1:3,eu-west-1:2)"
+    )
     sub.add_parser("status", parents=[where], help="show every instance")
     fo = sub.add_parser("failover", parents=[where], help="crash the writer and promote a reader")
     fo.add_argument("--to", help="instance to promote (default: the most advanced reader)")
@@ -78,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("action", choices=("create", "modify", "delete"))
     ep.add_argument("name", help="endpoint id (the first label of its host name)")
     ep.add_argument("--members", help="create / modify: instance numbers, e.g. 2,3")
+    gdb = sub.add_parser("global", parents=[where], help="Global Database: status, switchover, failover, net")
+    gdb.add_argument("action", choices=("status", "switchover", "failover", "net"))
+    gdb.add_argument("--to", help="switchover / failover: the region to move the writer to")
+    gdb.add_argument("--region", help="net: the region whose proxies change mode")
+    gdb.add_argument("--mode", help="net: pass | blackhole | refuse | reset | delay:MS")
     lim = sub.add_parser(
         "limitless",
         parents=[where],
@@ -98,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     daemon.add_argument("--instances", type=int, required=True)
     daemon.add_argument("--base-port", type=int)
     daemon.add_argument("--dns-lag", type=float, default=0.0)
+    daemon.add_argument("--global", dest="regions")
     return parser
 
 
@@ -139,7 +149,9 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cluster endpoint {host}:{port} -> {status['endpoint_writer']} [{modes['cluster']}]; "
         f"reader endpoint {rhost}:{port} -> {','.join(status['endpoint_readers']) or '-'} [{modes['reader']}]"
     )
-    rows = [("ID", "ROLE", "STATE", "PROXY", "NET", "NODE PORT", "REPLICATION")]
+    rows: list[tuple[str, ...]] = [("ID", "ROLE", "STATE", "PROXY", "NET", "NODE PORT", "REPLICATION")]
+    if any(inst.get("region") for inst in status["instances"]):
+        rows[0] = ("ID", "ROLE", "REGION", "STATE", "PROXY", "NET", "NODE PORT", "REPLICATION")
     for inst in status["instances"]:
         state = ("up" if inst["reachable"] else "unreachable") if inst["running"] else "down"
         repl = inst["replication"]
@@ -157,6 +169,8 @@ def _print_status(status: dict[str, Any]) -> None:
                 repl,
             )
         )
+        if inst.get("region"):  # a Global Database: the region after the role
+            rows[-1] = (*rows[-1][:2], inst["region"], *rows[-1][2:])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print(
@@ -233,7 +247,9 @@ def _cleanup_stale(base: Path) -> None:
 def _up(args: argparse.Namespace) -> int:
     engine = args.engine or "postgres"
     _check_engine(engine)
-    if not 1 <= args.instances <= MAX_INSTANCES:
+    if args.regions:
+        parse_regions(args.regions)
+    elif not 1 <= args.instances <= MAX_INSTANCES:
         raise TestbedError(f"bad instance count {args.instances}; valid: 1..{MAX_INSTANCES}")
     base = Path(args.dir).absolute() if args.dir else default_dir(engine)
     state = read_state(base)
@@ -249,6 +265,8 @@ def _up(args: argparse.Namespace) -> int:
     argv += ["--instances", str(args.instances), "--dns-lag", str(args.dns_lag)]
     if args.base_port is not None:
         argv += ["--base-port", str(args.base_port)]
+    if args.regions:
+        argv += ["--global", args.regions]
     with (base / LOG_FILE).open("ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, start_new_session=True
@@ -325,6 +343,8 @@ def _command(args: argparse.Namespace) -> int:
             rollback=args.rollback,
             dns_lag=args.dns_lag,
         )
+    elif args.command == "global":
+        reply = request(state, "global", action=args.action, to=args.to, region=args.region, mode=args.mode)
     elif args.command == "endpoint":
         reply = request(state, "endpoint", action=args.action, name=args.name, members=args.members)
     elif args.command == "limitless":
@@ -348,7 +368,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         _check_engine(args.engine)
         return asyncio.run(
-            serve(Path(args.dir), args.engine, args.instances, base_port=args.base_port, dns_lag=args.dns_lag)
+            serve(
+                Path(args.dir),
+                args.engine,
+                args.instances,
+                base_port=args.base_port,
+                dns_lag=args.dns_lag,
+                regions=parse_regions(args.regions) if args.regions else None,
+            )
         )
     try:
         return _command(args)

@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +17,7 @@ import anyio
 
 from ._engine import Engine, EngineOptions
 from ._errors import TestbedError
+from ._global import GlobalMixin, GlobalState, RegionLayout, claim_regions, plan_regions
 from ._model import EngineName, FailoverReport, Instance, InstanceStatus, TestbedStatus
 from ._ports import (
     CLUSTER_HOST,
@@ -47,6 +48,7 @@ _SETTLE_POLL = 0.01  # seconds between two looks at every instance's topology wh
 _SETTLE_POLL_MAX = 0.2  # ... doubling up to this
 _FD_LIMIT = 8192  # open files this process wants: its proxies hold 2 sockets per client connection
 
+_ENDPOINT_PROXIES = ("cluster", "reader", "global")  # endpoint proxies whose mode status() reports
 InstanceRef = Instance | int | str
 EndpointName = Literal["cluster", "reader"]
 
@@ -99,7 +101,7 @@ class _Starting:
             await self._testbed.aclose()
 
 
-class Testbed:
+class Testbed(GlobalMixin):
     """A local emulated Aurora cluster: real servers on 127.0.0.1, each behind a fault proxy.
 
     Instance ``N`` is reachable at ``127.0.K.N:port`` (see :attr:`host_pattern`), the cluster (writer)
@@ -135,6 +137,7 @@ class Testbed:
         self._closed = False
         self._silence = SilenceWatch()
         self.blue_green: BlueGreenDeployment | None = None  # see create_blue_green()
+        self._global: GlobalState | None = None  # a Global Database (see _global)
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -152,6 +155,7 @@ class Testbed:
         bin_dir: str | os.PathLike[str] | None = None,
         aurora_ext: bool | None = None,
         timeout: float = 60.0,
+        regions: Mapping[str, int] | None = None,
     ) -> _Starting:
         """Create and start a testbed; ``await`` the result or use it with ``async with``.
 
@@ -164,6 +168,8 @@ class Testbed:
         ``bin_dir``: server binaries (PostgreSQL: the ``bin`` dir with ``initdb``; MariaDB: the dir
         with ``mariadbd``). ``aurora_ext`` (PostgreSQL): build ``rds_emul.so`` (None: if possible,
         else fall back to a ``pg_settings`` shadow view; False: never; True: required).
+        ``regions``: a Global Database, e.g. ``{"us-east-1": 3, "eu-west-1": 2}`` (replaces ``instances``;
+        the first region is the primary; see ``_global``).
         """
         return _Starting(
             lambda: cls._create(
@@ -177,6 +183,7 @@ class Testbed:
                 bin_dir=bin_dir,
                 aurora_ext=aurora_ext,
                 step_timeout=timeout,
+                regions=regions,
             )
         )
 
@@ -194,7 +201,10 @@ class Testbed:
         bin_dir: str | os.PathLike[str] | None,
         aurora_ext: bool | None,
         step_timeout: float,
+        regions: Mapping[str, int] | None = None,
     ) -> Testbed:
+        plan = plan_regions(regions, MAX_INSTANCES) if regions is not None else None
+        count = sum(map(len, plan.values())) if plan else count
         if engine_name not in ENGINES:
             raise TestbedError(f"unknown engine {engine_name!r}; valid: {', '.join(ENGINES)}")
         if not isinstance(count, int) or not 1 <= count <= MAX_INSTANCES:
@@ -209,7 +219,13 @@ class Testbed:
         if base_port is not None:
             for n in numbers:
                 check_port_free(base_port + n)
-        addresses = claim_cluster_addresses(numbers, port=base_port, k=loopback_k)
+        layout: RegionLayout | None = None
+        if plan is not None:
+            layout = claim_regions(plan, port=base_port, k=loopback_k)
+            addresses = layout.addresses
+        else:
+            addresses = claim_cluster_addresses(numbers, port=base_port, k=loopback_k)
+        host_of = layout.host if layout is not None else addresses.host
         try:
             base = cls._make_base_dir(engine_name, base_dir)
         except BaseException:
@@ -222,7 +238,7 @@ class Testbed:
             Instance(
                 id=str(n),
                 node_port=port,
-                address=(addresses.host(n), addresses.port),
+                address=(host_of(n), addresses.port),
                 role="writer" if n == 1 else "reader",
                 data_dir=base / f"n{n}" / "data",
                 log_file=base / f"n{n}" / "server.log",
@@ -245,12 +261,14 @@ class Testbed:
             dns_lag=dns_lag,
             catch_up_timeout=catch_up_timeout,
         )
+        testbed._global = GlobalState(layout) if layout is not None else None
         try:
             testbed._start_proxies()
             for proxy in testbed._proxies.values():
                 await proxy.start()
             await testbed._engine.prepare()
             await testbed._engine.bootstrap(instances)
+            await testbed._install_global()
             await testbed._settle()
         except BaseException:
             await testbed.aclose()
@@ -283,6 +301,7 @@ class Testbed:
             )
         self._proxies["cluster"] = FaultProxy(sockets.pop(CLUSTER_HOST), self._cluster_target, name="cluster")
         self._proxies["reader"] = FaultProxy(sockets.pop(READER_HOST), self._reader_target, name="reader")
+        self._start_global_proxies()
 
     @staticmethod
     def _node_target(inst: Instance) -> Callable[[], tuple[str, int]]:
@@ -339,7 +358,8 @@ class Testbed:
         reading the emulation's ``aurora_emul`` schema. PostgreSQL needs nothing more: every node answers
         Aurora PostgreSQL's own queries.
         """
-        return {"cluster_instance_host_pattern": self.host_pattern, **self._engine.wrapper_props()}
+        props = {"cluster_instance_host_pattern": self.host_pattern, **self._engine.wrapper_props()}
+        return self._with_global_props(props)  # a global testbed: global_cluster_instance_host_patterns
 
     @property
     def cluster_endpoint(self) -> tuple[str, int]:
@@ -576,6 +596,7 @@ class Testbed:
                     proxy_mode=self._proxies[inst.id].mode,
                     node_port=inst.node_port,
                     address=inst.address,
+                    region=self.region_of(inst) if self.is_global else None,
                 )
             )
         return TestbedStatus(
@@ -588,7 +609,7 @@ class Testbed:
             reader_endpoint=self.reader_endpoint,
             endpoint_writer=self._ep_writer.id,
             endpoint_readers=[inst.id for inst in self._ep_readers],
-            endpoint_modes={name: self._proxies[name].mode for name in ("cluster", "reader")},
+            endpoint_modes={n: p.mode for n, p in self._proxies.items() if n in _ENDPOINT_PROXIES},
             instances=items,
         )
 
@@ -611,6 +632,7 @@ class Testbed:
                 await self.blue_green.aclose()
             if self._dns_timer is not None:
                 self._dns_timer.cancel()
+            self._close_global()
             await asyncio.gather(*(p.aclose() for p in self._proxies.values()), return_exceptions=True)
             self._addresses.close()
             try:
@@ -755,10 +777,11 @@ class Testbed:
             raise TestbedError(f"instance {inst.id} does not replicate from {writer.id}; see {inst.log_file}")
         logger.info("instance %s started as a reader of %s", inst.id, writer.id)
 
-    async def _failover(self, target: Instance | None, delay: float) -> FailoverReport:
+    async def _failover(self, target: Instance | None, delay: float, strict: bool = False) -> FailoverReport:
+        """``strict``: raise (the writer unchanged) unless ``target`` gets all the writer committed."""
         t0 = time.perf_counter()
         old = self._writer
-        live = [inst for inst in self.readers if inst.running]
+        live = self._failover_candidates([inst for inst in self.readers if inst.running])
         if target is not None:
             if target is old:
                 raise TestbedError(f"instance {target.id} is already the writer")
@@ -772,8 +795,8 @@ class Testbed:
         try:
             new = target or await self._most_advanced(live)
             t_catch_up = time.perf_counter()
-            if old.running:
-                await self._drain(old, new)
+            if old.running and not await self._drain(old, new) and strict:
+                raise TestbedError(f"instance {new.id} did not catch up with writer {old.id}; no change")
             catch_up = time.perf_counter() - t_catch_up
             t_kill = time.perf_counter()
             if old.running:

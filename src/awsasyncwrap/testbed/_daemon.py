@@ -106,6 +106,10 @@ class _Service:
             from ._limitless import daemon_command as limitless_command
 
             return {"lines": await limitless_command(tb, self.groups, req)}
+        if cmd == "global":
+            from ._global import daemon_command as global_command
+
+            return await global_command(tb, req)
         if cmd == "bluegreen":
             from ._bluegreen import daemon_command
 
@@ -145,7 +149,13 @@ def _emit(line: str) -> None:
 
 
 async def serve(
-    base_dir: Path, engine: EngineName, instances: int, *, base_port: int | None, dns_lag: float
+    base_dir: Path,
+    engine: EngineName,
+    instances: int,
+    *,
+    base_port: int | None,
+    dns_lag: float,
+    regions: dict[str, int] | None = None,
 ) -> int:
     """Run until ``down`` or SIGTERM; report ``READY <json>`` or ``ERROR <message>`` on stdout."""
     started = time.perf_counter()
@@ -155,7 +165,9 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, main.cancel)  # startup cleans up after itself when cancelled
     try:
-        testbed = await Testbed.start(engine, instances, base_dir, base_port=base_port, dns_lag=dns_lag)
+        testbed = await Testbed.start(
+            engine, instances, base_dir, base_port=base_port, dns_lag=dns_lag, regions=regions
+        )
     except Exception as exc:
         logger.exception("testbed did not start")
         _emit("ERROR " + " ".join(str(exc).split()))

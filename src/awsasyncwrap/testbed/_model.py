@@ -77,6 +77,7 @@ class InstanceStatus:
     proxy_mode: str
     node_port: int
     address: tuple[str, int]
+    region: str | None = None  # a Global Database testbed's region of the instance
 
 
 @dataclass(frozen=True)

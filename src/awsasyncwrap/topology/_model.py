@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..dialects._topology import TopologyEntry
@@ -11,7 +11,7 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..rds_utils import instance_host, parse_host_pattern
 
-__all__ = ["HostMapper", "Topology"]
+__all__ = ["HostMapper", "Topology", "UnknownRegionError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +49,69 @@ class Topology:
         return None
 
 
-class HostMapper:
-    """Builds :class:`HostInfo` of topology entries: the host pattern with ``?`` set to the instance id."""
+class UnknownRegionError(ConfigurationError):
+    """An instance id whose region no topology has told yet, with no fallback pattern."""
 
-    def __init__(self, pattern: str | None, default_port: int | None) -> None:
-        if pattern is not None:
-            try:
-                parse_host_pattern(pattern)
-            except ValueError as exc:
-                raise ConfigurationError(f"Bad cluster_instance_host_pattern: {exc}.") from None
+
+class HostMapper:
+    """Builds :class:`HostInfo` of topology entries: the host pattern with ``?`` set to the instance id.
+
+    ``region_patterns`` (Global Database, ``global_cluster_instance_host_patterns``): the pattern of each
+    region; an entry's region picks it. A region without one falls back to ``pattern``
+    (``cluster_instance_host_pattern``) if set, else it is a :class:`ConfigurationError`. An instance met
+    without a region (e.g. identified on a connection) keeps the region it last had in a topology.
+    """
+
+    def __init__(
+        self,
+        pattern: str | None,
+        default_port: int | None,
+        region_patterns: Mapping[str, str] | None = None,
+    ) -> None:
+        for what in (pattern, *(region_patterns or {}).values()):
+            if what is not None:
+                try:
+                    parse_host_pattern(what)
+                except ValueError as exc:
+                    raise ConfigurationError(f"Bad cluster_instance_host_pattern: {exc}.") from None
         self.pattern = pattern
         self.default_port = default_port
+        self.region_patterns = dict(region_patterns or {})
+        self._regions: dict[str, str] = {}  # instance id -> the region a topology last gave it
+
+    def _pattern_for(self, host_id: str, region: str | None) -> str | None:
+        if not self.region_patterns:
+            return self.pattern
+        found = self.region_patterns.get(region) if region is not None else None
+        if found is not None or self.pattern is not None:
+            return found or self.pattern
+        if region is None:
+            raise UnknownRegionError(
+                f"The region of instance {host_id!r} is not known yet (no topology listed it), and "
+                "cluster_instance_host_pattern is not set as a fallback."
+            )
+        raise ConfigurationError(
+            f"Instance {host_id!r} is in region {region!r}, which global_cluster_instance_host_patterns "
+            f"does not list (it lists {', '.join(self.region_patterns)}): add '<region>:<pattern>' for it."
+        )
 
     def host(
-        self, host_id: str, role: HostRole, endpoint: str | None = None, port: int | None = None
+        self,
+        host_id: str,
+        role: HostRole,
+        endpoint: str | None = None,
+        port: int | None = None,
+        region: str | None = None,
     ) -> HostInfo:
-        """The host of instance ``host_id``."""
-        if self.pattern is not None:
+        """The host of instance ``host_id`` (in ``region``, if the topology says)."""
+        region = region or self._regions.get(host_id)
+        pattern = self._pattern_for(host_id, region)
+        if pattern is not None:
             if endpoint and "." in endpoint and not _is_ip(endpoint):
                 host_id_part = endpoint.split(".", 1)[0]  # Multi-AZ: the instance name from its endpoint
             else:
                 host_id_part = host_id
-            name, pattern_port = instance_host(self.pattern, host_id_part)
+            name, pattern_port = instance_host(pattern, host_id_part)
             port = pattern_port or port or self.default_port
         elif endpoint:
             name = endpoint
@@ -81,7 +122,7 @@ class HostMapper:
                 "'10.0.0.?:5432'): the cluster reports instance ids, and the host name does not tell "
                 "how to reach them."
             )
-        return HostInfo(name, port, role, host_id=host_id)
+        return HostInfo(name, port, role, host_id=host_id, region=region)
 
     def build(
         self,
@@ -102,10 +143,11 @@ class HostMapper:
             if entry.host_id in seen:
                 continue
             seen.add(entry.host_id)
+            if entry.region:
+                self._regions[entry.host_id] = entry.region
             writer = entry.is_writer if verified_writer is None else entry.host_id == verified_writer
-            host = self.host(
-                entry.host_id, HostRole.WRITER if writer else HostRole.READER, entry.endpoint, entry.port
-            )
+            role = HostRole.WRITER if writer else HostRole.READER
+            host = self.host(entry.host_id, role, entry.endpoint, entry.port, entry.region)
             host.weight = int(entry.lag_ms) * 100 + int(entry.cpu)
             hosts.append(host)
         if verified_writer is not None and verified_writer not in seen:

@@ -32,7 +32,7 @@ from .._background import BackgroundService
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
-from ._model import HostMapper, Topology
+from ._model import HostMapper, Topology, UnknownRegionError
 from ._schedule import Backoff, probe_pause, reconnect_pause
 from ._writer_check import CheckAnswer, Verdict, judge
 
@@ -778,7 +778,12 @@ class ClusterTopologyMonitor(BackgroundService):
             return host
         topo = self._topology
         known = topo.find(host_id=host_id) if topo is not None else None
-        return known if known is not None else self._mapper.host(host_id, host.role)
+        if known is not None:
+            return known
+        try:
+            return self._mapper.host(host_id, host.role)
+        except UnknownRegionError:  # a global database before its first topology: the endpoint it is
+            return host
 
     def _drop_conn(self) -> None:
         conn, self._conn, self._conn_host = self._conn, None, None

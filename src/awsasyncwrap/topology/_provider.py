@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._background import registry
+from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ..rds_utils import RdsUtils
-from ._model import HostMapper, Topology
+from ._model import HostMapper, Topology, UnknownRegionError
 from ._monitor import ClusterTopologyMonitor, Connector
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ def cluster_id_for(props: Properties, initial_host: HostInfo) -> str:
     pattern = WrapperProperties.CLUSTER_INSTANCE_HOST_PATTERN.get(props)
     if pattern:
         return f"{pattern}@{port}"
+    regional = props.get(WrapperProperties.GLOBAL_CLUSTER_INSTANCE_HOST_PATTERNS.name)
+    if regional:
+        return f"{regional}@{port}"
     return initial_host.url
 
 
@@ -83,14 +87,23 @@ class RdsHostListProvider:
         initial = service.initial_connection_host_info
         self._initial_host = initial
         pattern = WrapperProperties.CLUSTER_INSTANCE_HOST_PATTERN.get(props)
+        regional = WrapperProperties.GLOBAL_CLUSTER_INSTANCE_HOST_PATTERNS.get(props)
+        if pattern is None and not regional and _rds.is_global_db_writer_cluster_dns(initial.host):
+            raise ConfigurationError(
+                f"{initial.host} is an Aurora Global Database writer endpoint: its instances live under "
+                "their regions' own domains, which the name does not tell. Set "
+                "global_cluster_instance_host_patterns='<region>:<pattern>[:port],...' (e.g. "
+                "'us-east-1:?.abc.us-east-1.rds.amazonaws.com,eu-west-1:?.def.eu-west-1.rds.amazonaws.com')."
+            )
         if pattern is None:
             pattern = _rds.get_rds_instance_host_pattern(initial.host)
             if pattern is not None and _rds.is_rds_proxy_dns(initial.host):
                 pattern = None
-        self._mapper = HostMapper(pattern, initial.port)
+        self._mapper = HostMapper(pattern, initial.port, regional)
         #: whether topology hosts can be told apart and reached (else this provider acts static)
         self.supports_topology = (
             pattern is not None
+            or bool(regional)
             or dialect.reports_endpoints
             or WrapperProperties.TOPOLOGY_QUERY.get(props) is not None
         )
@@ -200,7 +213,12 @@ class RdsHostListProvider:
             return None
         topo = self.monitor().topology
         known = topo.find(host_id=host_id) if topo is not None else None
-        return known if known is not None else self._mapper.host(host_id, HostRole.UNKNOWN)
+        if known is not None:
+            return known
+        try:
+            return self._mapper.host(host_id, HostRole.UNKNOWN)
+        except UnknownRegionError:  # a global database before its first topology
+            return None
 
     def get_cluster_id(self) -> str:
         return self._cluster_id
@@ -233,8 +251,8 @@ def _warn_once(host: str) -> None:
         _warned.add(host)
         logger.warning(
             "%s serves a cluster topology, but its instances cannot be reached without "
-            "cluster_instance_host_pattern (e.g. ?.<id>.<region>.rds.amazonaws.com for a global "
-            "database endpoint): topology, failover and connection tracking stay off",
+            "cluster_instance_host_pattern (e.g. ?.<id>.<region>.rds.amazonaws.com): topology, "
+            "failover and connection tracking stay off",
             host,
         )
 

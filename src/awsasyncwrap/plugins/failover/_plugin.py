@@ -422,6 +422,7 @@ class FailoverPlugin(Plugin):
                 topo = await monitor.wait_for_writer(since, remaining)
                 if topo is not None and topo.writer is not None:
                     writer = topo.writer
+                    self._check_writer(writer, topo)
                     allowed = self._service.allowed_hosts
                     if allowed is not None and not allowed.permits(writer):
                         raise FailoverFailedError(
@@ -438,6 +439,9 @@ class FailoverPlugin(Plugin):
                 pause = min(pause * 2, max(most, _FIRST_RETRY_PAUSE))
         finally:
             await early.aclose()
+
+    def _check_writer(self, writer: HostInfo, topo: Topology) -> None:
+        """Raise if failover must not take ``writer`` (a hook for subclasses; nothing here)."""
 
     def _connect_early(self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None) -> EarlyConnects:
         service = self._service

@@ -103,7 +103,7 @@ class ReadWriteSplittingPlugin(SwitchingPlugin):
 
     async def _open_reader(self) -> Held | None:
         service = self._service
-        readers = [h for h in service.hosts if h.role is HostRole.READER]
+        readers = self._reader_hosts()
         self._reader_error = None
         if not readers:
             return None
@@ -127,6 +127,10 @@ class ReadWriteSplittingPlugin(SwitchingPlugin):
             if held is not None:
                 return held
         return None
+
+    def _reader_hosts(self) -> list[HostInfo]:
+        """The readers a switch to a reader may use."""
+        return [h for h in self._service.hosts if h.role is HostRole.READER]
 
     async def _try_open(self, host: HostInfo) -> Held | None:
         try:
