@@ -9,11 +9,11 @@ import pytest
 
 from awsasyncwrap import HostInfo, HostRole, Properties
 from awsasyncwrap.dialects import get_dialect
+from awsasyncwrap.dialects._topology import TopologyAwareDialect, TopologyEntry
 from awsasyncwrap.errors import ConfigurationError
 from awsasyncwrap.properties import WrapperProperties
 from awsasyncwrap.rds_utils import parse_global_host_patterns
 from awsasyncwrap.topology import HostMapper
-from awsasyncwrap.topology._dialect import TopologyAwareDialect, TopologyEntry
 from awsasyncwrap.topology._model import UnknownRegionError
 from awsasyncwrap.topology._provider import RdsHostListProvider, cluster_id_for
 

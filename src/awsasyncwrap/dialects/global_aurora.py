@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..drivers import DriverDialect
-from ..topology._dialect import TopologyEntry, _float, _text
 from . import register_dialect
 from ._base import _truthy
+from ._topology import TopologyEntry, _float, _text
 from .aurora import AuroraMysqlDialect, AuroraPgDialect
 
 __all__ = ["GlobalAuroraMysqlDialect", "GlobalAuroraPgDialect"]
