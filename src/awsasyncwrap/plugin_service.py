@@ -127,15 +127,22 @@ class PluginService:
         """Whether hosts come only from the connection properties."""
         return self._provider_is_static
 
+    def permits(self, host: HostInfo) -> bool:
+        """Whether this connection may use ``host`` (a custom endpoint's members only, when it has one)."""
+        allowed = self.allowed_hosts
+        return allowed is None or allowed.permits(host)
+
+    def permitted(self, hosts: Iterable[HostInfo]) -> list[HostInfo]:
+        """The hosts of ``hosts`` this connection may use, in order (see :meth:`permits`)."""
+        allowed = self.allowed_hosts
+        return list(hosts) if allowed is None else [h for h in hosts if allowed.permits(h)]
+
     @property
     def hosts(self) -> list[HostInfo]:
         """The cluster's hosts this connection may use, with their latest known availability."""
         now = time.monotonic()
         out = []
-        allowed = self.allowed_hosts
-        for host in self._hosts:
-            if allowed is not None and not allowed.permits(host):
-                continue
+        for host in self.permitted(self._hosts):
             known = _availability.get(host.url)
             if known is not None and now - known[1] < _AVAILABILITY_TTL:
                 host.availability = known[0]

@@ -423,11 +423,10 @@ class FailoverPlugin(Plugin):
                 if topo is not None and topo.writer is not None:
                     writer = topo.writer
                     self._check_writer(writer, topo)
-                    allowed = self._service.allowed_hosts
-                    if allowed is not None and not allowed.permits(writer):
+                    if not self._service.permits(writer):
                         raise FailoverFailedError(
                             f"the new writer {writer.url} is not among the instances this connection may "
-                            f"use ({allowed}: the custom endpoint's members)"
+                            f"use ({self._service.allowed_hosts}: the custom endpoint's members)"
                         )
                     want = HostRole.WRITER if role_check_needed(topo.verified_at, time.monotonic()) else None
                     conn = await self._try_connect(writer, deadline, want=want, early=early)
@@ -447,12 +446,9 @@ class FailoverPlugin(Plugin):
         service = self._service
         topo = monitor.topology
         failed = failed_host.all_aliases if failed_host is not None else frozenset()
-        allowed = service.allowed_hosts
-        hosts = [
-            h
-            for h in (topo.hosts if topo is not None else ())
-            if not (h.all_aliases & failed) and (allowed is None or allowed.permits(h))
-        ]
+        hosts = service.permitted(
+            h for h in (topo.hosts if topo is not None else ()) if not (h.all_aliases & failed)
+        )
 
         async def connect(host: HostInfo, limit: float) -> Any:
             return await service.connect_within(host, limit, self._props, plugin_to_skip=self)
@@ -500,8 +496,7 @@ class FailoverPlugin(Plugin):
         ordered += [h for h in topo.readers if h.all_aliases & failed]  # a restarted reader, last
         if not strict and topo.writer is not None:
             ordered.append(topo.writer)
-        allowed = service.allowed_hosts
-        return ordered if allowed is None else [h for h in ordered if allowed.permits(h)]
+        return service.permitted(ordered)
 
     async def _try_connect(
         self, host: HostInfo, deadline: float, want: HostRole | None, early: EarlyConnects | None = None

@@ -131,13 +131,10 @@ class GdbFailoverPlugin(FailoverPlugin):
             decision = self._decide(monitor.topology, failed_host)
 
     async def _try_candidates(self, decision: Decision, deadline: float) -> tuple[Any, HostInfo] | None:
-        allowed = self._service.allowed_hosts
-        for host in decision.candidates:
+        for host in self._service.permitted(decision.candidates):
             self._check_stopped()
             if time.monotonic() >= deadline:
                 return None
-            if allowed is not None and not allowed.permits(host):
-                continue
             conn = await self._try_connect(host, deadline, want=decision.verify_role)
             if conn is not None:
                 role = HostRole.WRITER if host.role is HostRole.WRITER else HostRole.READER
