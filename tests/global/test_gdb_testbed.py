@@ -104,7 +104,7 @@ async def test_dialect_detected_through_a_secondary_region_instance(gdb: Testbed
 async def test_failover_plugin_through_the_global_endpoint(gdb: Testbed) -> None:
     c = Cluster(gdb)
     await c.create_table()
-    conn = await _connect(c, gdb.global_endpoint)
+    conn = await _connect(c, "global")  # tb.dsn("global") / connect_kwargs("global"): the global endpoint
     try:
         await c.insert(conn, 1)
         report = await gdb.failover()
@@ -170,6 +170,7 @@ async def test_global_failover_cuts_the_old_region_off(gdb: Testbed) -> None:
     status = await gdb.status()
     assert {i.id: i.region for i in status.instances} == {i.id: gdb.region_of(i) for i in gdb.instances}
     assert status.endpoint_modes["global"] == "pass" and not status.healthy  # the old region is cut off
+    assert gdb.net_mode("global") == "pass"
     c = Cluster(gdb)
     with anyio.fail_after(20):
         conn = await c.connect(gdb.global_endpoint, plugins="")

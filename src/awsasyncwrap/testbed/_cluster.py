@@ -426,12 +426,14 @@ class Testbed(GlobalMixin):
         """(host, port) of an instance's proxy (or its server when ``direct``), or of an endpoint.
 
         ``target``: an instance reference, ``"cluster"`` / ``None`` (cluster endpoint), ``"reader"``
-        (reader endpoint) or a literal (host, port).
+        (reader endpoint), ``"global"`` (global writer endpoint) or a literal (host, port).
         """
         if target is None or target == "cluster":
             return self.cluster_endpoint
         if target == "reader":
             return self.reader_endpoint
+        if target == "global":
+            return self.global_endpoint
         if isinstance(target, tuple):
             return target
         inst = self.instance(target)
@@ -464,7 +466,7 @@ class Testbed(GlobalMixin):
     # -- faults --------------------------------------------------------------------------------
 
     def _proxy_for(self, which: InstanceRef) -> FaultProxy:
-        if which in ("cluster", "reader"):
+        if which in _ENDPOINT_PROXIES and str(which) in self._proxies:
             return self._proxies[str(which)]
         return self._proxies[self.instance(which).id]
 
