@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from awsasyncwrap.testbed import Testbed, TestbedError
+from awsasyncwrap.testbed import Instance, Testbed, TestbedError
 from failover._helpers import Cluster, _close  # tests/ is on sys.path
 
 from .conftest import HOME
@@ -36,7 +36,7 @@ async def test_net_region_adds_latency_to_that_region_only(gdb: Testbed) -> None
     assert {gdb.net_mode(i) for i in gdb.regions[OTHER]} == {"delay:150"}
     assert {gdb.net_mode(i) for i in gdb.regions[HOME]} == {"pass"}
 
-    async def round_trip(target: object) -> float:
+    async def round_trip(target: Instance) -> float:
         conn = await c.connect(target, aurora=False, plugins="")
         try:
             started = time.monotonic()
