@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from . import _bgengine
+from . import _bgengine, _roles, _settle
 from ._engine import EngineOptions
 from ._errors import TestbedError
 from ._model import Instance
@@ -157,7 +157,8 @@ class BlueGreenDeployment:
         cls, blue: Testbed, *, cluster: str = "mydb", hosts_file: str | Path | None = None
     ) -> BlueGreenDeployment:
         """Add a green cluster to ``blue`` (same instance count) and publish status ``AVAILABLE``."""
-        from ._cluster import Testbed, _make_engine
+        from ._cluster import Testbed
+        from ._create import make_engine
 
         if not blue.writer.running:
             raise TestbedError(f"blue writer {blue.writer.id} is down")
@@ -195,7 +196,7 @@ class BlueGreenDeployment:
         except BaseException:
             addresses.close()
             raise
-        green = Testbed(_make_engine(blue.engine, options), instances, addresses, base_dir=base, dns_lag=0.0)
+        green = Testbed(make_engine(blue.engine, options), instances, addresses, base_dir=base, dns_lag=0.0)
         names = BlueGreenNames(cluster, f"tb{addresses.k}{_random_id(7)}", _random_id(6))
         deployment = cls(blue, green, names, Path(hosts_file) if hosts_file else None)
         try:
@@ -340,11 +341,11 @@ class BlueGreenDeployment:
         await self._wait_green_caught_up()  # green sees the status too
         await asyncio.sleep(ps.notice)
         await _bgengine.set_blue_read_only(blue._engine, bw, True)
-        blue._fence(bw)
+        _roles.fence(blue, bw)
         report.writes_stopped_at = time.monotonic()
         if rollback:
             await _bgengine.set_blue_read_only(blue._engine, bw, False)
-            blue._unfence(bw)
+            _roles.unfence(blue, bw)
             await self._set_status("AVAILABLE", green_too=False)
             report.completed_at = time.monotonic()
             return report
@@ -359,11 +360,11 @@ class BlueGreenDeployment:
             report.promote = time.perf_counter() - t0
             report.promoted_at = time.monotonic()
             for inst in green.readers:
-                if not await green._follow(inst, gw, 5.0):
+                if not await _roles.follow(green, inst, gw, 5.0):
                     await green._engine.stop(inst)
                     inst.running = False
-                    await green._start(inst, force_rebuild=True)
-            await green._publish()
+                    await _roles.start(green, inst, force_rebuild=True)
+            await _settle.publish(green)
             self.switched = True
             if self._dns_lag > 0:
                 self._stale_dns = True

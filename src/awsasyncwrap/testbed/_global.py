@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from . import _roles, _settle
 from ._errors import TestbedError
 from ._model import FailoverReport, Instance
 from ._ports import ClusterAddresses, _listener, claim_cluster_addresses
@@ -252,7 +253,7 @@ class GlobalMixin:
             return
         k = state.layout.subnets[next(iter(state.layout.plan))]
         sock = _listener(f"127.0.{k}.{GLOBAL_HOST}", tb.port)
-        tb._proxies["global"] = FaultProxy(sock, tb._cluster_target, name="global")
+        tb._proxies["global"] = FaultProxy(sock, tb._endpoints.cluster_target, name="global")
         state.table = NameTable((state.zone,))
         state.table.set({state.host: f"127.0.{k}.{GLOBAL_HOST}"})
         state.table.install()
@@ -306,7 +307,7 @@ class GlobalMixin:
         live = [inst for inst in tb.regions[region] if inst.running]
         if not live:
             raise TestbedError(f"no running instance in region {region} to promote")
-        return await tb._most_advanced(live)
+        return await _roles.most_advanced(tb, live)
 
     async def global_switchover(self, to_region: str) -> FailoverReport:
         """Planned switchover: the most advanced instance of ``to_region`` gets every acknowledged commit
@@ -317,10 +318,10 @@ class GlobalMixin:
         async with tb._lock:
             target = await tb._region_target(to_region)
             old = tb.writer
-            report = await tb._failover(target, 0.0, strict=True)
-            await tb._start(old)
-            await tb._publish()
-            await tb._settle()
+            report = await _roles.failover(tb, target, 0.0, strict=True)
+            await _roles.start(tb, old)
+            await _settle.publish(tb)
+            await _settle.settle(tb)
         logger.info("global switchover to %s: writer %s -> %s", to_region, old.id, target.id)
         return report
 
@@ -334,8 +335,8 @@ class GlobalMixin:
             target = await tb._region_target(to_region)
             old_region = tb.primary_region
             tb.net_region(old_region, "blackhole")
-            report = await tb._failover(target, 0.0)
-            await tb._settle()
+            report = await _roles.failover(tb, target, 0.0)
+            await _settle.settle(tb)
         logger.info("global failover %s -> %s: new writer %s", old_region, to_region, target.id)
         return report
 
