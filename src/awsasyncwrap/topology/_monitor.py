@@ -115,7 +115,7 @@ class ClusterTopologyMonitor(BackgroundService):
         self._warmer: asyncio.Task[None] | None = None
         self._borrowed: set[str] = set()  # spares the writer check in progress uses
         # writer checks of calls stuck on the writer: at most one task, at most one check per period
-        self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 1_000) / 1000
+        self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 500) / 1000
         self._check_wanted = asyncio.Event()
         self._checker: asyncio.Task[None] | None = None
         #: writer checks run because calls were stuck on the writer (for tests and stats)
