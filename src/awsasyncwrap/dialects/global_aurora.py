@@ -13,14 +13,14 @@ from typing import Any, ClassVar
 from ..drivers import DriverDialect
 from . import register_dialect
 from ._base import _truthy
-from ._topology import TopologyEntry, _float, _text
+from ._topology import TopologyAwareDialect, TopologyEntry, _float, _text
 from .aurora import AuroraMysqlDialect, AuroraPgDialect
 
 __all__ = ["GlobalAuroraMysqlDialect", "GlobalAuroraPgDialect"]
 
 
-class _GlobalTopology:
-    """Global topology rows: id, is_writer, visibility lag (ms), region."""
+class _GlobalTopology(TopologyAwareDialect):
+    """Global topology rows: id, is_writer, visibility lag (ms), region; detection by the global status."""
 
     exists_query: ClassVar[str]
     region_count_query: ClassVar[str]
@@ -31,12 +31,14 @@ class _GlobalTopology:
             _text(row[0]), _truthy(row[1]), 0.0, _float(row[2] if len(row) > 2 else None), region=region
         )
 
-    async def _is_global(self, conn: Any, driver: DriverDialect, probe: Any) -> bool:
-        rows = await probe(conn, driver, self.exists_query)
+    async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:
+        rows = await self._probe(conn, driver, self.exists_query)
         if not rows or not _truthy(rows[0][0]):
             return False
-        counted = await probe(conn, driver, self.region_count_query)
-        return bool(counted) and int(counted[0][0] or 0) > 1
+        counted = await self._probe(conn, driver, self.region_count_query)
+        if not counted:
+            return False
+        return int(counted[0][0] or 0) > 1
 
 
 @register_dialect
@@ -55,9 +57,6 @@ class GlobalAuroraPgDialect(_GlobalTopology, AuroraPgDialect):
         "VISIBILITY_LAG_IN_MSEC, AWS_REGION FROM pg_catalog.aurora_global_db_instance_status()"
     )
 
-    async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:
-        return await self._is_global(conn, driver, self._probe)
-
 
 @register_dialect
 class GlobalAuroraMysqlDialect(_GlobalTopology, AuroraMysqlDialect):
@@ -74,6 +73,3 @@ class GlobalAuroraMysqlDialect(_GlobalTopology, AuroraMysqlDialect):
         "SELECT SERVER_ID, CASE WHEN SESSION_ID = 'MASTER_SESSION_ID' THEN TRUE ELSE FALSE END, "
         "VISIBILITY_LAG_IN_MSEC, AWS_REGION FROM information_schema.aurora_global_db_instance_status"
     )
-
-    async def is_dialect(self, conn: Any, driver: DriverDialect) -> bool:
-        return await self._is_global(conn, driver, self._probe)
