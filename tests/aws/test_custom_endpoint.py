@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from awsasyncwrap import AsyncAwsConnection, FailoverError, release_resources
 from awsasyncwrap.plugins.custom_endpoint import CustomEndpointInfoTimeoutError, custom_endpoint_monitors
-from awsasyncwrap.testbed import CustomEndpoint, Testbed
+from awsasyncwrap.testbed import CustomEndpoint, Instance, Testbed
 from fix_moto import MotoServer
 from polling import until
 
@@ -23,20 +23,25 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(90)]
 REFRESH_MS = 200
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def endpoint(cluster_testbed: Testbed, moto_server: MotoServer) -> AsyncIterator[CustomEndpoint]:
-    """Custom endpoint of the cluster with one member, the first reader (testbed and moto in step)."""
-    tb = cluster_testbed
-    reader = tb.readers[0]
-    name = unique("ce").replace("_", "-")
-    async with aws_client(moto_server, "rds") as rds:
+async def create_endpoint(
+    tb: Testbed, moto: MotoServer, members: list[Instance], prefix: str
+) -> CustomEndpoint:
+    """A custom endpoint of ``members``, in moto's RDS API and in the testbed alike."""
+    name = unique(prefix).replace("_", "-")
+    async with aws_client(moto, "rds") as rds:
         await rds.create_db_cluster_endpoint(
             DBClusterIdentifier="mydb",
             DBClusterEndpointIdentifier=name,
             EndpointType="ANY",
-            StaticMembers=[reader.id],
+            StaticMembers=[inst.id for inst in members],
         )
-    ce = await CustomEndpoint.create(tb, name, [reader])
+    return await CustomEndpoint.create(tb, name, members)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def endpoint(cluster_testbed: Testbed, moto_server: MotoServer) -> AsyncIterator[CustomEndpoint]:
+    """Custom endpoint of the cluster with one member, the first reader (testbed and moto in step)."""
+    ce = await create_endpoint(cluster_testbed, moto_server, [cluster_testbed.readers[0]], "ce")
     try:
         yield ce
     finally:

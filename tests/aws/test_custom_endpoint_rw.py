@@ -10,33 +10,20 @@ import pytest_asyncio
 
 from awsasyncwrap import release_resources
 from awsasyncwrap.plugins.read_write_splitting import ReadWriteSplittingError
-from awsasyncwrap.testbed import CustomEndpoint, Instance, Testbed
+from awsasyncwrap.testbed import CustomEndpoint, Testbed
 from fix_moto import MotoServer
 
-from .conftest import aws_client, unique
-from .test_custom_endpoint import _connect, _instance
+from .test_custom_endpoint import _connect, _instance, create_endpoint
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(90)]
 
 RW_PLUGINS = "custom_endpoint,read_write_splitting,failover"
 
 
-async def _endpoint(tb: Testbed, moto: MotoServer, members: list[Instance]) -> CustomEndpoint:
-    name = unique("cerw").replace("_", "-")
-    async with aws_client(moto, "rds") as rds:
-        await rds.create_db_cluster_endpoint(
-            DBClusterIdentifier="mydb",
-            DBClusterEndpointIdentifier=name,
-            EndpointType="ANY",
-            StaticMembers=[inst.id for inst in members],
-        )
-    return await CustomEndpoint.create(tb, name, members)
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def readers_only(cluster_testbed: Testbed, moto_server: MotoServer) -> AsyncIterator[CustomEndpoint]:
     """A custom endpoint of the cluster's two readers (no writer)."""
-    ce = await _endpoint(cluster_testbed, moto_server, cluster_testbed.readers)
+    ce = await create_endpoint(cluster_testbed, moto_server, cluster_testbed.readers, "cerw")
     try:
         yield ce
     finally:
@@ -50,7 +37,7 @@ async def writer_and_one_reader(
 ) -> AsyncIterator[CustomEndpoint]:
     """A custom endpoint of the writer and the first reader."""
     tb = cluster_testbed
-    ce = await _endpoint(tb, moto_server, [tb.writer, tb.readers[0]])
+    ce = await create_endpoint(tb, moto_server, [tb.writer, tb.readers[0]], "cerw")
     try:
         yield ce
     finally:
