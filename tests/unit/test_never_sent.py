@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from awsasyncwrap.plugins.failover._plugin import _never_sent
+from awsasyncwrap.plugins.failover._plugin import _never_sent, _transport_settled
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -24,6 +24,22 @@ async def test_a_write_the_socket_refused_was_never_sent() -> None:
         writer.write(QUERY_PACKET)  # refused by the socket (EPIPE): nothing reached the server
     with pytest.raises((asyncio.IncompleteReadError, ConnectionError)) as failed:
         await reader.readexactly(4)
+    assert _never_sent("aiomysql", failed.value, None, writer, 0)
+
+
+async def test_a_write_refused_after_the_loop_saw_the_end_was_never_sent() -> None:
+    """The loop read the server's end just before the write (a second CI race): the read fails at once, one
+    loop turn before the transport tells the reader that the write was refused."""
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    theirs.close()
+    assert await reader.read(1) == b""  # the loop has read the end
+    with contextlib.suppress(ConnectionError):
+        writer.write(QUERY_PACKET)  # refused by the socket (EPIPE)
+    with pytest.raises(asyncio.IncompleteReadError) as failed:
+        await reader.readexactly(4)  # no loop turn: the reader has not heard of the refused write yet
+    assert reader.exception() is None
+    await _transport_settled(writer)
     assert _never_sent("aiomysql", failed.value, None, writer, 0)
 
 

@@ -143,6 +143,7 @@ class FailoverPlugin(Plugin):
         driver = self._driver
         aborts = ABORTS.seq  # a connection aborted by now cannot take this call's statement
         link: Any = True  # False: the driver already knew the link was gone (nothing will be sent)
+        ended = False  # True: the loop has already seen the server end the link (check it now, for free)
         if conn is None:
             in_tx = False
         elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
@@ -154,15 +155,17 @@ class FailoverPlugin(Plugin):
         elif driver.code == "aiomysql":  # what its driver dialect asks, without the two calls around it
             in_tx = bool(conn.get_transaction_status())
             link = conn._writer
+            reader = conn._reader  # asyncio reads all the time: an end it read is known without a syscall
+            ended = reader is not None and (reader.at_eof() or reader._exception is not None)
         else:
             in_tx = _in_transaction(driver, conn)
         now = _monotonic()
         idle, self._last_call = now - self._last_call, now
         if (
-            idle > IDLE_LINK_CHECK_SEC
+            (ended or idle > IDLE_LINK_CHECK_SEC)
             and link
             and conn is not None
-            and driver.link_lost(conn)
+            and (ended or driver.link_lost(conn))
             and not service.closed
             and self._provider() is not None
         ):
@@ -183,6 +186,8 @@ class FailoverPlugin(Plugin):
                     raise
                 await self._fail_over(exc, conn, in_tx, False, method_name, alive=True)
                 return None  # type: ignore[return-value]  # a method the failover itself completed
+            if driver.code == "aiomysql":
+                await _transport_settled(link)
             sent = method_name not in _SENDS_NOTHING and not _never_sent(driver.code, exc, conn, link, aborts)
             await self._fail_over(exc, conn, in_tx, sent, method_name)
             return None  # type: ignore[return-value]  # a method the failover itself completed
@@ -591,6 +596,18 @@ def _never_sent(driver_code: str, exc: Exception, conn: Any, link: Any, aborts: 
         reader = getattr(link, "_reader", None)
         return reader is not None and isinstance(reader.exception(), BrokenPipeError)
     return False
+
+
+async def _transport_settled(link: Any) -> None:
+    """Let a lost asyncio transport tell its reader why it was lost before the call is judged.
+
+    A write the socket refused (the peer had closed, not yet seen by the loop) ends the transport, but its
+    reader learns the reason (``BrokenPipeError``: nothing was sent) only one loop turn later.
+    """
+    transport = getattr(link, "transport", None)
+    reader = getattr(link, "_reader", None)
+    if transport is not None and reader is not None and reader.exception() is None and transport.is_closing():
+        await asyncio.sleep(0)
 
 
 def _in_transaction(driver: DriverDialect, conn: Any) -> bool:
