@@ -169,7 +169,7 @@ class RoundRobinHostSelector:
     def get_host(self, hosts: Sequence[HostInfo], role: HostRole, props: Mapping[str, Any]) -> HostInfo:
         candidates = eligible_hosts(hosts, role)
         weights = ROUND_ROBIN_HOST_WEIGHT_PAIRS.get(props) or {}
-        default = ROUND_ROBIN_DEFAULT_WEIGHT.get_or(props, 1)
+        default = ROUND_ROBIN_DEFAULT_WEIGHT.value(props)
         cycle = self._cycle_of(candidates)
         urls = [h.url for h in candidates]
         last = urls.index(cycle.last) if cycle.last in urls else -1
@@ -201,7 +201,7 @@ class WeightedRandomHostSelector:
     def get_host(self, hosts: Sequence[HostInfo], role: HostRole, props: Mapping[str, Any]) -> HostInfo:
         candidates = eligible_hosts(hosts, role)
         weights = WEIGHTED_RANDOM_HOST_WEIGHT_PAIRS.get(props) or {}
-        default = WEIGHTED_RANDOM_DEFAULT_WEIGHT.get_or(props, 1)
+        default = WEIGHTED_RANDOM_DEFAULT_WEIGHT.value(props)
         return random.choices(candidates, [_weight_of(h, weights, default) for h in candidates])[0]
 
 

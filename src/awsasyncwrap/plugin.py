@@ -17,6 +17,7 @@ result psycopg already holds) run through plugins only when named explicitly.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
@@ -39,7 +40,7 @@ class Plugin:
     """Base class of every plugin; override only the steps you need."""
 
     @property
-    def subscribed_methods(self) -> set[str]:
+    def subscribed_methods(self) -> AbstractSet[str]:
         """The methods and pipelines this plugin takes part in (read once per connection).
 
         Subclasses override this property or simply assign a set as a class attribute.

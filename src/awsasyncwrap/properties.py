@@ -129,6 +129,22 @@ class WrapperProperty(Generic[T]):
             return self.default
         return self.convert(raw)
 
+    def value(self, props: Mapping[str, Any]) -> T:
+        """The parsed value in ``props``, or the declared default (for a property that declares one)."""
+        raw = props.get(self.name)
+        if raw is not None:
+            return self.convert(raw)
+        if self.default is None:
+            raise LookupError(f"property {self.name!r} declares no default: use get()")
+        return self.default
+
+    def seconds(self, props: Mapping[str, Any]) -> float:
+        """:meth:`value` of a ``..._ms`` property, in seconds."""
+        value = self.value(props)
+        if not isinstance(value, (int, float)):
+            raise TypeError(f"property {self.name!r} is not a number of milliseconds")
+        return value / 1000
+
     def get_or(self, props: Mapping[str, Any], fallback: T) -> T:
         """The parsed value, the default, or ``fallback`` when both are None."""
         value = self.get(props)

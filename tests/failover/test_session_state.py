@@ -149,7 +149,7 @@ async def test_read_write_splitting_pools_get_connections_back_pristine(cluster:
 class _KeepOld(Plugin):
     """Keeps the replaced connection (as read/write splitting does with its cached ones)."""
 
-    subscribed_methods = frozenset({"notify_connection_changed"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"notify_connection_changed"})
 
     async def notify_connection_changed(self, changes: Any) -> OldConnectionSuggestedAction:
         return OldConnectionSuggestedAction.PRESERVE

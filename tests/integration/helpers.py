@@ -48,7 +48,7 @@ async def mysql_query_running(kwargs: dict[str, object], fragment: str) -> bool:
 class RecordingPlugin(Plugin):
     """Records every network-bound call that reaches the pipeline: (method name, arguments)."""
 
-    subscribed_methods = frozenset({"*"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"*"})
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from awsasyncwrap import AsyncAwsConnection, ConfigurationError, Properties, WrapperProperty
+from awsasyncwrap import (
+    AsyncAwsConnection,
+    ConfigurationError,
+    Properties,
+    WrapperProperties,
+    WrapperProperty,
+)
 from awsasyncwrap.drivers import PsycopgDriverDialect
 
 from .fakedriver import fake_connect
@@ -167,3 +173,18 @@ async def test_read_write_splitting_and_srw_together_are_rejected() -> None:
 def parse_conninfo(conninfo: str) -> dict[str, str]:
     """libpq's parse of ``conninfo`` plus the wrapper's keys in it."""
     return PsycopgDriverDialect().collect_props(conninfo, {})
+
+
+def test_value_and_seconds_use_the_declared_default() -> None:
+    rate = WrapperProperties.CLUSTER_TOPOLOGY_REFRESH_RATE_MS
+    assert rate.value({}) == rate.default
+    assert rate.seconds({rate.name: "1500"}) == 1.5
+    with pytest.raises(ConfigurationError, match="'soon'"):
+        rate.seconds({rate.name: "soon"})
+
+
+def test_value_of_a_property_without_a_default_is_a_programming_error() -> None:
+    no_default = WrapperProperty("some_name", "a setting with no default", None, str)
+    with pytest.raises(LookupError, match="some_name"):
+        no_default.value({})
+    assert no_default.get({}) is None

@@ -63,7 +63,7 @@ class SamlSettings:
             return str(value)
 
         endpoint = required(AwsProps.IDP_ENDPOINT)
-        port = AwsProps.IDP_PORT.get_or(props, 443)
+        port = AwsProps.IDP_PORT.value(props)
         if "://" in endpoint:
             parts = urlsplit(endpoint)
             if parts.scheme != "https" or not parts.hostname:
@@ -81,10 +81,10 @@ class SamlSettings:
             password=required(AwsProps.IDP_PASSWORD),
             role_arn=required(AwsProps.IAM_ROLE_ARN),
             idp_arn=required(AwsProps.IAM_IDP_ARN),
-            connect_timeout=AwsProps.HTTP_REQUEST_CONNECT_TIMEOUT.get_or(props, 60.0),
-            verify_tls=AwsProps.SSL_SECURE.get_or(props, True),
+            connect_timeout=AwsProps.HTTP_REQUEST_CONNECT_TIMEOUT.value(props),
+            verify_tls=AwsProps.SSL_SECURE.value(props),
             sts_endpoint=AwsProps.STS_ENDPOINT.get(props) or None,
-            request_timeout=AwsProps.AWS_REQUEST_TIMEOUT_SEC.get_or(props, 30.0),
+            request_timeout=AwsProps.AWS_REQUEST_TIMEOUT_SEC.value(props),
         )
 
 

@@ -87,8 +87,8 @@ def secret_key_for(props: Any, session: aioboto3.Session) -> SecretKey:
         secret_id,
         region,
         AwsProps.SECRET_ENDPOINT.get(props) or None,
-        AwsProps.SECRET_USERNAME_KEY.get_or(props, "username"),
-        AwsProps.SECRET_PASSWORD_KEY.get_or(props, "password"),
+        AwsProps.SECRET_USERNAME_KEY.value(props),
+        AwsProps.SECRET_PASSWORD_KEY.value(props),
     )
 
 

@@ -61,7 +61,7 @@ def _on_writer_change(old: HostInfo, driver: DriverDialect) -> None:
 class AuroraConnectionTrackerPlugin(Plugin):
     """Tracks connections per instance; aborts those on a writer that was demoted."""
 
-    subscribed_methods = frozenset({"connect", "force_connect", "notify_host_list_changed"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"connect", "force_connect", "notify_host_list_changed"})
 
     def __init__(self, service: PluginService) -> None:
         self._service = service

@@ -40,8 +40,8 @@ async def _credentials(
 
     session = session_for(props)
     key = secret_key_for(props, session)
-    ttl = float(AwsProps.SECRET_EXPIRATION.get_or(props, 870))
-    timeout = AwsProps.AWS_REQUEST_TIMEOUT_SEC.get_or(props, 30.0)
+    ttl = float(AwsProps.SECRET_EXPIRATION.value(props))
+    timeout = AwsProps.AWS_REQUEST_TIMEOUT_SEC.value(props)
     return key, await cached_credentials(session, key, ttl, timeout, stale)
 
 

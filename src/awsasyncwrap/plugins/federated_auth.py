@@ -90,9 +90,7 @@ class AdfsTokenSource(SamlTokenSource):
     async def assertion(self, settings: SamlSettings, props: Mapping[str, Any]) -> str:
         from ..aws._adfs import adfs_saml_assertion
 
-        return await adfs_saml_assertion(
-            settings, AwsProps.RP_IDENTIFIER.get_or(props, "urn:amazon:webservices")
-        )
+        return await adfs_saml_assertion(settings, AwsProps.RP_IDENTIFIER.value(props))
 
 
 class FederatedAuthPlugin(TokenAuthPlugin):

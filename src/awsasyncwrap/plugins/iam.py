@@ -53,7 +53,7 @@ class IamTokenSource:
 
     def expiration(self, props: Mapping[str, Any]) -> int:
         """Seconds a token is reused (``iam_expiration``)."""
-        seconds = AwsProps.IAM_EXPIRATION.get_or(props, 870)
+        seconds = AwsProps.IAM_EXPIRATION.value(props)
         if seconds > MAX_IAM_EXPIRATION_SEC:
             raise ConfigurationError(
                 f"Property {AwsProps.IAM_EXPIRATION.name!r} is {seconds}, but RDS accepts a token for "

@@ -24,7 +24,7 @@ from ..properties import Properties, WrapperProperty, _parse_int, _parse_str, re
 from ..topology import RdsHostListProvider
 from ..topology._model import Topology
 from ..topology._provider import cluster_id_for, existing_monitor
-from ..topology._reroute import connect_by_role, endpoint_role
+from ..topology._reroute import connect_by_role, endpoint_role, exchange
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -94,18 +94,16 @@ READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY = register_property(
 class InitialConnectionPlugin(Plugin):
     """Checks the role of the initial connection; reconnects to the right instance if needed."""
 
-    subscribed_methods = frozenset({"connect"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"connect"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
-        self._timeout = OPEN_CONNECTION_RETRY_TIMEOUT_MS.get_or(props, 30_000) / 1000
-        self._interval = OPEN_CONNECTION_RETRY_INTERVAL_MS.get_or(props, 50) / 1000
+        self._timeout = OPEN_CONNECTION_RETRY_TIMEOUT_MS.seconds(props)
+        self._interval = OPEN_CONNECTION_RETRY_INTERVAL_MS.seconds(props)
         forced = VERIFY_OPENED_CONNECTION_TYPE.get(props)
         self._forced = None if forced is None else HostRole(forced)
-        self._wait_for_topology = WAIT_FOR_INITIAL_TOPOLOGY_MS.get_or(props, 0) / 1000
-        self._reader_selector = selector_for(
-            READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY.get_or(props, "random")
-        )
+        self._wait_for_topology = WAIT_FOR_INITIAL_TOPOLOGY_MS.seconds(props)
+        self._reader_selector = selector_for(READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY.value(props))
 
     async def connect(
         self,
@@ -148,12 +146,7 @@ class InitialConnectionPlugin(Plugin):
                 host_info.url,
             )
             return conn
-        try:
-            await service.dispose(conn)
-        except BaseException:  # cancelled while closing the old one: the new one is ours to free too
-            service.driver_dialect.close_now(found[0])
-            raise
-        return found[0]
+        return await exchange(service, conn, found[0])
 
     async def _by_topology(
         self,

@@ -117,9 +117,9 @@ class SimpleReadWriteSplittingPlugin(SwitchingPlugin):
         port = service.initial_connection_host_info.port
         self._write = _endpoint(write, port, HostRole.WRITER)
         self._read = _endpoint(read, port, HostRole.READER)
-        self._verify = SRW_VERIFY_NEW_CONNECTIONS.get_or(props, True)
-        self._retry_timeout = SRW_CONNECT_RETRY_TIMEOUT_MS.get_or(props, 6_000) / 1000
-        self._retry_interval = SRW_CONNECT_RETRY_INTERVAL_MS.get_or(props, 100) / 1000
+        self._verify = SRW_VERIFY_NEW_CONNECTIONS.value(props)
+        self._retry_timeout = SRW_CONNECT_RETRY_TIMEOUT_MS.seconds(props)
+        self._retry_interval = SRW_CONNECT_RETRY_INTERVAL_MS.seconds(props)
         initial = SRW_VERIFY_INITIAL_CONNECTION_TYPE.get(props)
         self._initial_role = None if initial is None else HostRole(initial)
 

@@ -17,7 +17,7 @@ from ..hostinfo import HostInfo, HostRole
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties, WrapperProperties
 from ..topology import RdsHostListProvider
-from ..topology._reroute import connect_by_role, endpoint_role
+from ..topology._reroute import connect_by_role, endpoint_role, exchange
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -31,11 +31,11 @@ logger = logging.getLogger(__name__)
 class StaleDnsPlugin(Plugin):
     """Replaces a writer-endpoint connection that landed on a reader by one to the real writer."""
 
-    subscribed_methods = frozenset({"connect"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"connect"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
-        self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.get_or(props, 300.0)
+        self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.value(props)
 
     async def connect(
         self,
@@ -67,12 +67,7 @@ class StaleDnsPlugin(Plugin):
         if found is None:
             logger.warning("no verified writer found; keeping the connection %s gave", host_info.url)
             return conn
-        try:
-            await service.dispose(conn)
-        except BaseException:  # cancelled while closing the old one: the new one is ours to free too
-            service.driver_dialect.close_now(found[0])
-            raise
-        return found[0]
+        return await exchange(service, conn, found[0])
 
 
 class StaleDnsPluginFactory(PluginFactory):

@@ -113,7 +113,7 @@ class RdsHostListProvider:
         self._monitor: ClusterTopologyMonitor | None = None
         self._connector: Connector | None = None
         self._released = False
-        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000
+        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.seconds(props)
 
     @property
     def mapper(self) -> HostMapper:
@@ -185,7 +185,7 @@ class RdsHostListProvider:
         monitor = self.monitor()
         now = time.monotonic()
         monitor.request_verification(now)
-        timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.get_or(self._props, 5_000) / 1000
+        timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.seconds(self._props)
         topo = await monitor.wait_for_topology(now, timeout)
         if topo is None and connection is not None:
             return await self.refresh(connection)

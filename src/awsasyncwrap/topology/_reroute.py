@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from ..plugin import Plugin
     from ..plugin_service import PluginService
 
-__all__ = ["CLUSTER_READER_ENDPOINT", "CLUSTER_WRITER_ENDPOINT", "connect_by_role", "endpoint_role"]
+__all__ = [
+    "CLUSTER_READER_ENDPOINT",
+    "CLUSTER_WRITER_ENDPOINT",
+    "connect_by_role",
+    "endpoint_role",
+    "exchange",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -126,3 +132,13 @@ async def _try(
     if conn is not None:
         await service.dispose(conn)
     return None
+
+
+async def exchange(service: PluginService, old: Any, new: Any) -> Any:
+    """``new`` after ``old`` is disposed of; if cancelled meanwhile, ``new`` is freed too (nobody has it)."""
+    try:
+        await service.dispose(old)
+    except BaseException:
+        service.driver_dialect.close_now(new)
+        raise
+    return new

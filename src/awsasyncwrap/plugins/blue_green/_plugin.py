@@ -62,8 +62,8 @@ class BlueGreenPlugin(Plugin):
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._plugin_service = service
         self._props = props
-        self._bg_id = str(P.BG_ID.get_or(props, "1")).strip().lower()
-        self._connect_timeout = P.BG_CONNECT_TIMEOUT_MS.get_or(props, 30_000) / 1000
+        self._bg_id = str(P.BG_ID.value(props)).strip().lower()
+        self._connect_timeout = P.BG_CONNECT_TIMEOUT_MS.seconds(props)
         methods = service.driver_dialect.network_bound_methods - _UNROUTED
         self._quiet_subscribed = {"connect", "notify_connection_changed"}
         self._routing_subscribed = {*methods, *self._quiet_subscribed}

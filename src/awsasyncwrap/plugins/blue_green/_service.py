@@ -68,12 +68,12 @@ class Settings:
     @classmethod
     def from_props(cls, props: Properties) -> Settings:
         return cls(
-            baseline=P.BG_INTERVAL_BASELINE_MS.get_or(props, 60_000) / 1000,
-            increased=P.BG_INTERVAL_INCREASED_MS.get_or(props, 1_000) / 1000,
-            high=P.BG_INTERVAL_HIGH_MS.get_or(props, 100) / 1000,
-            switchover_timeout=P.BG_SWITCHOVER_TIMEOUT_MS.get_or(props, 180_000) / 1000,
-            suspend_new_blue=P.BG_SUSPEND_NEW_BLUE_CONNECTIONS.get_or(props, False),
-            disposal=WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000,
+            baseline=P.BG_INTERVAL_BASELINE_MS.seconds(props),
+            increased=P.BG_INTERVAL_INCREASED_MS.seconds(props),
+            high=P.BG_INTERVAL_HIGH_MS.seconds(props),
+            switchover_timeout=P.BG_SWITCHOVER_TIMEOUT_MS.seconds(props),
+            suspend_new_blue=P.BG_SUSPEND_NEW_BLUE_CONNECTIONS.value(props),
+            disposal=WrapperProperties.MONITOR_DISPOSAL_TIME_MS.seconds(props),
         )
 
 

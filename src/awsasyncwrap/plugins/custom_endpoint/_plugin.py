@@ -47,14 +47,14 @@ class CustomEndpointPlugin(Plugin):
     ``docs/custom_endpoint.md``). Only connects are subscribed: no cost per call.
     """
 
-    subscribed_methods = frozenset({"connect"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"connect"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
         self._props = props
-        self._wait = P.WAIT_FOR_CUSTOM_ENDPOINT_INFO.get_or(props, True)
-        self._wait_timeout = P.WAIT_FOR_CUSTOM_ENDPOINT_INFO_TIMEOUT_MS.get_or(props, 5_000) / 1000
-        self._disposal = P.CUSTOM_ENDPOINT_IDLE_MONITOR_EXPIRATION_MS.get_or(props, 900_000) / 1000
+        self._wait = P.WAIT_FOR_CUSTOM_ENDPOINT_INFO.value(props)
+        self._wait_timeout = P.WAIT_FOR_CUSTOM_ENDPOINT_INFO_TIMEOUT_MS.seconds(props)
+        self._disposal = P.CUSTOM_ENDPOINT_IDLE_MONITOR_EXPIRATION_MS.seconds(props)
         self._monitor: CustomEndpointMonitor | None = None
         self._key: tuple[str, str] | None = None
 
@@ -94,7 +94,7 @@ class CustomEndpointPlugin(Plugin):
         settings = Settings(
             endpoint_id,
             region,
-            P.CUSTOM_ENDPOINT_INFO_REFRESH_RATE_MS.get_or(self._props, 30_000) / 1000,
+            P.CUSTOM_ENDPOINT_INFO_REFRESH_RATE_MS.seconds(self._props),
             P.CUSTOM_ENDPOINT_RDS_ENDPOINT.get(self._props),
         )
         props = {k: v for k, v in self._props.items() if k == AwsProps.AWS_PROFILE.name}  # no secret

@@ -82,7 +82,7 @@ class _Outcome:
 class FailoverPlugin(Plugin):
     """Fails the connection over to a new writer (or reader) when its host is lost."""
 
-    subscribed_methods = frozenset({"*"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"*"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service

@@ -34,7 +34,7 @@ class FastestResponseStrategyPlugin(Plugin):
     no measurement at all the pick is random. The measuring task is shared per cluster.
     """
 
-    subscribed_methods = frozenset({"accepts_strategy", "notify_host_list_changed"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"accepts_strategy", "notify_host_list_changed"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         strategies = (
@@ -48,8 +48,8 @@ class FastestResponseStrategyPlugin(Plugin):
             )
         self._service = service
         self._props = props
-        self._interval = RESPONSE_MEASUREMENT_INTERVAL_MS.get_or(props, 30_000) / 1000
-        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000
+        self._interval = RESPONSE_MEASUREMENT_INTERVAL_MS.seconds(props)
+        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.seconds(props)
         self._monitor: ResponseTimeMonitor | None = None
         self._key: Any = None
         self._connector: Any = None

@@ -105,7 +105,7 @@ class GdbFailoverPlugin(FailoverPlugin):
     ) -> tuple[Any, HostInfo]:
         deadline = since + self._timeout
         monitor.request_verification(since, failed_host)
-        pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
+        pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(self._props)
         decision = self._decide(monitor.topology, failed_host)
         logger.debug("gdb_failover: mode %s (home active: %s)", decision.mode.value, decision.home_active)
         while True:

@@ -33,9 +33,9 @@ class GdbReadWriteSplittingPlugin(ReadWriteSplittingPlugin):
     def __init__(self, service: PluginService, props: Properties) -> None:
         super().__init__(service, props)
         self.home_region = home_region(props, GDB_RW_HOME_REGION, service.initial_connection_host_info.host)
-        self._restrict_writer = RESTRICT_WRITER_TO_HOME_REGION.get_or(props, True)
-        self._restrict_reader = RESTRICT_READER_TO_HOME_REGION.get_or(props, True)
-        self._forwarding = ENABLE_GLOBAL_WRITE_FORWARDING.get_or(props, False)
+        self._restrict_writer = RESTRICT_WRITER_TO_HOME_REGION.value(props)
+        self._restrict_reader = RESTRICT_READER_TO_HOME_REGION.value(props)
+        self._forwarding = ENABLE_GLOBAL_WRITE_FORWARDING.value(props)
         self._accessible = ACCESSIBLE_REGIONS.get(props) or None
 
     def _reader_hosts(self) -> list[HostInfo]:

@@ -82,10 +82,10 @@ class MonitorSettings:
     def from_props(cls, props: Mapping[str, Any]) -> MonitorSettings:
         """The settings given by a connection's properties."""
         return cls(
-            WrapperProperties.FAILURE_DETECTION_TIME_MS.get_or(props, 30_000) / 1000,
-            WrapperProperties.FAILURE_DETECTION_INTERVAL_MS.get_or(props, 5_000) / 1000,
-            WrapperProperties.FAILURE_DETECTION_COUNT.get_or(props, 3),
-            WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 500) / 1000,
+            WrapperProperties.FAILURE_DETECTION_TIME_MS.seconds(props),
+            WrapperProperties.FAILURE_DETECTION_INTERVAL_MS.seconds(props),
+            WrapperProperties.FAILURE_DETECTION_COUNT.value(props),
+            WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.seconds(props),
         )
 
     @property

@@ -70,8 +70,8 @@ class HostMonitoringPlugin(Plugin):
         self._service = service
         self._props = props
         self._settings = MonitorSettings.from_props(props)
-        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.get_or(props, 60_000) / 1000
-        enabled = WrapperProperties.FAILURE_DETECTION_ENABLED.get_or(props, True)
+        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.seconds(props)
+        enabled = WrapperProperties.FAILURE_DETECTION_ENABLED.value(props)
         methods = service.driver_dialect.network_bound_methods - _UNMONITORED
         self._subscribed: set[str] = set(methods) if enabled else set()
         self._conn: Any = None  # the driver connection the monitor below was resolved for

@@ -38,7 +38,7 @@ def limitless_monitors() -> list[LimitlessRouterMonitor]:
 class LimitlessPlugin(Plugin):
     """Connects to a transaction router chosen by load (see ``docs/limitless.md``); connects only."""
 
-    subscribed_methods = frozenset({"connect"})  # type: ignore[assignment]
+    subscribed_methods = frozenset({"connect"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         if service.driver_dialect.code != "psycopg":
@@ -47,12 +47,12 @@ class LimitlessPlugin(Plugin):
                 f"this connection uses {service.driver_dialect.code}."
             )
         self._service = service
-        self._interval = P.LIMITLESS_MONITOR_INTERVAL_MS.get_or(props, 7_500) / 1000
-        self._disposal = P.LIMITLESS_MONITOR_DISPOSAL_TIME_MS.get_or(props, 600_000) / 1000
-        self._max_retries = P.LIMITLESS_MAX_RETRIES.get_or(props, 5)
-        self._wait = P.LIMITLESS_WAIT_FOR_TRANSACTION_ROUTER_INFO.get_or(props, True)
-        self._read_retries = P.LIMITLESS_GET_TRANSACTION_ROUTER_MAX_RETRIES.get_or(props, 5)
-        self._read_pause = P.LIMITLESS_GET_TRANSACTION_ROUTER_RETRY_INTERVAL_MS.get_or(props, 300) / 1000
+        self._interval = P.LIMITLESS_MONITOR_INTERVAL_MS.seconds(props)
+        self._disposal = P.LIMITLESS_MONITOR_DISPOSAL_TIME_MS.seconds(props)
+        self._max_retries = P.LIMITLESS_MAX_RETRIES.value(props)
+        self._wait = P.LIMITLESS_WAIT_FOR_TRANSACTION_ROUTER_INFO.value(props)
+        self._read_retries = P.LIMITLESS_GET_TRANSACTION_ROUTER_MAX_RETRIES.value(props)
+        self._read_pause = P.LIMITLESS_GET_TRANSACTION_ROUTER_RETRY_INTERVAL_MS.seconds(props)
         self._key: tuple[str, str] | None = None
         self._monitor: LimitlessRouterMonitor | None = None
 

@@ -34,7 +34,7 @@ class ReadWriteSplittingPlugin(SwitchingPlugin):
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         super().__init__(service, props)
-        self._strategy = WrapperProperties.READER_HOST_SELECTOR_STRATEGY.get_or(props, "random")
+        self._strategy = WrapperProperties.READER_HOST_SELECTOR_STRATEGY.value(props)
         self._selectors: dict[str, HostSelector] = {}
         self._applied_hosts: tuple[HostInfo, ...] | None = None
 

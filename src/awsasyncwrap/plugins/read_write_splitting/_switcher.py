@@ -58,7 +58,7 @@ class Held:
 class SwitchingPlugin(Plugin):
     """Keeps a writer and a reader connection and makes one of them current on ``set_read_only``."""
 
-    subscribed_methods = frozenset(  # type: ignore[assignment]
+    subscribed_methods = frozenset(
         {
             "Connection.set_read_only",
             "Connection.close",
@@ -70,10 +70,10 @@ class SwitchingPlugin(Plugin):
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
         self._props = props
-        self._fallback = FALLBACK_TO_WRITER.get_or(props, True)
-        self._use_pools = POOLS_ENABLED.get_or(props, False)
-        self._pool_size = POOL_SIZE.get_or(props, 5)
-        self._pool_idle = POOL_IDLE_TIMEOUT_MS.get_or(props, 300_000) / 1000
+        self._fallback = FALLBACK_TO_WRITER.value(props)
+        self._use_pools = POOLS_ENABLED.value(props)
+        self._pool_size = POOL_SIZE.value(props)
+        self._pool_idle = POOL_IDLE_TIMEOUT_MS.seconds(props)
         self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get(props)
         self._pools: dict[Hashable, HostPool] = {}
         self._pool_by_url: dict[str, HostPool] = {}
