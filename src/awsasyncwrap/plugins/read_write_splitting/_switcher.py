@@ -23,6 +23,7 @@ from ...events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from ...hostinfo import HostInfo, HostRole
 from ...plugin import ExecuteFunc, Plugin, T
 from ...properties import Properties, WrapperProperties
+from ._plan import Step, after_no_reader, cached_fits, events_of, gone_urls, next_step
 from ._pool import HostPool, close_quietly, pool_key
 from ._tracker import tracker
 from .errors import ReadWriteSplittingError
@@ -37,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 #: Upper bound for putting a connection going back to its pool to its pristine settings.
 _RESET_TIMEOUT = 2.0
-_GONE = frozenset({HostEvent.WENT_DOWN, HostEvent.HOST_DELETED})
-_CONVERTED = {HostEvent.CONVERTED_TO_WRITER: HostRole.WRITER, HostEvent.CONVERTED_TO_READER: HostRole.READER}
 
 
 class Held:
@@ -156,13 +155,12 @@ class SwitchingPlugin(Plugin):
         for role, held in self._roles():
             if held.conn is current:
                 continue
-            events = _events_of(held.host, changes)
-            converted = {_CONVERTED[e] for e in events if e in _CONVERTED}
-            if events & _GONE or (converted and role not in converted):
+            events = events_of(held.host, changes)
+            if not cached_fits(role, events):
                 logger.debug("dropping cached %s connection to %s: %s", role.value, held.host.url, events)
                 self._forget(held)
                 await close_quietly(self._service.driver_dialect, held.conn)
-        gone = {url for url, events in changes.items() if events & _GONE}
+        gone = gone_urls(changes)
         if gone:
             for service in registry().services():
                 if isinstance(service, HostPool) and service.url in gone:
@@ -220,15 +218,19 @@ class SwitchingPlugin(Plugin):
             await self._prepare()
         here = await self._adopt(current, may_query=not in_tx)
         await self._drop_invalid(current)
-        if (here is self._reader) == read_only:
+        cached = self._reader if read_only else self._writer
+        step = next_step(read_only, here is self._reader, in_tx, cached is not None)
+        if step is Step.STAY:
             return
-        if in_tx:
+        if step is Step.REFUSE:
             where = "a reader" if read_only else "the writer"
             raise ReadWriteSplittingError(
                 f"set_read_only({read_only}) would move the connection to {where}, but a transaction is "
                 "open on the current one: commit or roll back first, then call set_read_only()."
             )
-        if read_only:
+        if step is Step.USE_CACHED and cached is not None and await self._make_current(cached, here):
+            return
+        if read_only:  # nothing cached, or the cached one failed: a new one
             await self._to_reader(here)
         else:
             await self._to_writer(here)
@@ -271,13 +273,10 @@ class SwitchingPlugin(Plugin):
                 await close_quietly(self._service.driver_dialect, held.conn)
 
     async def _to_reader(self, here: Held) -> None:
-        held = self._reader
-        if held is not None and await self._make_current(held, here):
-            return
         held = await self._open_reader()
         if held is None:
             reason = _reason(self._reader_error)
-            if not self._fallback:
+            if after_no_reader(self._fallback) is Step.FAIL:
                 raise ReadWriteSplittingError(
                     f"set_read_only(True): no reader could be reached{reason}; the connection stays on "
                     f"the writer {here.host.url}. Set rw_fallback_to_writer=true to read from the writer."
@@ -293,9 +292,6 @@ class SwitchingPlugin(Plugin):
             raise ReadWriteSplittingError(f"set_read_only(True): the new reader {held.host.url} failed.")
 
     async def _to_writer(self, here: Held) -> None:
-        held = self._writer
-        if held is not None and await self._make_current(held, here):
-            return
         try:
             held = await self._open_writer()
         except ReadWriteSplittingError:
@@ -428,13 +424,6 @@ class SwitchingPlugin(Plugin):
         if self._reader is not None:
             out.append((HostRole.READER, self._reader))
         return out
-
-
-def _events_of(host: HostInfo, changes: dict[str, set[HostEvent]]) -> set[HostEvent]:
-    events: set[HostEvent] = set()
-    for alias in host.all_aliases:
-        events |= changes.get(alias, set())
-    return events
 
 
 def _reason(exc: BaseException | None) -> str:
