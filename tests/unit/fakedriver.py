@@ -87,6 +87,7 @@ async def fake_connect(**kwargs: Any) -> FakeConnection:
 @register_driver_dialect
 class FakeDriverDialect(DriverDialect):
     code = "fake"
+    engine = "pg"
     generic_names: ClassVar[dict[str, str]] = {
         "host": "host",
         "port": "port",

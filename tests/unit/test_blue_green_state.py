@@ -174,18 +174,20 @@ def test_observe_reports_whether_routing_changed() -> None:
     assert state.observe(Role.SOURCE, rows(Phase.PREPARATION), 1.0)
 
 
-@pytest.mark.parametrize("driver", ["psycopg", "aiomysql"])
-def test_a_substituted_connect_keeps_the_name_for_tls_and_iam(driver: str) -> None:
+@pytest.mark.parametrize("code", ["psycopg", "aiomysql"])
+def test_a_substituted_connect_keeps_the_name_for_tls_and_iam(code: str) -> None:
     """PREPARATION connects go to a recorded IP, but the IAM token stays signed for the host name."""
     import awsasyncwrap.plugins.iam  # noqa: F401  # registers iam_host, as connecting with the iam plugin does
     from awsasyncwrap import HostInfo
+    from awsasyncwrap.drivers import AiomysqlDriverDialect, PsycopgDriverDialect
     from awsasyncwrap.plugins.blue_green._service import substitute
     from awsasyncwrap.properties import Properties
 
+    driver = PsycopgDriverDialect() if code == "psycopg" else AiomysqlDriverDialect()
     name = "mydb.cluster-xyz.us-east-1.rds.amazonaws.com"
     host, props = substitute(driver, HostInfo(name, 5432), "10.0.0.7", Properties({"user": "app"}))
     assert props["iam_host"] == name
-    if driver == "psycopg":  # libpq: the name for TLS, hostaddr for the socket
+    if code == "psycopg":  # libpq: the name for TLS, hostaddr for the socket
         assert (host.host, props["hostaddr"]) == (name, "10.0.0.7")
     else:
         assert host.host == "10.0.0.7"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,11 @@ __all__ = ["check_tls", "is_login_error", "lent_credentials"]
 
 _MISSING: Any = object()
 #: psycopg reports a failed connection without SQLSTATE: recognize the server's FATAL message.
-_PG_AUTH_PHRASES = ("authentication failed for user", "password authentication failed")
+#: how to give a connection TLS, per engine (for the error that refuses to send a token without it)
+_TLS_FIX = {
+    "pg": "Use sslmode=require or verify-full",
+    "mysql": "Pass ssl=ssl.create_default_context(cafile=<RDS CA bundle>)",
+}
 
 
 class _Lent(str):
@@ -72,11 +75,7 @@ def is_login_error(service: PluginService, exc: BaseException) -> bool:
         return False
     if service.is_login_error(exc):
         return True
-    driver = service.driver_dialect
-    if driver.code == "psycopg" and driver.is_driver_error(exc) and driver.error_code(exc) is None:
-        text = str(exc).lower()
-        return any(phrase in text for phrase in _PG_AUTH_PHRASES)
-    return False
+    return service.driver_dialect.says_bad_credentials(exc)
 
 
 def check_tls(driver: DriverDialect, props: Mapping[str, Any], plugin: str) -> None:
@@ -84,17 +83,11 @@ def check_tls(driver: DriverDialect, props: Mapping[str, Any], plugin: str) -> N
     if AwsProps.IAM_ALLOW_WITHOUT_TLS.get(props):
         return
     allow = AwsProps.IAM_ALLOW_WITHOUT_TLS.name
-    if driver.code == "psycopg":
-        mode = props.get("sslmode") or os.environ.get("PGSSLMODE") or "prefer"
-        if str(mode) in ("disable", "allow"):
-            raise ConfigurationError(
-                f"The {plugin} plugin sends an IAM token as the password, and RDS accepts it only over TLS, "
-                f"but sslmode={mode}. Use sslmode=require or verify-full (or set {allow}=true for a "
-                "local test database)."
-            )
-    elif driver.code == "aiomysql" and not props.get("ssl"):
-        raise ConfigurationError(
-            f"The {plugin} plugin sends an IAM token as the password, and RDS accepts it only over TLS, "
-            f"but no ssl context is given. Pass ssl=ssl.create_default_context(cafile=<RDS CA bundle>) "
-            f"(or set {allow}=true for a local test database)."
-        )
+    why = driver.without_tls(props)
+    if why is None:
+        return
+    fix = _TLS_FIX.get(driver.engine, "Use TLS")
+    raise ConfigurationError(
+        f"The {plugin} plugin sends an IAM token as the password, and RDS accepts it only over TLS, "
+        f"but {why}. {fix} (or set {allow}=true for a local test database)."
+    )

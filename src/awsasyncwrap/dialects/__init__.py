@@ -70,7 +70,7 @@ def initial_dialect(driver: DriverDialect, forced: str | None) -> DatabaseDialec
     """The dialect to start with: the forced one, else the driver's plain engine."""
     if forced:
         return get_dialect(forced)
-    return get_dialect("pg" if driver.code == "psycopg" else "mysql")
+    return get_dialect(driver.engine)
 
 
 async def detect_dialect(current: DatabaseDialect, conn: Any, driver: DriverDialect) -> DatabaseDialect:

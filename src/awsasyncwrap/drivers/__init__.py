@@ -26,11 +26,19 @@ _DIALECTS: dict[str, type[DriverDialect]] = {
 
 def register_driver_dialect(cls: type[DriverDialect]) -> type[DriverDialect]:
     """Make another driver usable (its ``matches()`` picks it by connect function)."""
+    engine = getattr(cls, "engine", None)
+    if engine not in _ENGINES:
+        raise ConfigurationError(
+            f"Driver dialect {cls.__name__} has engine={engine!r}; set the class attribute engine to one "
+            f"of {', '.join(map(repr, _ENGINES))}."
+        )
     _DIALECTS[cls.code] = cls
     _MATCHED.clear()
     return cls
 
 
+#: the database engine families a driver dialect may speak to (plain database dialect codes)
+_ENGINES = ("pg", "mysql")
 #: connect functions already matched to their dialect class
 _MATCHED: dict[Any, type[DriverDialect]] = {}
 _MATCHED_MAX = 64

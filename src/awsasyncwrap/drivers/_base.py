@@ -115,6 +115,8 @@ class DriverDialect(abc.ABC):
     """How to connect with, inspect and control one driver's connections."""
 
     code: ClassVar[str]
+    #: The database engine family the driver speaks to: ``"pg"`` or ``"mysql"`` (a plain dialect's code).
+    engine: ClassVar[str]
     #: Generic property name -> this driver's keyword.
     generic_names: ClassVar[Mapping[str, str]]
     #: The one table of the proxies' network-bound methods for this driver: every name here is
@@ -238,6 +240,22 @@ class DriverDialect(abc.ABC):
             f"connection to {host_info.url} timed out after {limit:g} s (wrapper_connect_timeout_sec, "
             f"connect_timeout or the wrapper's default of {DEFAULT_CONNECT_TIMEOUT_SEC:g} s)"
         )
+
+    def connect_timeout_value(self, seconds: float) -> float:
+        """``seconds`` as this driver's own ``connect_timeout`` takes it (default: as is)."""
+        return seconds
+
+    def aim_at(self, host: HostInfo, ip: str, props: Properties) -> tuple[HostInfo, Properties]:
+        """Connect to ``ip`` in place of ``host`` (default: ``ip`` becomes the host; TLS checks the IP)."""
+        return HostInfo(ip, host.port, host.role), props.copy()
+
+    def without_tls(self, props: Mapping[str, Any]) -> str | None:
+        """Why a connection with ``props`` may go without TLS (None: it will use TLS)."""
+        return None
+
+    def says_bad_credentials(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the server refusing the credentials where no error code says so."""
+        return False
 
     def connect_timeout_error(self, message: str) -> Exception:
         """The driver's error for a connection attempt the wrapper gave up on."""

@@ -50,6 +50,7 @@ class AiomysqlDriverDialect(DriverDialect):
     """aiomysql (MySQL and MariaDB)."""
 
     code = "aiomysql"
+    engine = "mysql"
     generic_names: ClassVar[dict[str, str]] = {
         "host": "host",
         "port": "port",
@@ -292,6 +293,9 @@ class AiomysqlDriverDialect(DriverDialect):
             logger.debug("closing an aiomysql connection politely failed: %s", type(exc).__name__)
         finally:
             conn.close()  # no-op after a polite close; frees the socket if that failed or was cancelled
+
+    def without_tls(self, props: Mapping[str, Any]) -> str | None:
+        return None if props.get("ssl") else "no ssl context is given"
 
     def link_lost(self, conn: Any) -> bool:
         reader = conn._reader  # asyncio reads all the time: an end or a reset is already known here

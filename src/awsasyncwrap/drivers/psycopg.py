@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import random
 import select
@@ -38,10 +39,15 @@ def _libpq_keywords() -> frozenset[str]:
     return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
 
 
+#: libpq's words when the server refuses a password or token
+_AUTH_FAILED_PHRASES = ("authentication failed for user", "password authentication failed")
+
+
 class PsycopgDriverDialect(DriverDialect):
     """psycopg 3, asyncio (``psycopg.AsyncConnection.connect``)."""
 
     code = "psycopg"
+    engine = "pg"
     generic_names: ClassVar[dict[str, str]] = {
         "host": "host",
         "port": "port",
@@ -205,6 +211,24 @@ class PsycopgDriverDialect(DriverDialect):
                 async with lock:
                     pass
         await conn.close()
+
+    def connect_timeout_value(self, seconds: float) -> float:
+        return max(2, math.ceil(seconds))  # libpq takes whole seconds, 2 at the least
+
+    def aim_at(self, host: HostInfo, ip: str, props: Properties) -> tuple[HostInfo, Properties]:
+        out = props.copy()
+        out["hostaddr"] = ip  # libpq connects there and keeps the name for TLS and the server's checks
+        return host, out
+
+    def without_tls(self, props: Mapping[str, Any]) -> str | None:
+        mode = props.get("sslmode") or os.environ.get("PGSSLMODE") or "prefer"
+        return f"sslmode={mode}" if str(mode) in ("disable", "allow") else None
+
+    def says_bad_credentials(self, exc: BaseException) -> bool:
+        if not self.is_driver_error(exc) or self.error_code(exc) is not None:
+            return False  # libpq's connection failures carry no SQLSTATE: only their text tells
+        text = str(exc).lower()
+        return any(phrase in text for phrase in _AUTH_FAILED_PHRASES)
 
     def link_lost(self, conn: Any) -> bool:
         try:

@@ -123,7 +123,7 @@ class BlueGreenPlugin(Plugin):
             self._side_known = True
             self.on_status_change()
             return False
-        target, props = substitute(service.driver_dialect.code, host, ip, service.props)
+        target, props = substitute(service.driver_dialect, host, ip, service.props)
         conn = await service.connect(target, props, self)
         self._note(conn, host.host, Role.TARGET)
         await service.set_current_connection(conn, host, self)
@@ -189,7 +189,7 @@ class BlueGreenPlugin(Plugin):
         is_initial: bool,
     ) -> Any:
         assert route.ip is not None
-        target, sub_props = substitute(driver_dialect.code, host_info, route.ip, props)
+        target, sub_props = substitute(driver_dialect, host_info, route.ip, props)
         logger.debug("blue/green %s: connect to %s goes to %s", self._bg_id, host_info.host, route.ip)
         return await self._plugin_service.manager.connect(
             target_driver_func, driver_dialect, target, sub_props, is_initial, self

@@ -87,15 +87,14 @@ def monitoring_props(props: Properties) -> Properties:
     return out
 
 
-def substitute(driver_code: str, host: HostInfo, ip: str, props: Properties) -> tuple[HostInfo, Properties]:
-    """Aim a connect at ``ip`` while keeping ``host``'s name for TLS and IAM (psycopg: ``hostaddr``)."""
-    out = props.copy()
+def substitute(
+    driver: DriverDialect, host: HostInfo, ip: str, props: Properties
+) -> tuple[HostInfo, Properties]:
+    """Aim a connect at ``ip`` while keeping ``host``'s name for IAM (and for TLS where the driver can)."""
+    target, out = driver.aim_at(host, ip, props)
     if "iam_host" in known_properties():  # registered when an IAM plugin is in use
         out.setdefault("iam_host", host.host)
-    if driver_code == "psycopg":
-        out["hostaddr"] = ip
-        return host, out
-    return HostInfo(ip, host.port, host.role), out
+    return target, out
 
 
 class BlueGreenStatusService(BackgroundService):
@@ -174,9 +173,7 @@ class BlueGreenStatusService(BackgroundService):
 
     async def _connect(self, host: HostInfo) -> Any:
         ip = self.state.ips.get(host.host.lower())
-        target, props = (
-            (host, self._props) if ip is None else substitute(self._driver.code, host, ip, self._props)
-        )
+        target, props = (host, self._props) if ip is None else substitute(self._driver, host, ip, self._props)
         with anyio.fail_after(_STEP_TIMEOUT):
             return await self._connector(target, props)
 
@@ -184,7 +181,7 @@ class BlueGreenStatusService(BackgroundService):
         """The side's metadata rows ([] if the server has none); None if the query is unsupported."""
         driver = self._driver
         with anyio.fail_after(_STEP_TIMEOUT):
-            if driver.code == "psycopg":
+            if driver.engine == "pg":
                 for check, query in ((_PG_CHECK, _PG_QUERY), (_RDS_PG_CHECK, _RDS_PG_QUERY)):
                     if (await driver.query(conn, check))[0][0]:
                         rows = await driver.query(conn, query, (self._client,))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -76,8 +75,7 @@ class ProbeConnection:
     def _connect_props(self, timeout: float) -> Properties:
         props = self._props.copy()
         if props.get("connect_timeout") is None:  # the driver's own bound, below ours
-            seconds = max(2, math.ceil(timeout)) if self._driver.code == "psycopg" else max(0.1, timeout)
-            props["connect_timeout"] = seconds
+            props["connect_timeout"] = self._driver.connect_timeout_value(max(0.1, timeout))
         props.setdefault("autocommit", True)
         return props
 

@@ -41,7 +41,7 @@ class LimitlessPlugin(Plugin):
     subscribed_methods = frozenset({"connect"})
 
     def __init__(self, service: PluginService, props: Properties) -> None:
-        if service.driver_dialect.code != "psycopg":
+        if service.driver_dialect.engine != "pg":
             raise ConfigurationError(
                 "The limitless plugin is for Aurora PostgreSQL Limitless Database (psycopg); "
                 f"this connection uses {service.driver_dialect.code}."
