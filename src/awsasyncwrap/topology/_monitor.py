@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._background import BackgroundService
+from .._deadline import AbortAfter, close_quietly, wait_set
+from .._tasks import cancel_and_wait, gather_within
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
@@ -52,6 +54,8 @@ WriterListener = Callable[[HostInfo, HostInfo], None]
 _DEFAULT_CONNECT_TIMEOUT = 5.0
 #: How long closing waits for a task inside a query to end by itself on its aborted socket.
 _QUERY_STOP_GRACE = 1.0
+#: How long closing one of its connections may take before it is dropped without a goodbye.
+_CLOSE_TIMEOUT = 1.0
 #: Writer checks in a row that may follow each other at the high rate while a failover is in progress.
 _MAX_QUICK_CHECKS = 10
 
@@ -103,7 +107,7 @@ class ClusterTopologyMonitor(BackgroundService):
         self._listeners: list[WriterListener] = []
         # the normal refresh's step in progress, cut short by a verification request
         self._hurry_scope: anyio.CancelScope | None = None
-        self._hurry_watch: _Watchdog | None = None
+        self._hurry_watch: AbortAfter | None = None
         self._querying: set[asyncio.Task[Any]] = set()  # tasks inside a query (see aclose)
         #: how many times the monitor probed the instances for a writer (for tests and stats)
         self.verification_rounds = 0
@@ -240,8 +244,7 @@ class ClusterTopologyMonitor(BackgroundService):
         for task in self._tasks:
             if task not in self._querying:
                 task.cancel()
-        if querying:
-            await asyncio.shield(asyncio.wait(querying, timeout=_QUERY_STOP_GRACE))
+        await gather_within(querying, _QUERY_STOP_GRACE)
         await super().aclose()
 
     def _wake_waiters(self) -> None:
@@ -293,12 +296,10 @@ class ClusterTopologyMonitor(BackgroundService):
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        await wait_set(self._wake, seconds)
 
     async def _wait_changed(self, within: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), within)
+        await wait_set(self._changed, within)
 
     def _publish(self, topology: Topology) -> None:
         old = self._topology
@@ -483,11 +484,8 @@ class ClusterTopologyMonitor(BackgroundService):
         A probe in a query ends at once (its socket was shut down); cancelling it instead would make
         psycopg try a server-side cancel first and log a warning.
         """
-        _done, pending = await asyncio.wait(tasks, timeout=self._grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=self._io_timeout)
+        pending = await gather_within(tasks, self._grace)
+        await cancel_and_wait(pending, self._io_timeout)
 
     async def _probe(
         self,
@@ -650,7 +648,7 @@ class ClusterTopologyMonitor(BackgroundService):
                 soon = verdict is Verdict.PENDING and quick <= _MAX_QUICK_CHECKS
                 pause = self._high_rate if soon else self._stuck_period
                 await asyncio.sleep(max(0.0, started + pause - time.monotonic()))  # the rate limit
-                if not soon and not await _wait_set(self._check_wanted, self._stuck_period):
+                if not soon and not await wait_set(self._check_wanted, self._stuck_period):
                     return  # no call stuck on the writer any more
                 topo = self._topology
                 if self._needs_verification() or topo is None or not self._is_same(topo.writer, suspect):
@@ -794,10 +792,7 @@ class ClusterTopologyMonitor(BackgroundService):
 
     async def _close(self, conn: Any) -> None:
         self._open.discard(conn)
-        try:
-            await asyncio.wait_for(self._driver.close(conn), 1.0)
-        except (asyncio.TimeoutError, Exception):
-            self._driver.close_now(conn)
+        await close_quietly(self._driver, conn, _CLOSE_TIMEOUT)
 
     @contextlib.asynccontextmanager
     async def _watchdog(self, conn: Any, limit: float | None = None, hurry: bool = False) -> Any:
@@ -806,7 +801,7 @@ class ClusterTopologyMonitor(BackgroundService):
         Never cancellation: a cancelled psycopg query on a dead link first tries a server-side cancel
         for seconds. ``hurry``: a verification request shortens the time left (see :meth:`_hurry`).
         """
-        watch = _Watchdog(self._io_timeout if limit is None else limit, self._driver.abort, conn)
+        watch = AbortAfter(self._io_timeout if limit is None else limit, self._driver.abort, conn)
         if hurry:
             self._hurry_watch = watch
         task = asyncio.current_task()
@@ -829,42 +824,5 @@ class ClusterTopologyMonitor(BackgroundService):
         return bool(a.all_aliases & b.all_aliases)
 
 
-class _Watchdog:
-    """Calls ``action(conn)`` once, ``limit`` seconds from now, unless cancelled; can be brought forward."""
-
-    __slots__ = ("_action", "_conn", "_deadline", "_done", "_handle", "_loop")
-
-    def __init__(self, limit: float, action: Callable[[Any], None], conn: Any) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._action = action
-        self._conn = conn
-        self._done = False
-        self._deadline = self._loop.time() + limit
-        self._handle = self._loop.call_at(self._deadline, self._fire)
-
-    def _fire(self) -> None:
-        self._done = True
-        self._action(self._conn)
-
-    def bring_forward(self, limit: float) -> None:
-        """Fire at most ``limit`` seconds from now."""
-        when = self._loop.time() + limit
-        if when < self._deadline and not self._done:
-            self._handle.cancel()
-            self._deadline = when
-            self._handle = self._loop.call_at(when, self._fire)
-
-    def cancel(self) -> None:
-        self._done = True
-        self._handle.cancel()
-
-
 def _writer(hosts: tuple[HostInfo, ...]) -> HostInfo | None:
     return next((h for h in hosts if h.role is HostRole.WRITER), None)
-
-
-async def _wait_set(event: asyncio.Event, within: float) -> bool:
-    """Whether ``event`` is set within ``within`` seconds."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(event.wait(), within)
-    return event.is_set()

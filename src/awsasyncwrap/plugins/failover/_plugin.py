@@ -18,7 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..._deadline import abort_after
 from ..._session_state import SessionHookError
+from ..._tasks import TASK_PREFIX, spawn
 from ...cursor import AsyncAwsCursor
 from ...drivers._base import ABORTS
 from ...errors import (
@@ -311,9 +313,7 @@ class FailoverPlugin(Plugin):
     ) -> asyncio.Task[_Outcome]:
         """Run the failover as a task of this plugin: it finishes even if the caller is cancelled."""
         self._stop_reason = None
-        task = asyncio.get_running_loop().create_task(
-            self._stoppable_fail_over(failed_conn, failed_host, alive), name="awsasyncwrap:failover"
-        )
+        task = spawn(self._stoppable_fail_over(failed_conn, failed_host, alive), f"{TASK_PREFIX}failover")
         self._running = task
 
         def done(t: asyncio.Task[_Outcome]) -> None:
@@ -512,20 +512,19 @@ class FailoverPlugin(Plugin):
             if conn is None:
                 conn = await service.connect_within(host, limit, self._props, plugin_to_skip=self)
             # a hung server: abort the socket rather than cancel (psycopg takes seconds to cancel)
-            watchdog = asyncio.get_running_loop().call_later(limit, driver.abort, conn)
             self._querying = conn
             try:
-                if want is not None:
-                    role = await service.get_host_role(conn)
-                    if role is not want:
-                        logger.debug(
-                            "failover candidate %s is a %s, not a %s", host.url, role.value, want.value
-                        )
-                        await service.dispose(conn)
-                        return None
-                await service.session_state.apply_to(conn, driver)
+                with abort_after(limit, driver.abort, conn):
+                    if want is not None:
+                        role = await service.get_host_role(conn)
+                        if role is not want:
+                            logger.debug(
+                                "failover candidate %s is a %s, not a %s", host.url, role.value, want.value
+                            )
+                            await service.dispose(conn)
+                            return None
+                    await service.session_state.apply_to(conn, driver)
             finally:
-                watchdog.cancel()
                 self._querying = None
             if self._stop_reason is not None:
                 await service.dispose(conn)
