@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from awsasyncwrap.plugins.failover._plugin import _never_sent
+from awsasyncwrap.plugins.failover._calls import never_sent as _never_sent
 
 pytestmark = pytest.mark.timeout(10)
 
