@@ -24,6 +24,7 @@ from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ._model import HostMapper, Topology, UnknownRegionError
 from ._schedule import Backoff
+from ._writer_check import same_host
 
 if TYPE_CHECKING:
     from ..dialects._topology import TopologyAwareDialect, TopologyEntry
@@ -288,13 +289,7 @@ class MonitorBase(BackgroundService):
             if hurry:
                 self._hurry_watch = None
 
-    @staticmethod
-    def _is_same(a: HostInfo | None, b: HostInfo | None) -> bool:
-        if a is None or b is None:
-            return False
-        if a.host_id is not None and a.host_id == b.host_id:
-            return True
-        return bool(a.all_aliases & b.all_aliases)
+    _is_same = staticmethod(same_host)
 
 
 def writer_of(hosts: tuple[HostInfo, ...]) -> HostInfo | None:
