@@ -18,11 +18,15 @@ import weakref
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
+from ._tasks import TASK_PREFIX, gather_within, log_death, spawn, survive
+
 __all__ = ["BackgroundService", "ServiceRegistry", "registry", "release_resources"]
 
 logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound="BackgroundService")
+
+_report_death = log_death(logger)
 
 _CLOSE_TIMEOUT = 5.0
 
@@ -60,25 +64,17 @@ class BackgroundService:
         self._closed = True
         callbacks, self._close_callbacks = self._close_callbacks, []
         for callback in callbacks:
-            try:
+            with survive(logger, "close callback of %s failed", self.name):
                 callback()
-            except Exception:
-                logger.warning("close callback of %s failed", self.name, exc_info=True)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``coro`` as a task owned by this service; it is cancelled by :meth:`aclose`."""
         if self._closed:
             coro.close()
             raise RuntimeError(f"{self.name} is closed")
-        task = asyncio.get_running_loop().create_task(coro, name=f"awsasyncwrap:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task = spawn(coro, f"{TASK_PREFIX}{name}", self._tasks)
+        task.add_done_callback(_report_death)
         return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("background task %s died: %r", task.get_name(), exc, exc_info=exc)
 
     async def aclose(self) -> None:
         """Cancel every owned task and wait (bounded) for them to finish."""
@@ -86,16 +82,9 @@ class BackgroundService:
         tasks = [t for t in self._tasks if not t.done()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            current = asyncio.current_task()
-            tasks = [t for t in tasks if t is not current]
-            _done, pending = (
-                await asyncio.shield(asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT)) if tasks else (set(), set())
-            )
-            for task in pending:
-                logger.warning(
-                    "background task %s did not stop within %.0f s", task.get_name(), _CLOSE_TIMEOUT
-                )
+        current = asyncio.current_task()
+        for task in await gather_within([t for t in tasks if t is not current], _CLOSE_TIMEOUT):
+            logger.warning("background task %s did not stop within %.0f s", task.get_name(), _CLOSE_TIMEOUT)
         await self.on_close()
 
     async def on_close(self) -> None:
@@ -159,9 +148,7 @@ class ServiceRegistry:
     def _dispose(self, key: Hashable, entry: _Entry) -> None:
         if self._entries.get(key) is entry and entry.refs <= 0:
             del self._entries[key]
-            task = self._loop.create_task(entry.service.aclose(), name=f"awsasyncwrap:dispose:{key}")
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            spawn(entry.service.aclose(), f"{TASK_PREFIX}dispose:{key}", self._closing, loop=self._loop)
 
     async def aclose(self) -> None:
         """Stop every service now, whoever still holds it."""

@@ -15,6 +15,7 @@ from ._compat_props import translate as translate_aws_wrapper_props
 from ._pipeline import Chain, PluginManager
 from ._scoped import PipedContext, piped_iter
 from ._session_state import Applier
+from ._tasks import spawn
 from .cursor import AsyncAwsCursor, AsyncAwsMysqlCursor
 from .drivers import DriverDialect, driver_dialect_for
 from .errors import ConfigurationError
@@ -482,8 +483,8 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection):
             if conn is not None:
                 self._driver.close_now(conn)
             return _Done()
-        task = self._releasing = loop.create_task(
-            self._close_in_background(conn, chain), name="awsasyncwrap:close"
+        task = self._releasing = spawn(
+            self._close_in_background(conn, chain), "awsasyncwrap:close", loop=loop
         )
         if conn is not None:  # cancelled (the loop shutting down): close() promised a closed socket anyway
             task.add_done_callback(partial(_close_if_cancelled, self._driver, conn))

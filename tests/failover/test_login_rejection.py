@@ -81,7 +81,7 @@ async def test_a_failover_that_cannot_use_the_writer_retries_with_a_pause(
         other = await connect(tb, **props)
         try:
             await until(lambda: any(m.topology is not None for m in topology_monitors()), timeout=20)
-            caplog.set_level("DEBUG", logger="awsasyncwrap.plugins.failover._plugin")
+            caplog.set_level("DEBUG", logger="awsasyncwrap.plugins.failover._search")
             started = time.monotonic()
             with pytest.raises((psycopg.OperationalError, AwsWrapperError)), anyio.fail_after(20):
                 await connect(tb, **props, user="limited_role", failover_timeout_sec=2)

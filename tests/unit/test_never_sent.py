@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from awsasyncwrap.plugins.failover._plugin import _never_sent, _transport_settled
+from awsasyncwrap.plugins.failover._calls import never_sent as _never_sent
+from awsasyncwrap.plugins.failover._calls import transport_settled as _transport_settled
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,12 +1,11 @@
-"""Topology logic without servers: cluster ids, mapping instance ids to hosts, picking the writer row,
-the monitor's watchdog. The monitor against real servers and real faults is in tests/failover."""
+"""Topology logic without servers: cluster ids, mapping instance ids to hosts, picking the writer row
+(the monitor's watchdog, ``AbortAfter``, is in test_deadline.py). The monitor against real servers and
+real faults is in tests/failover."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -17,7 +16,6 @@ from awsasyncwrap.dialects import get_dialect
 from awsasyncwrap.dialects._topology import TopologyEntry, _one_writer
 from awsasyncwrap.errors import ConfigurationError
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology, cluster_id_for, monitor_key
-from awsasyncwrap.topology._monitor import _Watchdog
 
 from .fakedriver import FakeDriverDialect, fake_connect
 
@@ -101,22 +99,3 @@ def test_the_freshest_writer_row_wins() -> None:
     fresh = TopologyEntry("b", True, last_update=t0 + datetime.timedelta(seconds=5))
     reader = TopologyEntry("c", False, last_update=t0)
     assert _one_writer([stale, fresh, reader]) == [fresh, reader]
-
-
-async def test_watchdog_fires_once_and_can_be_brought_forward() -> None:
-    fired: list[Any] = []
-    done = asyncio.Event()
-
-    def abort(conn: Any) -> None:
-        fired.append(conn)
-        done.set()
-
-    watch = _Watchdog(30.0, abort, "conn")
-    watch.bring_forward(0.01)
-    watch.bring_forward(5.0)  # never later again
-    await asyncio.wait_for(done.wait(), 2)
-    assert fired == ["conn"]
-    cancelled = _Watchdog(0.01, abort, "other")
-    cancelled.cancel()
-    cancelled.bring_forward(0.0)  # a cancelled watchdog stays cancelled
-    assert cancelled._handle.cancelled()

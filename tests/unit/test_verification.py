@@ -19,8 +19,8 @@ import polling
 from awsasyncwrap import HostInfo, HostRole, Properties
 from awsasyncwrap.dialects import get_dialect
 from awsasyncwrap.dialects._topology import TopologyEntry
-from awsasyncwrap.plugins.failover._plugin import VERIFIED_FRESH, role_check_needed
 from awsasyncwrap.plugins.failover._race import MAX_RACING, EarlyConnects
+from awsasyncwrap.plugins.failover._search import VERIFIED_FRESH, role_check_needed
 from awsasyncwrap.topology import ClusterTopologyMonitor, HostMapper, Topology
 from awsasyncwrap.topology._schedule import (
     DISCOVERY_AFTER,

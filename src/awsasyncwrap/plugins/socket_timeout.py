@@ -8,10 +8,10 @@ lost connection. The timer is a loop callback, no task.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._compat_props import SOCKET_TIMEOUT
+from .._deadline import abort_after
 from ..plugin import ExecuteFunc, Plugin, PluginFactory
 
 if TYPE_CHECKING:
@@ -39,24 +39,15 @@ class SocketTimeoutPlugin(Plugin):
         conn = self._service.current_connection
         if not timeout or conn is None:
             return await execute_func()
-        driver = self._service.driver_dialect
-        expired: list[bool] = []
-
-        def expire() -> None:
-            expired.append(True)
-            driver.abort(conn)
-
-        timer = asyncio.get_running_loop().call_later(timeout, expire)
-        try:
-            return await execute_func()
-        except Exception as exc:
-            if expired and hasattr(exc, "add_note"):
-                exc.add_note(
-                    f"awsasyncwrap: socket_timeout ({timeout:g} s) expired; the connection was aborted"
-                )
-            raise
-        finally:
-            timer.cancel()
+        with abort_after(timeout, self._service.driver_dialect.abort, conn) as timer:
+            try:
+                return await execute_func()
+            except Exception as exc:
+                if timer.fired and hasattr(exc, "add_note"):
+                    exc.add_note(
+                        f"awsasyncwrap: socket_timeout ({timeout:g} s) expired; the connection was aborted"
+                    )
+                raise
 
 
 class SocketTimeoutPluginFactory(PluginFactory):

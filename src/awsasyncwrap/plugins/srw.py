@@ -15,12 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from .._deadline import close_quietly
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties, WrapperProperty, _parse_bool, _parse_int, _parse_str, register_property
 from ..rds_utils import RdsUtils
-from .read_write_splitting._pool import close_quietly
 from .read_write_splitting._switcher import Held, SwitchingPlugin
 from .read_write_splitting.errors import ReadWriteSplittingError
 

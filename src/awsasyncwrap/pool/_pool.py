@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 
+from .._tasks import TASK_PREFIX, gather_within, spawn
 from ..connection import AsyncAwsConnection, AsyncAwsMysqlConnection
 from ._errors import PoolClosed, PoolTimeout, TooManyRequests
 from ._outcome import Outcome, classify
@@ -215,8 +216,7 @@ class AsyncAwsConnectionPool:
         idle, self._idle = self._idle, []
         with anyio.move_on_after(timeout, shield=True):
             await asyncio.gather(*(_close(s.conn, abort=False) for s in idle), return_exceptions=True)
-            if self._tasks:
-                await asyncio.wait(list(self._tasks))
+            await gather_within(list(self._tasks), None)
         for task in list(self._tasks):
             task.cancel()
         logger.debug("pool %s closed", self.name)
@@ -484,9 +484,7 @@ class AsyncAwsConnectionPool:
             logger.warning("pool %s: refill failed: %s", self.name, type(exc).__name__)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"awsasyncwrap:{self.name}:{what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(coro, f"{TASK_PREFIX}{self.name}:{what}", self._tasks)
 
     def _check_open(self) -> None:
         if self._closed:

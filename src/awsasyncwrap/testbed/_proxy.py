@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from .._tasks import cancel_and_wait, spawn
 from ._errors import TestbedError
 
 __all__ = ["MODES", "FaultProxy", "Target", "parse_mode"]
@@ -347,10 +348,7 @@ class FaultProxy:
         return link
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = self._loop.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return spawn(coro, name, self._tasks, loop=self._loop)
 
     async def _connect(self, link: _Link) -> None:
         while True:
@@ -384,9 +382,6 @@ class FaultProxy:
             self._server.close()
         for link in list(self._links):
             link.close(reset=True)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks), None)
         if self._server is not None:
             await self._server.wait_closed()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._tasks import cancel_and_wait, gather_within, spawn
 from ._errors import TestbedError
 from ._model import FailoverReport, Instance
 from ._settle import FOLLOW, publish
@@ -86,19 +87,15 @@ async def _drain(tb: Testbed, writer: Instance, must: Instance | None) -> bool:
             logger.info("cannot compare the readers of writer %s (%s)", writer.id, exc)
             must = live[0]
     # tasks owned by this call: all of them are done or cancelled and awaited when it returns
-    tasks = {inst: asyncio.ensure_future(_drain_into(tb, writer, inst)) for inst in live}
+    tasks = {inst: spawn(_drain_into(tb, writer, inst), f"testbed:catch-up:{inst.id}") for inst in live}
     key = tasks[must]
     try:
         with anyio.move_on_after(tb._catch_up_timeout):
-            await asyncio.wait({key})
-            rest = [task for task in tasks.values() if task is not key]
-            if rest:
-                await asyncio.wait(rest, timeout=_GRACE)
+            await gather_within([key], None)
+            await gather_within([task for task in tasks.values() if task is not key], _GRACE)
     finally:
-        for task in tasks.values():
-            task.cancel()
         with anyio.CancelScope(shield=True):
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            await cancel_and_wait(list(tasks.values()), None)
     for inst, task in tasks.items():
         if not _succeeded(task):
             level = logging.WARNING if inst is must else logging.INFO

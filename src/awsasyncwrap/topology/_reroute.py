@@ -13,6 +13,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from .._deadline import abort_after
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperty, _parse_str, register_property
 from ..rds_utils import RdsUtils
@@ -111,11 +112,8 @@ async def _try(
     conn = None
     try:
         conn = await service.connect_within(host, limit, service.props, plugin_to_skip=skip)
-        watchdog = asyncio.get_running_loop().call_later(limit, service.driver_dialect.abort, conn)
-        try:
+        with abort_after(limit, service.driver_dialect.abort, conn):
             role = await service.get_host_role(conn)
-        finally:
-            watchdog.cancel()
         if role is want:
             return conn
         logger.debug("%s is a %s, not a %s", host.url, role.value, want.value)

@@ -6,6 +6,9 @@ never cancellation, never a timeout the application set (``asyncio.timeout``, ``
 plugin asks it for a writer verified after the failure and waits (bounded) for it, so no topology
 query ever runs inside a user call. Concurrent failures of one connection share one failover, and
 calls arriving while it runs wait for it.
+
+The host search is in :mod:`._search`, what a failed call tells (transaction, statement sent) in
+:mod:`._calls`, the settings and state in :mod:`._base`.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..._session_state import SessionHookError
+from ..._tasks import TASK_PREFIX, spawn
 from ...cursor import AsyncAwsCursor
 from ...drivers._base import ABORTS
 from ...errors import (
@@ -28,21 +30,24 @@ from ...errors import (
     FailoverSuccessError,
     TransactionResolutionUnknownError,
 )
-from ...hostinfo import HostAvailability, HostInfo, HostRole
+from ...hostinfo import HostAvailability, HostInfo
 from ...plugin import ConnectFunc, ExecuteFunc, Plugin, PluginFactory, T
-from ...properties import Properties, WrapperProperties
-from ...rds_utils import RdsUtils
-from ...topology import (
-    ClusterTopologyMonitor,
-    RdsHostListProvider,
-    Topology,
-    cluster_id_for,
-    existing_monitor,
+from ...properties import Properties
+from ...topology import ClusterTopologyMonitor, cluster_id_for, existing_monitor
+from ._base import STRICT_WRITER, Outcome
+from ._calls import (
+    PQTRANS_ACTIVE,
+    PQTRANS_INERROR,
+    PQTRANS_INTRANS,
+    PQTRANS_UNKNOWN,
+    SENDS_NOTHING,
+    in_transaction,
+    never_sent,
+    transport_settled,
 )
-from ._race import EarlyConnects
 from ._read_only import fails_over_on_read_only
+from ._search import HostSearch
 from .errors import driver_error_class
-from .props import ENABLE_CONNECT_FAILOVER, FAILOVER_CONNECT_TIMEOUT_SEC
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect
@@ -51,10 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["FailoverPlugin", "FailoverPluginFactory"]
 
 logger = logging.getLogger(__name__)
-
-STRICT_WRITER = "strict_writer"
-STRICT_READER = "strict_reader"
-READER_OR_WRITER = "reader_or_writer"
 
 #: Driver error codes of timeouts the application asked for: never a reason to fail over.
 _USER_TIMEOUT_CODES = frozenset({"57014", "3024", "1317", "1969"})
@@ -66,57 +67,13 @@ _NO_FAILOVER = frozenset({"Connection.close"})
 #: Methods that succeed once the connection failed over: the server ended what they were to end.
 _DONE_BY_FAILOVER = frozenset({"Connection.rollback"})
 
-_rds = RdsUtils()
 
-
-class _Outcome:
-    """What one failover produced: the new host, or the reason it failed."""
-
-    __slots__ = ("error", "host")
-
-    def __init__(self, host: HostInfo | None, error: BaseException | None) -> None:
-        self.host = host
-        self.error = error
-
-
-class FailoverPlugin(Plugin):
+class FailoverPlugin(HostSearch):
     """Fails the connection over to a new writer (or reader) when its host is lost."""
 
     subscribed_methods = frozenset({"*"})
 
-    def __init__(self, service: PluginService, props: Properties) -> None:
-        self._service = service
-        self._driver = service.driver_dialect  # fixed for the connection's life
-        self._props = props
-        self._enabled = bool(WrapperProperties.ENABLE_FAILOVER.get(props))
-        self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.get_or(props, 300.0)
-        self._connect_timeout = FAILOVER_CONNECT_TIMEOUT_SEC.get_or(props, 5.0)
-        self._connect_failover = ENABLE_CONNECT_FAILOVER.get_or(props, True)
-        self._strategy = WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.get_or(props, "random")
-        self._mode_prop = WrapperProperties.FAILOVER_MODE.get(props)
-        self._running: asyncio.Task[_Outcome] | None = None
-        self._stop_reason: str | None = None  # why the running failover was stopped, if it was
-        self._querying: Any = None  # the candidate connection the failover is querying, if any
-        self._last_call = _monotonic()  # when the last call through this plugin started
-        #: failovers this connection went through (for tests and stats)
-        self.failover_count = 0
-
-    # --- configuration ----------------------------------------------------------------------------
-
-    @property
-    def mode(self) -> str:
-        """strict_writer, strict_reader or reader_or_writer."""
-        if self._mode_prop is not None:
-            return self._mode_prop
-        initial = self._service.initial_connection_host_info
-        return READER_OR_WRITER if _rds.is_reader_cluster_dns(initial.host) else STRICT_WRITER
-
-    def _provider(self) -> RdsHostListProvider | None:
-        provider = self._service.host_list_provider
-        ok = isinstance(provider, RdsHostListProvider) and provider.supports_topology
-        return provider if ok else None  # type: ignore[return-value]
-
-    # --- error classification -----------------------------------------------------------------------
+    # --- error classification -------------------------------------------------------------------------------
 
     def should_fail_over(self, exc: BaseException, conn: Any) -> bool:
         """Whether ``exc`` means the connection's host is lost (never cancellation or a user timeout)."""
@@ -129,7 +86,7 @@ class FailoverPlugin(Plugin):
             return False
         return self._service.is_network_error(exc, conn)
 
-    # --- pipeline -------------------------------------------------------------------------------------
+    # --- pipeline -------------------------------------------------------------------------------------------
 
     async def execute(
         self, target: object, method_name: str, execute_func: ExecuteFunc[T], *args: Any, **kwargs: Any
@@ -148,17 +105,17 @@ class FailoverPlugin(Plugin):
             in_tx = False
         elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
             status = conn.pgconn.transaction_status
-            in_tx = status in (_PQTRANS_INTRANS, _PQTRANS_INERROR) or (
-                status == _PQTRANS_ACTIVE and not conn.autocommit
+            in_tx = status in (PQTRANS_INTRANS, PQTRANS_INERROR) or (
+                status == PQTRANS_ACTIVE and not conn.autocommit
             )
-            link = status != _PQTRANS_UNKNOWN
+            link = status != PQTRANS_UNKNOWN
         elif driver.code == "aiomysql":  # what its driver dialect asks, without the two calls around it
             in_tx = bool(conn.get_transaction_status())
             link = conn._writer
             reader = conn._reader  # asyncio reads all the time: an end it read is known without a syscall
             ended = reader is not None and (reader.at_eof() or reader._exception is not None)
         else:
-            in_tx = _in_transaction(driver, conn)
+            in_tx = in_transaction(driver, conn)
         now = _monotonic()
         idle, self._last_call = now - self._last_call, now
         if (
@@ -187,8 +144,8 @@ class FailoverPlugin(Plugin):
                 await self._fail_over(exc, conn, in_tx, False, method_name, alive=True)
                 return None  # type: ignore[return-value]  # a method the failover itself completed
             if driver.code == "aiomysql":
-                await _transport_settled(link)
-            sent = method_name not in _SENDS_NOTHING and not _never_sent(driver.code, exc, conn, link, aborts)
+                await transport_settled(link)
+            sent = method_name not in SENDS_NOTHING and not never_sent(driver.code, exc, conn, link, aborts)
             await self._fail_over(exc, conn, in_tx, sent, method_name)
             return None  # type: ignore[return-value]  # a method the failover itself completed
 
@@ -245,7 +202,7 @@ class FailoverPlugin(Plugin):
             else:
                 running.cancel()
 
-    # --- failover -------------------------------------------------------------------------------------
+    # --- failover -------------------------------------------------------------------------------------------
 
     async def _wait_running(self, target: object) -> None:
         """A failover of this connection is in progress: wait for it before using the connection."""
@@ -283,7 +240,7 @@ class FailoverPlugin(Plugin):
                 running = self._spawn(failed_conn, service.current_host_info, alive)
             outcome = await asyncio.shield(running)
         else:
-            outcome = _Outcome(service.current_host_info, None)  # someone else already moved us
+            outcome = Outcome(service.current_host_info, None)  # someone else already moved us
         if service.closed:
             raise service.closed_error(in_flight=True) from exc
         driver_code = service.driver_dialect.code
@@ -313,15 +270,13 @@ class FailoverPlugin(Plugin):
 
     def _spawn(
         self, failed_conn: Any, failed_host: HostInfo | None, alive: bool = False
-    ) -> asyncio.Task[_Outcome]:
+    ) -> asyncio.Task[Outcome]:
         """Run the failover as a task of this plugin: it finishes even if the caller is cancelled."""
         self._stop_reason = None
-        task = asyncio.get_running_loop().create_task(
-            self._stoppable_fail_over(failed_conn, failed_host, alive), name="awsasyncwrap:failover"
-        )
+        task = spawn(self._stoppable_fail_over(failed_conn, failed_host, alive), f"{TASK_PREFIX}failover")
         self._running = task
 
-        def done(t: asyncio.Task[_Outcome]) -> None:
+        def done(t: asyncio.Task[Outcome]) -> None:
             if self._running is t:
                 self._running = None
             if not t.cancelled() and t.exception() is not None:
@@ -332,7 +287,7 @@ class FailoverPlugin(Plugin):
 
     async def _stoppable_fail_over(
         self, failed_conn: Any, failed_host: HostInfo | None, alive: bool
-    ) -> _Outcome:
+    ) -> Outcome:
         """The failover, which :meth:`_stop` ends with a FailoverFailedError outcome."""
         try:
             return await self._do_fail_over(failed_conn, failed_host, alive)
@@ -344,9 +299,9 @@ class FailoverPlugin(Plugin):
             if uncancel is not None:
                 uncancel()
             logger.info("failover stopped: %s", reason)
-            return _Outcome(None, FailoverFailedError(f"stopped: {reason}"))
+            return Outcome(None, FailoverFailedError(f"stopped: {reason}"))
 
-    async def _do_fail_over(self, failed_conn: Any, failed_host: HostInfo | None, alive: bool) -> _Outcome:
+    async def _do_fail_over(self, failed_conn: Any, failed_host: HostInfo | None, alive: bool) -> Outcome:
         service = self._service
         provider = self._provider()
         assert provider is not None
@@ -362,12 +317,12 @@ class FailoverPlugin(Plugin):
         try:
             conn, host = await self._find_host(monitor, failed_host, started)
         except FailoverFailedError as exc:
-            return _Outcome(None, exc)
+            return Outcome(None, exc)
         finally:
             monitor.remove_close_callback(stop)
         if service.closed:
             await service.dispose(conn)
-            return _Outcome(None, FailoverFailedError("the connection was closed"))
+            return Outcome(None, FailoverFailedError("the connection was closed"))
         self.failover_count += 1
         try:
             await service.set_current_connection(conn, host, plugin_to_skip=self)
@@ -377,7 +332,7 @@ class FailoverPlugin(Plugin):
                 f"preparing the connection to {host.url} failed: {type(exc).__name__}"
             )
             failed.__cause__ = exc
-            return _Outcome(None, failed)
+            return Outcome(None, failed)
         topo = provider.known_topology()  # None if the connection closed meanwhile
         if topo is not None:
             await service.apply_hosts(topo.hosts)
@@ -388,237 +343,10 @@ class FailoverPlugin(Plugin):
             host.url,
             time.monotonic() - started,
         )
-        return _Outcome(host, None)
-
-    def _check_stopped(self) -> None:
-        if self._stop_reason is not None:
-            raise FailoverFailedError(f"stopped: {self._stop_reason}")
+        return Outcome(host, None)
 
     def _stop_by_release(self) -> None:
         self._stop("release_resources() stopped the cluster's topology monitor")
-
-    async def _find_host(
-        self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float
-    ) -> tuple[Any, HostInfo]:
-        deadline = since + self._timeout
-        if self.mode == STRICT_WRITER:
-            return await self._to_writer(monitor, failed_host, since, deadline)
-        return await self._to_reader(monitor, failed_host, since, deadline)
-
-    async def _to_writer(
-        self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
-    ) -> tuple[Any, HostInfo]:
-        last_error: str = "timeout"
-        pause = _FIRST_RETRY_PAUSE  # never retry without a pause; doubles up to the high refresh rate
-        most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
-        monitor.request_verification(since, failed_host)
-        early = self._connect_early(monitor, failed_host)  # the new writer's connection, ready sooner
-        try:
-            while True:
-                self._check_stopped()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise FailoverFailedError(f"no writer within {self._timeout:g} s ({last_error})")
-                if monitor.closed:
-                    raise FailoverFailedError(
-                        "the cluster's topology monitor was stopped (release_resources())"
-                    )
-                monitor.request_verification(since, failed_host)
-                topo = await monitor.wait_for_writer(since, remaining)
-                if topo is not None and topo.writer is not None:
-                    writer = topo.writer
-                    self._check_writer(writer, topo)
-                    if not self._service.permits(writer):
-                        raise FailoverFailedError(
-                            f"the new writer {writer.url} is not among the instances this connection may "
-                            f"use ({self._service.allowed_hosts}: the custom endpoint's members)"
-                        )
-                    want = HostRole.WRITER if role_check_needed(topo.verified_at, time.monotonic()) else None
-                    conn = await self._try_connect(writer, deadline, want=want, early=early)
-                    if conn is not None:
-                        return conn, writer
-                    last_error = f"could not use writer {writer.url}"
-                    since = time.monotonic()  # the verified writer failed us: ask for a newer one
-                await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-                pause = min(pause * 2, max(most, _FIRST_RETRY_PAUSE))
-        finally:
-            await early.aclose()
-
-    def _check_writer(self, writer: HostInfo, topo: Topology) -> None:
-        """Raise if failover must not take ``writer`` (a hook for subclasses; nothing here)."""
-
-    def _connect_early(self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None) -> EarlyConnects:
-        service = self._service
-        topo = monitor.topology
-        failed = failed_host.all_aliases if failed_host is not None else frozenset()
-        hosts = service.permitted(
-            h for h in (topo.hosts if topo is not None else ()) if not (h.all_aliases & failed)
-        )
-
-        async def connect(host: HostInfo, limit: float) -> Any:
-            return await service.connect_within(host, limit, self._props, plugin_to_skip=self)
-
-        return EarlyConnects(monitor, hosts, connect, service.dispose, self._connect_timeout)
-
-    async def _to_reader(
-        self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
-    ) -> tuple[Any, HostInfo]:
-        strict = self.mode == STRICT_READER
-        monitor.request_verification(since, failed_host)
-        pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
-        while True:
-            if monitor.closed:
-                raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
-            topo = monitor.topology
-            for host in self._reader_candidates(topo, failed_host, strict):
-                self._check_stopped()
-                if time.monotonic() >= deadline:
-                    break
-                conn = await self._try_connect(host, deadline, want=HostRole.READER if strict else None)
-                if conn is not None:
-                    role = HostRole.READER if host.role is not HostRole.WRITER else HostRole.WRITER
-                    return conn, host.with_role(role)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FailoverFailedError(f"no {'reader' if strict else 'host'} within {self._timeout:g} s")
-            await asyncio.sleep(min(pause, remaining))
-
-    def _reader_candidates(
-        self, topo: Topology | None, failed_host: HostInfo | None, strict: bool
-    ) -> list[HostInfo]:
-        if topo is None:
-            return []
-        failed = failed_host.all_aliases if failed_host is not None else frozenset()
-        readers = [h for h in topo.readers if not (h.all_aliases & failed)]
-        up = [h for h in readers if h.availability is HostAvailability.AVAILABLE]
-        down = [h for h in readers if h.availability is not HostAvailability.AVAILABLE]
-        random.shuffle(up)
-        ordered = up + down
-        service = self._service
-        if self._strategy != "random" and up and service.accepts_strategy(HostRole.READER, self._strategy):
-            first = service.get_host_info_by_strategy(HostRole.READER, self._strategy, up)
-            ordered = [first] + [h for h in ordered if h != first]
-        ordered += [h for h in topo.readers if h.all_aliases & failed]  # a restarted reader, last
-        if not strict and topo.writer is not None:
-            ordered.append(topo.writer)
-        return service.permitted(ordered)
-
-    async def _try_connect(
-        self, host: HostInfo, deadline: float, want: HostRole | None, early: EarlyConnects | None = None
-    ) -> Any:
-        """A connection to ``host`` (opened early, or now) with the session state re-applied, or None."""
-        service = self._service
-        driver = service.driver_dialect
-        limit = max(0.001, min(self._connect_timeout, deadline - time.monotonic()))
-        conn: Any = None
-        try:
-            if early is not None:
-                conn = await early.take(host, limit)
-            if conn is None:
-                conn = await service.connect_within(host, limit, self._props, plugin_to_skip=self)
-            # a hung server: abort the socket rather than cancel (psycopg takes seconds to cancel)
-            watchdog = asyncio.get_running_loop().call_later(limit, driver.abort, conn)
-            self._querying = conn
-            try:
-                if want is not None:
-                    role = await service.get_host_role(conn)
-                    if role is not want:
-                        logger.debug(
-                            "failover candidate %s is a %s, not a %s", host.url, role.value, want.value
-                        )
-                        await service.dispose(conn)
-                        return None
-                await service.session_state.apply_to(conn, driver)
-            finally:
-                watchdog.cancel()
-                self._querying = None
-            if self._stop_reason is not None:
-                await service.dispose(conn)
-                return None
-            return conn
-        except asyncio.CancelledError:
-            if conn is not None:
-                await service.dispose(conn)
-            raise
-        except Exception as exc:
-            if service.is_login_error(exc):
-                raise FailoverFailedError(f"login to {host.url} failed") from exc
-            if isinstance(exc, SessionHookError) and not service.is_network_error(exc.__cause__ or exc, conn):
-                await service.dispose(conn)
-                raise FailoverFailedError(f"{exc} (on {host.url})") from exc  # it would fail on any host
-            logger.debug("failover candidate %s failed: %s", host.url, type(exc).__name__)
-            if self._stop_reason is None:  # else its socket was shut down by _stop, not by the host
-                service.set_availability(host.all_aliases, HostAvailability.UNAVAILABLE)
-            if conn is not None:
-                await service.dispose(conn)
-            return None
-
-
-_FIRST_RETRY_PAUSE = 0.01  # seconds before a failover retries the writer after an attempt failed
-
-#: a writer the monitor verified less than this many seconds ago is taken without asking the new
-#: connection its role again (a round trip on the critical path; a demotion within 0.1 s of a
-#: promotion is not a failover this wrapper can see anyway, and the next call would fail over again)
-VERIFIED_FRESH = 0.1
-
-
-def role_check_needed(verified_at: float | None, now: float) -> bool:
-    """Whether a failover must ask the new writer's connection its role (the verdict is not fresh)."""
-    return verified_at is None or not (0.0 <= now - verified_at < VERIFIED_FRESH)
-
-
-#: libpq's PGTransactionStatusType values (psycopg.pq.TransactionStatus) as ints: ``execute`` reads
-#: ``conn.pgconn.transaction_status`` before every call (a broken connection reports UNKNOWN, so it
-#: cannot be asked after the failure), and ``conn.info.transaction_status`` builds an object and an
-#: enum each time (about 1 µs).
-_PQTRANS_ACTIVE, _PQTRANS_INTRANS, _PQTRANS_INERROR, _PQTRANS_UNKNOWN = 1, 2, 3, 4
-
-
-#: methods whose calls carry no statement: whatever they were waiting for, running them again is safe
-_SENDS_NOTHING = frozenset({"Connection.notifies"})
-
-
-def _never_sent(driver_code: str, exc: Exception, conn: Any, link: Any, aborts: int) -> bool:
-    """Whether a failed call surely never reached the server (so running it again is safe).
-
-    ``link``: what the call saw before it started (falsy: the driver knew the link was gone);
-    ``aborts``: :attr:`ABORTS.seq` then. Anything else that failed may have been executed.
-    """
-    if not link or (conn is not None and ABORTS.aborted_by(conn, aborts)):
-        return True
-    if driver_code == "psycopg":  # psycopg's own check before it sends anything
-        return str(exc) == "the connection is closed"
-    if driver_code == "aiomysql":
-        # asyncio counts writes to a transport that was already lost; and a write that the socket
-        # refused (the peer had closed, not yet seen by the loop) ends the transport with EPIPE
-        if int(getattr(getattr(link, "transport", None), "_conn_lost", 0) or 0) > 1:
-            return True
-        reader = getattr(link, "_reader", None)
-        return reader is not None and isinstance(reader.exception(), BrokenPipeError)
-    return False
-
-
-async def _transport_settled(link: Any) -> None:
-    """Let a lost asyncio transport tell its reader why it was lost before the call is judged.
-
-    A write the socket refused (the peer had closed, not yet seen by the loop) ends the transport, but its
-    reader learns the reason (``BrokenPipeError``: nothing was sent) only one loop turn later.
-    """
-    transport = getattr(link, "transport", None)
-    reader = getattr(link, "_reader", None)
-    if transport is not None and reader is not None and reader.exception() is None and transport.is_closing():
-        await asyncio.sleep(0)
-
-
-def _in_transaction(driver: DriverDialect, conn: Any) -> bool:
-    """Whether a transaction is open; psycopg's ACTIVE in autocommit is just another call in flight."""
-    if not driver.is_in_transaction(conn):
-        return False
-    if driver.code == "psycopg" and driver.get_autocommit(conn):
-        from psycopg import pq
-
-        return bool(conn.info.transaction_status != pq.TransactionStatus.ACTIVE)
-    return True
 
 
 class FailoverPluginFactory(PluginFactory):

@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
+from ..._tasks import TASK_PREFIX, cancel_and_wait, gather_within, spawn
 from ...hostinfo import HostInfo
 
 __all__ = ["MAX_RACING", "EarlyConnects"]
@@ -56,20 +57,17 @@ class EarlyConnects:
         if not self.active:
             return
         _racing[cluster] = racing + 1
-        loop = asyncio.get_running_loop()
         for host in hosts:
             if host.url not in self._tasks:
-                self._tasks[host.url] = loop.create_task(
-                    connect(host, timeout), name=f"awsasyncwrap:failover-connect:{host.url}"
-                )
+                name = f"{TASK_PREFIX}failover-connect:{host.url}"
+                self._tasks[host.url] = spawn(connect(host, timeout), name)
 
     async def take(self, host: HostInfo, within: float) -> Any:
         """The connection opened to ``host`` (waiting up to ``within`` s for it), or None."""
         task = self._tasks.pop(host.url, None)
         if task is None:
             return None
-        await asyncio.wait({task}, timeout=within)  # its own error is read below, not raised here
-        if not task.done():
+        if await gather_within([task], within):  # its own error is read below, not raised here
             self._tasks[host.url] = task  # aclose() disposes of it once it connects
             return None
         if task.cancelled() or task.exception() is not None:
@@ -94,10 +92,7 @@ class EarlyConnects:
             await asyncio.shield(self._finish(tasks))
 
     async def _finish(self, tasks: list[asyncio.Task[Any]]) -> None:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.wait(tasks)
+        await cancel_and_wait(tasks, None)
         for task in tasks:
             if not task.cancelled() and task.exception() is None and task.result() is not None:
                 await self._dispose(task.result())

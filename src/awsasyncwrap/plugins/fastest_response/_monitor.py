@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..._background import BackgroundService
+from ..._deadline import abort_after, close_quietly
 from ...hostinfo import HostInfo
-from ..read_write_splitting._pool import close_quietly
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect
@@ -153,15 +153,12 @@ class ResponseTimeMonitor(BackgroundService):
                 with anyio.fail_after(self._probe_timeout):
                     conn = self._conns[url] = await self._connectors[-1](host)
             # a hung host: abort the socket rather than cancel (psycopg takes seconds to cancel)
-            watchdog = asyncio.get_running_loop().call_later(self._probe_timeout, driver.abort, conn)
-            try:
+            with abort_after(self._probe_timeout, driver.abort, conn):
                 total = 0.0
                 for _ in range(MEASURES):
                     started = time.perf_counter()
                     await driver.query(conn, "SELECT 1")
                     total += time.perf_counter() - started
-            finally:
-                watchdog.cancel()
             return total / MEASURES
         except Exception as exc:
             logger.debug("measuring %s failed: %s", url, type(exc).__name__)

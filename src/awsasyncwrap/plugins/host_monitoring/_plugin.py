@@ -9,12 +9,12 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..._background import ServiceRegistry, registry
+from ..._deadline import run_bounded
 from ...hostinfo import HostInfo
 from ...plugin import ExecuteFunc, Plugin, PluginFactory
 from ...properties import WrapperProperties
 from ...topology import RdsHostListProvider
 from ._calls import MonitoredCall
-from ._deadline import run_bounded
 from ._monitor import HostMonitor, MonitorSettings, abort_calls_on_demoted_writer
 from ._probe import Connector, describe_error
 from ._stuck import StuckCallsListener

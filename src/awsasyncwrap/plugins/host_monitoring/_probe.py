@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._deadline import run_bounded
+from ..._deadline import run_bounded
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect

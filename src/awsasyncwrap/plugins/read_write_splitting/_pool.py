@@ -10,7 +10,6 @@ its last user released it and the idle timeout passed, or at ``release_resources
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Hashable
@@ -19,34 +18,18 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..._background import BackgroundService
+from ..._deadline import close_quietly
 from ...properties import Properties, is_secret_name
 
 if TYPE_CHECKING:
     from ...drivers import DriverDialect
     from ...hostinfo import HostInfo
 
-__all__ = ["HostPool", "close_quietly", "pool_key"]
+__all__ = ["HostPool", "pool_key"]
 
 logger = logging.getLogger(__name__)
 
 _CLOSE_TIMEOUT = 2.0
-
-
-async def close_quietly(driver: DriverDialect, conn: Any) -> None:
-    """Close a connection politely if that is quick, else drop it; never raises (but cancellation)."""
-    if driver.is_closed(conn):
-        return
-    try:
-        with anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
-            await driver.close(conn)
-        if not scope.cancelled_caught:
-            return
-    except Exception as exc:
-        logger.debug("closing a connection failed: %s", type(exc).__name__)
-    except BaseException:
-        driver.close_now(conn)
-        raise
-    driver.close_now(conn)
 
 
 def pool_key(driver: DriverDialect, host: HostInfo, props: Properties) -> Hashable:
@@ -127,5 +110,4 @@ class HostPool(BackgroundService):
             await close_quietly(self._driver, conn)
 
     async def on_close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.clear()
+        await self.clear()  # never raises: close_quietly

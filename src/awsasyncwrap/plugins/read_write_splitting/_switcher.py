@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..._background import registry
+from ..._deadline import close_quietly
 from ...errors import FailoverError, FailoverSuccessError
 from ...events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from ...hostinfo import HostInfo, HostRole
 from ...plugin import ExecuteFunc, Plugin, T
 from ...properties import Properties, WrapperProperties
 from ._plan import Step, after_no_reader, cached_fits, events_of, gone_urls, next_step
-from ._pool import HostPool, close_quietly, pool_key
+from ._pool import HostPool, pool_key
 from ._tracker import tracker
 from .errors import ReadWriteSplittingError
 from .props import FALLBACK_TO_WRITER, POOL_IDLE_TIMEOUT_MS, POOL_SIZE, POOLS_ENABLED

@@ -1,0 +1,154 @@
+"""The topology monitor's writer checks: calls stuck on the writer make the other instances be asked.
+
+If the host of the stuck calls is the writer, a *writer check* asks the other instances, in parallel, on
+their spares or on connections of its own, whether they see another writer (the verdict is
+:func:`._writer_check.judge`'s). Only when one does, and that instance answers "not a reader", is a
+verification requested; otherwise nothing changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .._deadline import wait_set
+from ..hostinfo import HostInfo
+from ._monitor_base import writer_of
+from ._verification import WriterVerification
+from ._writer_check import CheckAnswer, Verdict, judge
+
+__all__ = ["StuckWriterChecks"]
+
+logger = logging.getLogger(__name__)
+
+#: Writer checks in a row that may follow each other at the high rate while a failover is in progress.
+_MAX_QUICK_CHECKS = 10
+
+
+class StuckWriterChecks(WriterVerification):
+    """Runs writer checks while calls stay stuck on the writer (at most one task at a time)."""
+
+    @property
+    def writer_check_running(self) -> bool:
+        """Whether a writer check (an episode of stuck calls on the writer) is in progress."""
+        return self._checker is not None and not self._checker.done()
+
+    def report_stuck_calls(self, host: HostInfo) -> None:
+        """A host monitor saw a call in flight on ``host`` for ``stuck_call_topology_check_ms``.
+
+        If ``host`` is the writer, a writer check runs in the background (one at a time, at most one
+        check per period while the reports go on). Never blocks or raises.
+        """
+        if self.closed or self._stuck_period <= 0 or self._needs_verification():
+            return
+        topo = self._topology
+        if topo is None or not self._is_same(topo.writer, host):
+            return  # a reader, or a host the cluster no longer lists: only the writer is checked
+        self._check_wanted.set()
+        if self._checker is None or self._checker.done():
+            self._checker = self.spawn(self._writer_checks(topo.writer), f"writer-check:{self.cluster_id}")
+
+    async def _writer_checks(self, suspect: HostInfo | None) -> None:
+        """Check the writer while calls on it stay stuck; end one period after the last report.
+
+        The connections to the other instances are kept for the whole episode and closed at its end.
+        """
+        conns: dict[str, Any] = {}
+        quick = 0
+        try:
+            while suspect is not None and not self.closed:
+                self._check_wanted.clear()
+                started = time.monotonic()
+                try:
+                    verdict = await self._check_writer(suspect, conns)
+                except Exception:  # a bug, not a data point: log it, keep checking
+                    logger.warning("writer check of %s failed", self.cluster_id, exc_info=True)
+                    verdict = Verdict.UNCHANGED
+                if verdict is Verdict.CHANGED:
+                    return
+                quick = quick + 1 if verdict is Verdict.PENDING else 0
+                soon = verdict is Verdict.PENDING and quick <= _MAX_QUICK_CHECKS
+                pause = self._high_rate if soon else self._stuck_period
+                await asyncio.sleep(max(0.0, started + pause - time.monotonic()))  # the rate limit
+                if not soon and not await wait_set(self._check_wanted, self._stuck_period):
+                    return  # no call stuck on the writer any more
+                topo = self._topology
+                if self._needs_verification() or topo is None or not self._is_same(topo.writer, suspect):
+                    return  # someone else is on it, or the writer changed meanwhile
+        finally:
+            borrowed, self._borrowed = self._borrowed, set()
+            for key, conn in conns.items():  # borrowed spares that answered become spares again
+                if key in borrowed:
+                    self._keep_spare(key, conn)
+                else:
+                    self._driver.abort(conn)
+            await asyncio.gather(
+                *(self._close(c) for k, c in conns.items() if k not in borrowed), return_exceptions=True
+            )
+
+    async def _check_writer(self, suspect: HostInfo, conns: dict[str, Any]) -> Verdict:
+        """Ask every other instance, in parallel, whether it sees another writer; act if one does."""
+        self.writer_checks += 1
+        topo = self._topology
+        others = [h for h in (topo.hosts if topo is not None else ()) if not self._is_same(h, suspect)]
+        answers = list(await asyncio.gather(*(self._ask(h, conns) for h in others)))
+        asked = {h.url for h in others}
+        unknown: dict[str, HostInfo] = {}  # writers named by a topology that we did not ask
+        for answer in answers:
+            named = answer.named_writer
+            if named is not None and named.url not in asked and not self._is_same(named, suspect):
+                unknown.setdefault(named.url, named)
+        if unknown:
+            answers += await asyncio.gather(*(self._ask(h, conns) for h in unknown.values()))
+        verdict, writer = judge(suspect, answers)
+        if verdict is Verdict.CHANGED and writer is not None:
+            self.writer_changes_found += 1
+            logger.info(
+                "cluster %s: calls stuck on the writer %s; %s answers as the new writer: verifying",
+                self.cluster_id,
+                suspect.url,
+                writer.url,
+            )
+            self.request_verification(time.monotonic(), suspect)
+        else:
+            logger.debug("cluster %s: writer check of %s: %s", self.cluster_id, suspect.url, verdict.value)
+        return verdict
+
+    async def _ask(self, host: HostInfo, conns: dict[str, Any]) -> CheckAnswer:
+        """Whether ``host`` is a reader and whom its topology names the writer, within the I/O timeout.
+
+        Uses the host's spare connection if it has one (once more on a new connection if the spare
+        went stale while idle)."""
+        key = host.url
+        deadline = time.monotonic() + self._io_timeout
+        spare = key not in conns and key in self._spares
+        if spare:
+            conns[key] = self._spares.pop(key)
+            self._borrowed.add(key)
+        answer = await self._ask_once(host, conns, deadline)
+        if answer.is_reader is None and spare and time.monotonic() < deadline:
+            answer = await self._ask_once(host, conns, deadline)
+        return answer
+
+    async def _ask_once(self, host: HostInfo, conns: dict[str, Any], deadline: float) -> CheckAnswer:
+        key = host.url
+        conn = conns.get(key)
+        try:
+            if conn is None:
+                limit = max(0.001, deadline - time.monotonic())
+                conn = conns[key] = await self._connect(host, limit=limit)
+            async with self._watchdog(conn, max(0.001, deadline - time.monotonic())):
+                is_reader = await self._is_reader(conn)
+                entries = await self._topology_of(conn)
+            return CheckAnswer(host, is_reader, writer_of(self._mapper.build(entries)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.debug("writer check: %s did not answer: %s", host.url, type(exc).__name__)
+            dropped = conns.pop(key, None)
+            if dropped is not None:
+                self._driver.abort(dropped)
+                await self._close(dropped)
+            return CheckAnswer(host, None)
