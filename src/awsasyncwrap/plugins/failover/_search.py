@@ -21,12 +21,14 @@ from ...hostinfo import HostAvailability, HostInfo, HostRole
 from ...properties import WrapperProperties
 from ...topology import ClusterTopologyMonitor, Topology
 from ._base import STRICT_READER, STRICT_WRITER, FailoverBase
+from ._order import candidate_order
 from ._race import EarlyConnects
 
 __all__ = ["VERIFIED_FRESH", "HostSearch", "role_check_needed"]
 
 logger = logging.getLogger(__name__)
 
+_RNG = random.Random()  # shuffles the available readers of each failover
 _FIRST_RETRY_PAUSE = 0.01  # seconds before a failover retries the writer after an attempt failed
 
 #: a writer the monitor verified less than this many seconds ago is taken without asking the new
@@ -134,19 +136,21 @@ class HostSearch(FailoverBase):
     ) -> list[HostInfo]:
         if topo is None:
             return []
-        failed = failed_host.all_aliases if failed_host is not None else frozenset()
-        readers = [h for h in topo.readers if not (h.all_aliases & failed)]
-        up = [h for h in readers if h.availability is HostAvailability.AVAILABLE]
-        down = [h for h in readers if h.availability is not HostAvailability.AVAILABLE]
-        random.shuffle(up)
-        ordered = up + down
         service = self._service
-        if self._strategy != "random" and up and service.accepts_strategy(HostRole.READER, self._strategy):
-            first = service.get_host_info_by_strategy(HostRole.READER, self._strategy, up)
-            ordered = [first] + [h for h in ordered if h != first]
-        ordered += [h for h in topo.readers if h.all_aliases & failed]  # a restarted reader, last
-        if not strict and topo.writer is not None:
-            ordered.append(topo.writer)
+        strategy = self._strategy
+
+        def first(up: list[HostInfo]) -> HostInfo | None:  # the strategy's pick, if a plugin offers it
+            if not service.accepts_strategy(HostRole.READER, strategy):
+                return None
+            return service.get_host_info_by_strategy(HostRole.READER, strategy, up)
+
+        ordered = candidate_order(
+            topo.readers,
+            failed_host.all_aliases if failed_host is not None else frozenset(),
+            None if strict else topo.writer,
+            rng=_RNG,
+            first=None if strategy == "random" else first,
+        )
         return service.permitted(ordered)
 
     async def _try_connect(

@@ -13,8 +13,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...hostinfo import HostAvailability, HostInfo, HostRole
+from ...hostinfo import HostInfo, HostRole
 from .._gdb_regions import permitted, region_of
+from ..failover._order import candidate_order
 
 __all__ = ["MODES", "Decision", "GdbMode", "decide", "mode_for", "parse_mode"]
 
@@ -120,12 +121,7 @@ def decide(
         and permitted(h, accessible)
         and (want_home is None or (region_of(h) == home) is want_home)
     ]
-    fresh = [h for h in readers if not (h.all_aliases & failed)]
-    up = [h for h in fresh if h.availability is HostAvailability.AVAILABLE]
-    if rng is not None:
-        rng.shuffle(up)
-    ordered = up + [h for h in fresh if h.availability is not HostAvailability.AVAILABLE]
-    ordered += [h for h in readers if h.all_aliases & failed]  # a restarted reader, last
+    ordered = candidate_order(readers, failed, rng=rng)
     if mode.takes_writer:
         ordered += [h for h in hosts if h.role is HostRole.WRITER and permitted(h, accessible)]
     return Decision(mode, home_active, follow_writer=False, candidates=tuple(ordered))
