@@ -67,10 +67,10 @@ class MonitorBase(BackgroundService):
         self._props = props.monitoring_props()
         self._initial_host = initial_host
         self._mapper = mapper
-        self._refresh_rate = WrapperProperties.CLUSTER_TOPOLOGY_REFRESH_RATE_MS.get_or(props, 30_000) / 1000
-        self._high_rate = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(props, 100) / 1000
-        self._hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.get_or(props, 30_000) / 1000
-        self._io_timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.get_or(props, 5_000) / 1000
+        self._refresh_rate = WrapperProperties.CLUSTER_TOPOLOGY_REFRESH_RATE_MS.seconds(props)
+        self._high_rate = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(props)
+        self._hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.seconds(props)
+        self._io_timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.seconds(props)
         self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get_or(props, _DEFAULT_CONNECT_TIMEOUT)
         #: how long a healthy monitoring connection may take to answer once a failure was reported
         self._grace = max(2 * self._high_rate, 0.1)
@@ -99,7 +99,7 @@ class MonitorBase(BackgroundService):
         self._warmer: asyncio.Task[None] | None = None
         self._borrowed: set[str] = set()  # spares the writer check in progress uses
         # writer checks of calls stuck on the writer: at most one task, at most one check per period
-        self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.get_or(props, 500) / 1000
+        self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.seconds(props)
         self._check_wanted = asyncio.Event()
         self._checker: asyncio.Task[None] | None = None
         #: writer checks run because calls were stuck on the writer (for tests and stats)

@@ -45,10 +45,10 @@ class FailoverBase(Plugin):
         self._driver = service.driver_dialect  # fixed for the connection's life
         self._props = props
         self._enabled = bool(WrapperProperties.ENABLE_FAILOVER.get(props))
-        self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.get_or(props, 300.0)
-        self._connect_timeout = FAILOVER_CONNECT_TIMEOUT_SEC.get_or(props, 5.0)
-        self._connect_failover = ENABLE_CONNECT_FAILOVER.get_or(props, True)
-        self._strategy = WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.get_or(props, "random")
+        self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.value(props)
+        self._connect_timeout = FAILOVER_CONNECT_TIMEOUT_SEC.value(props)
+        self._connect_failover = ENABLE_CONNECT_FAILOVER.value(props)
+        self._strategy = WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.value(props)
         self._mode_prop = WrapperProperties.FAILOVER_MODE.get(props)
         self._running: asyncio.Task[Outcome] | None = None
         self._stop_reason: str | None = None  # why the running failover was stopped, if it was

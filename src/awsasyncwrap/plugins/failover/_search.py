@@ -58,7 +58,7 @@ class HostSearch(FailoverBase):
     ) -> tuple[Any, HostInfo]:
         last_error: str = "timeout"
         pause = _FIRST_RETRY_PAUSE  # never retry without a pause; doubles up to the high refresh rate
-        most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
+        most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(self._props)
         monitor.request_verification(since, failed_host)
         early = self._connect_early(monitor, failed_host)  # the new writer's connection, ready sooner
         try:
@@ -113,7 +113,7 @@ class HostSearch(FailoverBase):
     ) -> tuple[Any, HostInfo]:
         strict = self.mode == STRICT_READER
         monitor.request_verification(since, failed_host)
-        pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.get_or(self._props, 100) / 1000
+        pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(self._props)
         while True:
             if monitor.closed:
                 raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
