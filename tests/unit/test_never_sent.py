@@ -8,8 +8,10 @@ import socket
 
 import pytest
 
+from awsasyncwrap.drivers import AiomysqlDriverDialect
 from awsasyncwrap.plugins.failover._calls import never_sent as _never_sent
-from awsasyncwrap.plugins.failover._calls import transport_settled as _transport_settled
+
+MYSQL = AiomysqlDriverDialect()
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -25,7 +27,7 @@ async def test_a_write_the_socket_refused_was_never_sent() -> None:
         writer.write(QUERY_PACKET)  # refused by the socket (EPIPE): nothing reached the server
     with pytest.raises((asyncio.IncompleteReadError, ConnectionError)) as failed:
         await reader.readexactly(4)
-    assert _never_sent("aiomysql", failed.value, None, writer, 0)
+    assert _never_sent(MYSQL, failed.value, None, writer, 0)
 
 
 async def test_a_write_refused_after_the_loop_saw_the_end_was_never_sent() -> None:
@@ -40,8 +42,8 @@ async def test_a_write_refused_after_the_loop_saw_the_end_was_never_sent() -> No
     with pytest.raises(asyncio.IncompleteReadError) as failed:
         await reader.readexactly(4)  # no loop turn: the reader has not heard of the refused write yet
     assert reader.exception() is None
-    await _transport_settled(writer)
-    assert _never_sent("aiomysql", failed.value, None, writer, 0)
+    await MYSQL.failure_settled(writer)
+    assert _never_sent(MYSQL, failed.value, None, writer, 0)
 
 
 async def test_a_write_the_server_received_may_have_been_run() -> None:
@@ -53,5 +55,5 @@ async def test_a_write_the_server_received_may_have_been_run() -> None:
     theirs.close()
     with pytest.raises((asyncio.IncompleteReadError, ConnectionError)) as failed:
         await reader.readexactly(4)
-    assert not _never_sent("aiomysql", failed.value, None, writer, 0)
+    assert not _never_sent(MYSQL, failed.value, None, writer, 0)
     writer.close()

@@ -86,7 +86,7 @@ def check_tls(driver: DriverDialect, props: Mapping[str, Any], plugin: str) -> N
     why = driver.without_tls(props)
     if why is None:
         return
-    fix = _TLS_FIX.get(driver.engine, "Use TLS")
+    fix = _TLS_FIX[driver.engine]  # register_driver_dialect admits no other engine
     raise ConfigurationError(
         f"The {plugin} plugin sends an IAM token as the password, and RDS accepts it only over TLS, "
         f"but {why}. {fix} (or set {allow}=true for a local test database)."

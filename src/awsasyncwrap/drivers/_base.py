@@ -349,12 +349,27 @@ class DriverDialect(abc.ABC):
         finally:
             sock.close()
 
+    #: Whether :meth:`link_lost` costs no system call (then it is asked before every call, not only after
+    #: an idle spell).
+    link_check_is_free: ClassVar[bool] = False
+
     def link_lost(self, conn: Any) -> bool:
         """Whether the connection's link is already known to be gone (closed or reset by the peer).
 
         Cheap and local: no data is read and nothing is sent. Asked before a call on a connection that sat
         idle, so that a call on a dead link fails over without its statement ever being sent.
         """
+        return False
+
+    async def failure_settled(self, link: Any) -> None:
+        """Wait until what a failed call left behind tells why it failed (default: nothing to wait for).
+
+        ``link``: what :meth:`unsent` gets, as the call saw it before it started.
+        """
+        return None
+
+    def unsent(self, exc: Exception, link: Any) -> bool:
+        """Whether the driver shows that the failed call's statement never left (safe to run again)."""
         return False
 
     def close_now(self, conn: Any) -> None:

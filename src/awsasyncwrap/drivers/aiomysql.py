@@ -297,9 +297,32 @@ class AiomysqlDriverDialect(DriverDialect):
     def without_tls(self, props: Mapping[str, Any]) -> str | None:
         return None if props.get("ssl") else "no ssl context is given"
 
+    link_check_is_free = True  # asyncio reads all the time: an end or a reset is already known here
+
     def link_lost(self, conn: Any) -> bool:
-        reader = conn._reader  # asyncio reads all the time: an end or a reset is already known here
-        return reader is None or reader.at_eof() or reader.exception() is not None
+        reader = conn._reader
+        return reader is None or reader.at_eof() or reader._exception is not None
+
+    async def failure_settled(self, link: Any) -> None:
+        # a write the socket refused (the peer had closed, not yet seen by the loop) ends the transport,
+        # but its reader learns the reason (BrokenPipeError: nothing was sent) only one loop turn later
+        transport = getattr(link, "transport", None)
+        reader = getattr(link, "_reader", None)
+        if (
+            transport is not None
+            and reader is not None
+            and reader.exception() is None
+            and transport.is_closing()
+        ):
+            await asyncio.sleep(0)
+
+    def unsent(self, exc: Exception, link: Any) -> bool:
+        # ``link``: the StreamWriter. asyncio counts writes to a transport that was already lost; and a
+        # write that the socket refused ends the transport with EPIPE
+        if int(getattr(getattr(link, "transport", None), "_conn_lost", 0) or 0) > 1:
+            return True
+        reader = getattr(link, "_reader", None)
+        return reader is not None and isinstance(reader.exception(), BrokenPipeError)
 
     def _release_locally(self, conn: Any) -> None:
         conn.close()  # aiomysql's close() is local only

@@ -230,6 +230,9 @@ class PsycopgDriverDialect(DriverDialect):
         text = str(exc).lower()
         return any(phrase in text for phrase in _AUTH_FAILED_PHRASES)
 
+    def unsent(self, exc: Exception, link: Any) -> bool:
+        return str(exc) == "the connection is closed"  # psycopg's own check before it sends anything
+
     def link_lost(self, conn: Any) -> bool:
         try:
             fd = conn.pgconn.socket

@@ -5,7 +5,6 @@ Plain functions over the driver connection, read on every call (``execute``) or 
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ...drivers._base import ABORTS
@@ -34,36 +33,16 @@ PQTRANS_ACTIVE, PQTRANS_INTRANS, PQTRANS_INERROR, PQTRANS_UNKNOWN = 1, 2, 3, 4
 SENDS_NOTHING = frozenset({"Connection.notifies"})
 
 
-def never_sent(driver_code: str, exc: Exception, conn: Any, link: Any, aborts: int) -> bool:
+def never_sent(driver: DriverDialect, exc: Exception, conn: Any, link: Any, aborts: int) -> bool:
     """Whether a failed call surely never reached the server (so running it again is safe).
 
     ``link``: what the call saw before it started (falsy: the driver knew the link was gone);
     ``aborts``: :attr:`ABORTS.seq` then. Anything else that failed may have been executed.
+    Ask after ``await driver.failure_settled(link)``.
     """
     if not link or (conn is not None and ABORTS.aborted_by(conn, aborts)):
         return True
-    if driver_code == "psycopg":  # psycopg's own check before it sends anything
-        return str(exc) == "the connection is closed"
-    if driver_code == "aiomysql":
-        # asyncio counts writes to a transport that was already lost; and a write that the socket
-        # refused (the peer had closed, not yet seen by the loop) ends the transport with EPIPE
-        if int(getattr(getattr(link, "transport", None), "_conn_lost", 0) or 0) > 1:
-            return True
-        reader = getattr(link, "_reader", None)
-        return reader is not None and isinstance(reader.exception(), BrokenPipeError)
-    return False
-
-
-async def transport_settled(link: Any) -> None:
-    """Let a lost asyncio transport tell its reader why it was lost before the call is judged.
-
-    A write the socket refused (the peer had closed, not yet seen by the loop) ends the transport, but its
-    reader learns the reason (``BrokenPipeError``: nothing was sent) only one loop turn later.
-    """
-    transport = getattr(link, "transport", None)
-    reader = getattr(link, "_reader", None)
-    if transport is not None and reader is not None and reader.exception() is None and transport.is_closing():
-        await asyncio.sleep(0)
+    return driver.unsent(exc, link)
 
 
 def in_transaction(driver: DriverDialect, conn: Any) -> bool:

@@ -43,7 +43,6 @@ from ._calls import (
     SENDS_NOTHING,
     in_transaction,
     never_sent,
-    transport_settled,
 )
 from ._read_only import fails_over_on_read_only
 from ._search import HostSearch
@@ -100,7 +99,6 @@ class FailoverPlugin(HostSearch):
         driver = self._driver
         aborts = ABORTS.seq  # a connection aborted by now cannot take this call's statement
         link: Any = True  # False: the driver already knew the link was gone (nothing will be sent)
-        ended = False  # True: the loop has already seen the server end the link (check it now, for free)
         if conn is None:
             in_tx = False
         elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
@@ -112,17 +110,15 @@ class FailoverPlugin(HostSearch):
         elif driver.code == "aiomysql":  # what its driver dialect asks, without the two calls around it
             in_tx = bool(conn.get_transaction_status())
             link = conn._writer
-            reader = conn._reader  # asyncio reads all the time: an end it read is known without a syscall
-            ended = reader is not None and (reader.at_eof() or reader._exception is not None)
         else:
             in_tx = in_transaction(driver, conn)
         now = _monotonic()
         idle, self._last_call = now - self._last_call, now
         if (
-            (ended or idle > IDLE_LINK_CHECK_SEC)
+            (idle > IDLE_LINK_CHECK_SEC or driver.link_check_is_free)
             and link
             and conn is not None
-            and (ended or driver.link_lost(conn))
+            and driver.link_lost(conn)
             and not service.closed
             and self._provider() is not None
         ):
@@ -143,9 +139,8 @@ class FailoverPlugin(HostSearch):
                     raise
                 await self._fail_over(exc, conn, in_tx, False, method_name, alive=True)
                 return None  # type: ignore[return-value]  # a method the failover itself completed
-            if driver.code == "aiomysql":
-                await transport_settled(link)
-            sent = method_name not in SENDS_NOTHING and not never_sent(driver.code, exc, conn, link, aborts)
+            await driver.failure_settled(link)
+            sent = method_name not in SENDS_NOTHING and not never_sent(driver, exc, conn, link, aborts)
             await self._fail_over(exc, conn, in_tx, sent, method_name)
             return None  # type: ignore[return-value]  # a method the failover itself completed
 
