@@ -254,27 +254,11 @@ def _translate_plugins(out: dict[str, Any]) -> None:
     # else the list stays as given, so that its own validation sees it (an empty item is an error)
 
 
-def _load_builtin_plugins() -> None:
-    """Import every built-in plugin module: they register their own properties."""
-    import importlib
-
-    from .plugins import BUILTIN_PLUGINS
-
-    for module, _, _ in BUILTIN_PLUGINS.values():
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:  # an optional dependency is missing
-            logger.debug("plugin module %s not importable: %s", module, exc)
-
-
 def translate(
     raw: Mapping[str, Any], driver_code: str, is_driver_param: Callable[[str], bool]
 ) -> dict[str, Any]:
     """``raw`` with every aws-advanced-python-wrapper name turned into ours (see the module docstring)."""
     props = _apply_profile(dict(raw))
-    names = (k[len(MONITORING_PREFIX) :] if k.startswith(MONITORING_PREFIX) else k for k in props)
-    if not all(_is_known(name, is_driver_param) for name in names):
-        _load_builtin_plugins()  # a plugin's own property may be among them
     out: dict[str, Any] = {}
     for key, value in props.items():
         _translate_name(key, value, out, is_driver_param)

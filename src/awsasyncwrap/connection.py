@@ -21,6 +21,7 @@ from .drivers import DriverDialect, driver_dialect_for
 from .errors import ConfigurationError
 from .hostinfo import HostInfo
 from .plugin_service import PluginService
+from .plugins import settings as _plugin_settings  # noqa: F401  # declares every plugin property, imports no plugin
 from .properties import Properties, WrapperProperties, known_properties
 
 __all__ = ["AsyncAwsConnection", "AsyncAwsMysqlConnection"]
@@ -612,9 +613,6 @@ def _validate(props: Properties, driver: DriverDialect) -> None:
     """Reject unknown property names and bad values of wrapper properties."""
     bad = driver.unknown_names(props)
     if bad:
-        _import_builtin_plugins()  # their modules register their own properties
-        bad = driver.unknown_names(props)
-    if bad:
         raise ConfigurationError.bad_choice("connection property", bad[0], driver.valid_names())
     known = known_properties()
     for name, value in props.items():  # the given names only, not every known property
@@ -623,18 +621,6 @@ def _validate(props: Properties, driver: DriverDialect) -> None:
             continue  # host, port, user ...: the driver's rules decide (DriverDialect.resolve_hosts)
         prop.convert(value)
     PluginManager.plugin_codes(props)  # unknown plugin codes fail here, before any I/O
-
-
-def _import_builtin_plugins() -> None:
-    import importlib
-
-    from .plugins import BUILTIN_PLUGINS
-
-    for module, _, _ in BUILTIN_PLUGINS.values():
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:  # an optional dependency is missing
-            logger.debug("plugin module %s not importable: %s", module, exc)
 
 
 def _is_server_side(cursor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

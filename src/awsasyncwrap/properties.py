@@ -264,6 +264,17 @@ class WrapperProperties:
         30_000,
         "How long the topology monitor keeps the high refresh rate after it verified a new writer.",
     )
+    CLUSTER_WRITER_ENDPOINT = _str(
+        "cluster_writer_endpoint",
+        None,
+        "A host name (e.g. a CNAME or a load balancer) that leads to the writer like the cluster endpoint "
+        "does; stale_dns and initial_connection check where it really led.",
+    )
+    CLUSTER_READER_ENDPOINT = _str(
+        "cluster_reader_endpoint",
+        None,
+        "A host name that leads to a reader like the reader cluster endpoint does.",
+    )
     TOPOLOGY_QUERY = _str("topology_query", None, "Override the dialect's topology query.")
     HOST_ID_QUERY = _str("host_id_query", None, "Override the dialect's instance-id query.")
     IS_READER_QUERY = _str("is_reader_query", None, "Override the dialect's is-reader query.")

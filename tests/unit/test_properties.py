@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -188,3 +190,24 @@ def test_value_of_a_property_without_a_default_is_a_programming_error() -> None:
     with pytest.raises(LookupError, match="some_name"):
         no_default.value({})
     assert no_default.get({}) is None
+
+
+def test_plugin_properties_are_known_without_importing_any_plugin() -> None:
+    """Validation knows every built-in plugin's properties before any plugin module is imported."""
+    script = """
+import importlib, sys
+import awsasyncwrap
+from awsasyncwrap.plugins import BUILTIN_PLUGINS
+from awsasyncwrap.properties import known_properties
+
+loaded = sorted(m for m, _, _ in BUILTIN_PLUGINS.values() if m in sys.modules)
+before = set(known_properties())
+for module, _, _ in BUILTIN_PLUGINS.values():
+    importlib.import_module(module)
+print(loaded, sorted(set(known_properties()) - before))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    # read_write_splitting is imported for ReadWriteSplittingError (the package exports it), not to validate
+    assert out.stdout.split() == ["['awsasyncwrap.plugins.read_write_splitting']", "[]"]

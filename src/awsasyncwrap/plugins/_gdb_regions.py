@@ -12,28 +12,13 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo
-from ..properties import WrapperProperty, register_property
+from ..properties import WrapperProperty
 from ..rds_utils import RdsUtils
+from .settings.gdb_regions import ACCESSIBLE_REGIONS
 
 __all__ = ["ACCESSIBLE_REGIONS", "home_region", "in_region", "permitted", "region_of", "regions_of"]
 
 _rds = RdsUtils()
-
-
-def _parse_regions(value: object) -> frozenset[str]:
-    items = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split(",")
-    return frozenset(r for r in (str(item).strip().lower() for item in items) if r)
-
-
-ACCESSIBLE_REGIONS: WrapperProperty[frozenset[str]] = register_property(
-    WrapperProperty(
-        "gdb_accessible_regions",
-        "Comma-separated AWS regions this application can reach: gdb_failover and gdb_rw never pick a "
-        "host in another region (unset or empty: every region).",
-        None,
-        _parse_regions,
-    )
-)
 
 
 def region_of(host: HostInfo) -> str | None:

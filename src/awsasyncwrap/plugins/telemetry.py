@@ -37,8 +37,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import FailoverError, FailoverFailedError, TransactionResolutionUnknownError
 from ..events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from ..plugin import ConnectFunc, ExecuteFunc, Plugin, PluginFactory
-from ..properties import WrapperProperty, _parse_bool, register_property
 from . import _otel
+from .settings.telemetry import (
+    TELEMETRY_EXECUTE_METRICS,
+    TELEMETRY_EXECUTE_SPANS,
+    TELEMETRY_METER_PROVIDER,
+    TELEMETRY_TRACER_PROVIDER,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -60,43 +65,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-def _as_is(value: object) -> object:
-    return value
-
-
-TELEMETRY_EXECUTE_SPANS = register_property(
-    WrapperProperty(
-        "telemetry_execute_spans",
-        "One OpenTelemetry span per statement (off: leave statements to the driver's own instrumentation).",
-        False,
-        _parse_bool,
-    )
-)
-TELEMETRY_EXECUTE_METRICS = register_property(
-    WrapperProperty(
-        "telemetry_execute_metrics",
-        "Record the db.client.operation.duration histogram for statements.",
-        False,
-        _parse_bool,
-    )
-)
-TELEMETRY_TRACER_PROVIDER = register_property(
-    WrapperProperty(
-        "telemetry_tracer_provider",
-        "OpenTelemetry TracerProvider to use (default: the global one).",
-        None,
-        _as_is,
-    )
-)
-TELEMETRY_METER_PROVIDER = register_property(
-    WrapperProperty(
-        "telemetry_meter_provider",
-        "OpenTelemetry MeterProvider to use (default: the global one).",
-        None,
-        _as_is,
-    )
-)
 
 #: Methods that run a statement: the ones execute spans and db.client.operation.duration cover (all
 #: network-bound, so subscribed with the rest).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._deadline import abort_after
 from ..hostinfo import HostInfo, HostRole
-from ..properties import Properties, WrapperProperty, _parse_str, register_property
+from ..properties import Properties, WrapperProperties
 from ..rds_utils import RdsUtils
 from ._provider import RdsHostListProvider
 
@@ -24,32 +24,12 @@ if TYPE_CHECKING:
     from ..plugin_service import PluginService
 
 __all__ = [
-    "CLUSTER_READER_ENDPOINT",
-    "CLUSTER_WRITER_ENDPOINT",
     "connect_by_role",
     "endpoint_role",
     "exchange",
 ]
 
 logger = logging.getLogger(__name__)
-
-CLUSTER_WRITER_ENDPOINT = register_property(
-    WrapperProperty(
-        "cluster_writer_endpoint",
-        "A host name (e.g. a CNAME or a load balancer) that leads to the writer like the cluster endpoint "
-        "does; stale_dns and initial_connection check where it really led.",
-        None,
-        _parse_str,
-    )
-)
-CLUSTER_READER_ENDPOINT = register_property(
-    WrapperProperty(
-        "cluster_reader_endpoint",
-        "A host name that leads to a reader like the reader cluster endpoint does.",
-        None,
-        _parse_str,
-    )
-)
 
 _rds = RdsUtils()
 
@@ -58,8 +38,8 @@ def endpoint_role(host: HostInfo, props: Properties) -> HostRole | None:
     """The role the endpoint ``host`` promises (None: an instance or unknown)."""
     name = host.host.lower()
     for prop, role in (
-        (CLUSTER_WRITER_ENDPOINT, HostRole.WRITER),
-        (CLUSTER_READER_ENDPOINT, HostRole.READER),
+        (WrapperProperties.CLUSTER_WRITER_ENDPOINT, HostRole.WRITER),
+        (WrapperProperties.CLUSTER_READER_ENDPOINT, HostRole.READER),
     ):
         configured = prop.get(props)
         if configured and name in {h.strip().lower() for h in configured.split(",")}:

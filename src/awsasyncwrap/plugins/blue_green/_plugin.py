@@ -19,7 +19,7 @@ from ...errors import AwsConnectError, FailoverSuccessError, TransactionResoluti
 from ...hostinfo import HostInfo
 from ...plugin import ConnectFunc, ExecuteFunc, Plugin, PluginFactory
 from ..failover.errors import driver_error_class
-from . import props as P
+from ..settings import blue_green as P
 from ._service import BlueGreenStatusService, Settings, substitute
 from ._state import Role, Route
 

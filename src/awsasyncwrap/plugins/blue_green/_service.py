@@ -24,7 +24,7 @@ import anyio
 from ..._background import BackgroundService
 from ...hostinfo import HostInfo
 from ...properties import Properties, WrapperProperties, known_properties
-from . import props as P
+from ..settings import blue_green as P
 from ._state import Phase, Role, Row, SwitchoverState
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from ...errors import AwsConnectError, ConfigurationError
 from ...hostinfo import HostInfo
 from ...plugin import ConnectFunc, Plugin, PluginFactory
 from ...rds_utils import RdsUtils
-from . import props as P
+from ..settings import custom_endpoint as P
 from ._monitor import CustomEndpointInfo, CustomEndpointMonitor, Settings
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ Errors raised (each also an instance of the driver's OperationalError):
 
 from __future__ import annotations
 
+from ..settings.failover import FAILOVER_CONNECT_TIMEOUT_SEC
 from ._base import READER_OR_WRITER, STRICT_READER, STRICT_WRITER
 from ._plugin import FailoverPlugin, FailoverPluginFactory
 from .errors import driver_error_class
-from .props import FAILOVER_CONNECT_TIMEOUT_SEC
 
 __all__ = [
     "FAILOVER_CONNECT_TIMEOUT_SEC",

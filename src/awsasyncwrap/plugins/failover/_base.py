@@ -12,7 +12,7 @@ from ...plugin import Plugin
 from ...properties import Properties, WrapperProperties
 from ...rds_utils import RdsUtils
 from ...topology import RdsHostListProvider
-from .props import ENABLE_CONNECT_FAILOVER, FAILOVER_CONNECT_TIMEOUT_SEC
+from ..settings.failover import ENABLE_CONNECT_FAILOVER, FAILOVER_CONNECT_TIMEOUT_SEC
 
 if TYPE_CHECKING:
     from ...hostinfo import HostInfo

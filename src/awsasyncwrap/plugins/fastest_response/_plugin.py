@@ -13,8 +13,8 @@ from ...host_selectors import eligible_hosts
 from ...hostinfo import HostInfo, HostRole
 from ...plugin import Plugin, PluginFactory
 from ...properties import Properties, WrapperProperties
+from ..settings.fastest_response import RESPONSE_MEASUREMENT_INTERVAL_MS
 from ._monitor import ResponseTimeMonitor, monitor_key
-from .props import RESPONSE_MEASUREMENT_INTERVAL_MS
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService

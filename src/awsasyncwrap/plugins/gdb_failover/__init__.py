@@ -6,9 +6,13 @@ The failover plugin with a home region: ``failover_home_region`` and the modes
 
 from __future__ import annotations
 
+from ..settings.gdb_failover import (
+    ACTIVE_HOME_FAILOVER_MODE,
+    FAILOVER_HOME_REGION,
+    INACTIVE_HOME_FAILOVER_MODE,
+)
 from ._modes import MODES, Decision, GdbMode, decide, mode_for
 from ._plugin import GdbFailoverPlugin, GdbFailoverPluginFactory
-from .props import ACTIVE_HOME_FAILOVER_MODE, FAILOVER_HOME_REGION, INACTIVE_HOME_FAILOVER_MODE
 
 __all__ = [
     "ACTIVE_HOME_FAILOVER_MODE",

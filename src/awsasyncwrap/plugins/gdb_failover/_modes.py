@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ...hostinfo import HostInfo, HostRole
 from .._gdb_regions import permitted, region_of
 from ..failover._order import candidate_order
+from ..settings.gdb_failover import MODES, parse_mode
 
 __all__ = ["MODES", "Decision", "GdbMode", "decide", "mode_for", "parse_mode"]
 
@@ -42,7 +43,8 @@ class GdbMode(enum.Enum):
         return self in _OR_WRITER
 
 
-MODES: tuple[str, ...] = tuple(m.value for m in GdbMode)
+if tuple(m.value for m in GdbMode) != MODES:  # pragma: no cover - a mistake in this file
+    raise AssertionError("GdbMode and settings.gdb_failover.MODES name different modes")
 _STRICT_READERS = frozenset(
     {GdbMode.STRICT_HOME_READER, GdbMode.STRICT_OUT_OF_HOME_READER, GdbMode.STRICT_ANY_READER}
 )
@@ -58,11 +60,6 @@ _READER_REGION: dict[GdbMode, bool | None] = {
     GdbMode.STRICT_ANY_READER: None,
     GdbMode.ANY_READER_OR_WRITER: None,
 }
-
-
-def parse_mode(value: object) -> str:
-    """A mode name as the properties take it: case and ``_``/``-`` spelling do not matter."""
-    return str(value).strip().lower().replace("_", "-")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,12 @@ from ...rds_utils import RdsUrlType, RdsUtils
 from ...topology import ClusterTopologyMonitor, Topology
 from .._gdb_regions import ACCESSIBLE_REGIONS, home_region, permitted, region_of
 from ..failover import READER_OR_WRITER, STRICT_READER, STRICT_WRITER, FailoverPlugin
+from ..settings.gdb_failover import (
+    ACTIVE_HOME_FAILOVER_MODE,
+    FAILOVER_HOME_REGION,
+    INACTIVE_HOME_FAILOVER_MODE,
+)
 from ._modes import Decision, GdbMode, decide, mode_for
-from .props import ACTIVE_HOME_FAILOVER_MODE, FAILOVER_HOME_REGION, INACTIVE_HOME_FAILOVER_MODE
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService

@@ -6,14 +6,14 @@ Read/write splitting whose readers, and by default writer, must run in a home re
 
 from __future__ import annotations
 
-from ._plugin import GdbReadWriteSplittingPlugin, GdbReadWriteSplittingPluginFactory
-from ._rules import WriterVerdict, reader_hosts, writer_verdict
-from .props import (
+from ..settings.gdb_rw import (
     ENABLE_GLOBAL_WRITE_FORWARDING,
     GDB_RW_HOME_REGION,
     RESTRICT_READER_TO_HOME_REGION,
     RESTRICT_WRITER_TO_HOME_REGION,
 )
+from ._plugin import GdbReadWriteSplittingPlugin, GdbReadWriteSplittingPluginFactory
+from ._rules import WriterVerdict, reader_hosts, writer_verdict
 
 __all__ = [
     "ENABLE_GLOBAL_WRITE_FORWARDING",

@@ -11,13 +11,13 @@ from ...properties import Properties
 from .._gdb_regions import ACCESSIBLE_REGIONS, home_region, region_of
 from ..read_write_splitting import ReadWriteSplittingError, ReadWriteSplittingPlugin
 from ..read_write_splitting._switcher import Held
-from ._rules import WriterVerdict, reader_hosts, writer_verdict
-from .props import (
+from ..settings.gdb_rw import (
     ENABLE_GLOBAL_WRITE_FORWARDING,
     GDB_RW_HOME_REGION,
     RESTRICT_READER_TO_HOME_REGION,
     RESTRICT_WRITER_TO_HOME_REGION,
 )
+from ._rules import WriterVerdict, reader_hosts, writer_verdict
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService

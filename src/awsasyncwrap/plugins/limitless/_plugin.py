@@ -13,7 +13,7 @@ from ...errors import ConfigurationError
 from ...hostinfo import HostInfo
 from ...plugin import ConnectFunc, Plugin, PluginFactory
 from ...properties import WrapperProperties
-from . import props as P
+from ..settings import limitless as P
 from ._monitor import LimitlessRouterMonitor
 from ._routers import ROUTERS_QUERY, Router, highest_weight, pick_weighted, routers_from_rows
 

@@ -4,12 +4,12 @@ and internal per-host pools (shared with the ``srw`` plugin). See docs/read_writ
 
 from __future__ import annotations
 
+from ..settings.read_write_splitting import FALLBACK_TO_WRITER, POOL_IDLE_TIMEOUT_MS, POOL_SIZE, POOLS_ENABLED
 from ._plugin import ReadWriteSplittingPlugin, ReadWriteSplittingPluginFactory
 from ._pool import HostPool
 from ._switcher import SwitchingPlugin
 from ._tracker import ConnectionTracker, tracker
 from .errors import ReadWriteSplittingError
-from .props import FALLBACK_TO_WRITER, POOL_IDLE_TIMEOUT_MS, POOL_SIZE, POOLS_ENABLED
 
 __all__ = [
     "FALLBACK_TO_WRITER",

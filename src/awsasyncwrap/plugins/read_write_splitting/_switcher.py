@@ -24,11 +24,11 @@ from ...events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from ...hostinfo import HostInfo, HostRole
 from ...plugin import ExecuteFunc, Plugin, T
 from ...properties import Properties, WrapperProperties
+from ..settings.read_write_splitting import FALLBACK_TO_WRITER, POOL_IDLE_TIMEOUT_MS, POOL_SIZE, POOLS_ENABLED
 from ._plan import Step, after_no_reader, cached_fits, events_of, gone_urls, next_step
 from ._pool import HostPool, pool_key
 from ._tracker import tracker
 from .errors import ReadWriteSplittingError
-from .props import FALLBACK_TO_WRITER, POOL_IDLE_TIMEOUT_MS, POOL_SIZE, POOLS_ENABLED
 
 if TYPE_CHECKING:
     from ...plugin_service import PluginService

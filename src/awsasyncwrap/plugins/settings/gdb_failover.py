@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from ...properties import WrapperProperty, register_property
-from ._modes import MODES, parse_mode
 
-__all__ = ["ACTIVE_HOME_FAILOVER_MODE", "FAILOVER_HOME_REGION", "INACTIVE_HOME_FAILOVER_MODE"]
+__all__ = [
+    "ACTIVE_HOME_FAILOVER_MODE",
+    "FAILOVER_HOME_REGION",
+    "INACTIVE_HOME_FAILOVER_MODE",
+    "MODES",
+    "parse_mode",
+]
+
+#: The failover modes by name (aws-advanced-wrapper names; ``_modes.GdbMode`` has one member each).
+MODES: tuple[str, ...] = (
+    "strict-writer",
+    "strict-home-reader",
+    "strict-out-of-home-reader",
+    "strict-any-reader",
+    "home-reader-or-writer",
+    "out-of-home-reader-or-writer",
+    "any-reader-or-writer",
+)
+
+
+def parse_mode(value: object) -> str:
+    """A mode name as the properties take it: case and ``_``/``-`` spelling do not matter."""
+    return str(value).strip().lower().replace("_", "-")
+
 
 FAILOVER_HOME_REGION: WrapperProperty[str] = register_property(
     WrapperProperty(
