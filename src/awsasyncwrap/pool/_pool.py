@@ -14,40 +14,27 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any
 
 import anyio
 
-from .._tasks import TASK_PREFIX, gather_within, spawn
+from .._tasks import gather_within
 from ..connection import AsyncAwsConnection, AsyncAwsMysqlConnection
 from ._errors import PoolClosed, PoolTimeout, TooManyRequests
 from ._outcome import Outcome, classify
+from ._state import CLOSE_TIMEOUT, ConnectionCallback, PoolState, Slot, close_pooled
 
 __all__ = ["AsyncAwsConnectionPool"]
 
 logger = logging.getLogger(__name__)
 
-ConnectionCallback = Callable[[AsyncAwsConnection], Awaitable[None]]
-_CLOSE_TIMEOUT = 5.0
 _names = itertools.count(1)
 
 
-class _Slot:
-    """A pooled connection and its timestamps."""
-
-    __slots__ = ("conn", "created", "idle_since")
-
-    def __init__(self, conn: AsyncAwsConnection) -> None:
-        self.conn = conn
-        self.created = self.idle_since = time.monotonic()
-
-
-class AsyncAwsConnectionPool:
+class AsyncAwsConnectionPool(PoolState):
     """A pool of :class:`~awsasyncwrap.AsyncAwsConnection` (psycopg or aiomysql), failover-aware.
 
     ``target_connect_func``, ``conninfo`` and ``kwargs`` are what
@@ -99,78 +86,19 @@ class AsyncAwsConnectionPool:
                 return AsyncAwsConnection.of(await AsyncAwsConnection.connect(func, conninfo, **kwargs))
 
             connection_factory = factory
-        self._factory = connection_factory
-        self.name = name or f"pool-{next(_names)}"
-        self.min_size = min_size
-        self.max_size = max_size
+        super().__init__(
+            connection_factory,
+            name or f"pool-{next(_names)}",
+            min_size,
+            max_size,
+            max_lifetime,
+            max_idle,
+            configure,
+        )
         self.timeout = timeout
-        self.max_lifetime = max_lifetime
-        self.max_idle = max_idle
         self.max_waiting = max_waiting
         self._check = check
-        self._configure = configure
         self._reset = reset
-        self._idle: list[_Slot] = []  # a stack: the most recently returned on top
-        self._used: dict[AsyncAwsConnection, _Slot] = {}
-        self._opening = 0
-        self._closing = 0  # discarded connections whose close is still running (they count against max_size)
-        self._handing = 0  # connections handed to a waiting task that has not taken them yet
-        self._waiters: deque[asyncio.Future[_Slot | None]] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._opened = False
-        self._closed = False
-        self._stats = dict.fromkeys(
-            ("requests", "waits", "timeouts", "connects", "discarded", "failovers"), 0
-        )
-
-    # --- state ------------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
-
-    @property
-    def size(self) -> int:
-        """Connections open or being opened (idle + in use + opening + handed to a waiting task)."""
-        return len(self._idle) + len(self._used) + self._opening + self._handing
-
-    @property
-    def closing(self) -> int:
-        """Discarded connections still being closed (they count against ``max_size`` until closed)."""
-        return self._closing
-
-    @property
-    def idle(self) -> int:
-        """Connections ready in the pool."""
-        return len(self._idle)
-
-    @property
-    def in_use(self) -> int:
-        """Connections checked out."""
-        return len(self._used)
-
-    @property
-    def waiting(self) -> int:
-        """Tasks waiting for a connection."""
-        return sum(1 for f in self._waiters if not f.done())
-
-    def get_stats(self) -> dict[str, int]:
-        """Counters since the pool was created, plus the current sizes."""
-        return {
-            **self._stats,
-            "size": self.size,
-            "idle": self.idle,
-            "in_use": self.in_use,
-            "waiting": self.waiting,
-        }
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._opened else "new"
-        return (
-            f"<AsyncAwsConnectionPool {self.name!r} {state} size={self.size} idle={self.idle} "
-            f"in_use={self.in_use} max={self.max_size}>"
-        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -190,17 +118,7 @@ class AsyncAwsConnectionPool:
             raise
         logger.debug("pool %s open with %d connections", self.name, self.size)
 
-    async def _add_idle(self) -> None:
-        if not self._has_room():  # tasks that needed a connection opened it meanwhile
-            return
-        slot = await self._open_slot()
-        self._hand_over(slot)
-
-    def _has_room(self) -> bool:
-        """Whether one more connection may be opened: open, opening and closing ones stay within max_size."""
-        return self.size + self._closing < self.max_size
-
-    async def aclose(self, timeout: float = _CLOSE_TIMEOUT) -> None:  # noqa: ASYNC109 (bounds the close)
+    async def aclose(self, timeout: float = CLOSE_TIMEOUT) -> None:  # noqa: ASYNC109 (bounds the close)
         """Close every idle connection now and every checked-out one when it is returned.
 
         Waiting tasks get :class:`PoolClosed`. Owned closer/refill tasks are
@@ -215,7 +133,7 @@ class AsyncAwsConnectionPool:
                 fut.set_exception(PoolClosed(f"pool {self.name!r} closed"))
         idle, self._idle = self._idle, []
         with anyio.move_on_after(timeout, shield=True):
-            await asyncio.gather(*(_close(s.conn, abort=False) for s in idle), return_exceptions=True)
+            await asyncio.gather(*(close_pooled(s.conn, abort=False) for s in idle), return_exceptions=True)
             await gather_within(list(self._tasks), None)
         for task in list(self._tasks):
             task.cancel()
@@ -291,31 +209,10 @@ class AsyncAwsConnectionPool:
             self._used.pop(slot.conn, None)
             self._discard(slot, abort=True)
 
-    def _take_idle(self) -> _Slot | None:
-        now = time.monotonic()
-        while self._idle:
-            slot = self._idle.pop()
-            if self._expired(slot, now) or slot.conn.closed:
-                self._discard(slot, abort=False)
-                continue
-            self._retire_idle(now)
-            return slot
-        return None
-
-    def _retire_idle(self, now: float) -> None:
-        """Close connections idle longer than ``max_idle`` while the pool is above ``min_size``."""
-        if self.max_idle is None:
-            return
-        while self._idle and self.size > self.min_size and now - self._idle[0].idle_since > self.max_idle:
-            self._discard(self._idle.pop(0), abort=False, refill=False)
-
-    def _expired(self, slot: _Slot, now: float) -> bool:
-        return self.max_lifetime is not None and now - slot.created > self.max_lifetime
-
-    async def _wait(self) -> _Slot | None:
+    async def _wait(self) -> Slot | None:
         if self.max_waiting and self.waiting >= self.max_waiting:
             raise TooManyRequests(f"pool {self.name!r} already has {self.waiting} tasks waiting")
-        fut: asyncio.Future[_Slot | None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Slot | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         self._stats["waits"] += 1
         try:
@@ -338,25 +235,7 @@ class AsyncAwsConnectionPool:
             self._handing -= 1
         return slot
 
-    async def _open_slot(self) -> _Slot:
-        self._opening += 1
-        try:
-            conn = await self._factory()
-            try:
-                if self._configure is not None:
-                    await self._configure(conn)
-            except BaseException:
-                await _close(conn, abort=True)
-                raise
-        except BaseException:
-            self._opening -= 1
-            self._wake_for_room()
-            raise
-        self._opening -= 1
-        self._stats["connects"] += 1
-        return _Slot(conn)
-
-    async def _healthy(self, slot: _Slot) -> bool:
+    async def _healthy(self, slot: Slot) -> bool:
         if slot.conn.closed:
             return False
         if self._check is None:
@@ -416,7 +295,7 @@ class AsyncAwsConnectionPool:
         self._used.pop(conn, None)
         self._return(slot)
 
-    async def _reset_ok(self, slot: _Slot, reset: ConnectionCallback | None) -> bool:
+    async def _reset_ok(self, slot: Slot, reset: ConnectionCallback | None) -> bool:
         """Run ``reset`` (None: the connection's own :meth:`~AsyncAwsConnection.reset_session_state`) on
         a connection being returned; discard it if that fails."""
         try:
@@ -433,69 +312,12 @@ class AsyncAwsConnectionPool:
             return False
         return True
 
-    def _return(self, slot: _Slot) -> None:
-        if self._closed or slot.conn.closed or self._expired(slot, time.monotonic()):
-            self._discard(slot, abort=False)
-            return
-        self._hand_over(slot)
-
-    def _hand_over(self, slot: _Slot) -> None:
-        """Give ``slot`` to the first waiting task, or put it on the idle stack."""
-        if self._closed:
-            self._discard(slot, abort=False, refill=False)
-            return
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                self._handing += 1  # counted until the waiting task takes it
-                fut.set_result(slot)
-                return
-        slot.idle_since = time.monotonic()
-        self._idle.append(slot)
-
-    def _wake_for_room(self) -> None:
-        """A place freed up: let the first waiting task open a connection."""
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-
-    def _discard(self, slot: _Slot, *, abort: bool, refill: bool = True) -> None:
-        """Forget ``slot`` and close its connection in an owned task (its place frees up once closed)."""
-        self._stats["discarded"] += 1
-        self._closing += 1
-        self._spawn(self._close_discarded(slot.conn, abort, refill), "close")
-
-    async def _close_discarded(self, conn: AsyncAwsConnection, abort: bool, refill: bool) -> None:
-        try:
-            await _close(conn, abort=abort)
-        finally:
-            self._closing -= 1
-            self._wake_for_room()
-            if refill and not self._closed and self.size < self.min_size and not self._waiters:
-                self._spawn(self._refill(), "refill")
-
-    async def _refill(self) -> None:
-        try:
-            if self.size < self.min_size:
-                await self._add_idle()
-        except Exception as exc:
-            logger.warning("pool %s: refill failed: %s", self.name, type(exc).__name__)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        spawn(coro, f"{TASK_PREFIX}{self.name}:{what}", self._tasks)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise PoolClosed(f"pool {self.name!r} is closed")
-
     # --- checks --------------------------------------------------------------------------------
 
     @staticmethod
     async def ping(conn: AsyncAwsConnection) -> None:
         """A ``check`` that makes one round trip (``SELECT 1`` / MySQL ping), through the plugins."""
-        if conn.plugin_service.driver_dialect.code == "aiomysql":
+        if isinstance(conn, AsyncAwsMysqlConnection):  # aiomysql's own round trip
             await conn.ping(False)
             return
         in_tx = conn.get_transaction_status()
@@ -510,17 +332,3 @@ def _is_failover_error(exc: BaseException) -> bool:
 
     usable, _ = failover_error_classes()
     return bool(usable) and isinstance(exc, usable)
-
-
-async def _close(conn: AsyncAwsConnection, *, abort: bool) -> None:
-    """Close a connection the pool gives up; a possibly dead one is aborted first (no waiting on it)."""
-    try:
-        if abort and not conn.closed:
-            conn.plugin_service.driver_dialect.abort(conn.target_connection)
-        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
-            if isinstance(conn, AsyncAwsMysqlConnection):  # aiomysql's close() says no goodbye
-                await conn.ensure_closed()
-            else:
-                await conn.close()
-    except Exception as exc:
-        logger.debug("closing a pooled connection failed: %s", type(exc).__name__)
