@@ -22,7 +22,6 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from . import _roles, _settle
@@ -31,6 +30,7 @@ from ._model import FailoverReport, Instance
 from ._ports import ClusterAddresses, _listener, claim_cluster_addresses
 from ._proxy import FaultProxy, parse_mode
 from ._resolver import NameTable, write_hosts_file
+from ._sql import sql_statements, sql_text
 
 if TYPE_CHECKING:
     from ._cluster import InstanceRef, Testbed
@@ -139,10 +139,6 @@ class GlobalState:
     @property
     def host(self) -> str:
         return f"{self.name}.{self.zone}"
-
-
-def _sql_text(name: str) -> str:
-    return resources.files("awsasyncwrap.testbed").joinpath(f"sql/{name}").read_text()
 
 
 def _literal(text: str) -> str:
@@ -270,12 +266,10 @@ class GlobalMixin:
         values = ", ".join(f"({_literal(i)}, {_literal(r)})" for i, r in rows)
         engine: Any = tb._engine
         if tb.engine == "postgres":
-            await engine._query(writer.node_port, _sql_text("global_pg.sql"))
+            await engine._query(writer.node_port, sql_text("global_pg.sql"))
             await engine._query(writer.node_port, f"INSERT INTO aurora_emul.instance_region VALUES {values}")
         else:
-            from ._mariadb import _statements
-
-            await engine._query(writer, *_statements(_sql_text("global_mariadb.sql")))
+            await engine._query(writer, *sql_statements(sql_text("global_mariadb.sql")))
             await engine._query(writer, f"INSERT INTO aurora_emul.instance_region VALUES {values}")
         for inst in tb.readers:
             if inst.running:

@@ -6,11 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import shutil
 import signal
-from collections.abc import AsyncIterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,8 @@ import anyio
 
 from ._engine import Engine, EngineOptions, NodeState
 from ._errors import TestbedError
+from ._gtid import gtid_progress, gtid_triples, has_received
+from ._mariadb_admin import admin_query
 from ._model import Instance
 from ._proc import (
     OsUser,
@@ -33,6 +32,7 @@ from ._proc import (
     run,
     tail,
 )
+from ._sql import sql_statements, sql_text
 from ._wait import until
 
 __all__ = ["MariaDBEngine", "find_mariadb"]
@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 _REPL_USER = "repl"
 _REPL_PASSWORD = "repl"
-_HANDSHAKE_TIMEOUT = 5.0  # seconds: a local server answers its handshake in milliseconds
 _SOCKET_MAX = 100  # sun_path is 108 bytes
 _REPLAY_SERVER_ID = 1000  # + instance number: a rebuilt node's server id while it replays the history
 _ER_MASTER_FATAL_READING_BINLOG = 1236  # e.g. a diverged ex-writer asking for GTIDs the writer lacks
@@ -75,10 +74,6 @@ def find_mariadb(bin_dir: str | os.PathLike[str] | None = None) -> tuple[Path, P
     return Path(server), Path(install)
 
 
-def _sql_text(name: str) -> str:
-    return resources.files("awsasyncwrap.testbed").joinpath(f"sql/{name}").read_text()
-
-
 def _read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -88,34 +83,6 @@ def _read_pid(path: Path) -> int | None:
 
 async def _dead(pid: int) -> bool:
     return not pid_alive(pid)  # a zombie counts as dead
-
-
-def _statements(text: str) -> list[str]:
-    """Split a simple SQL file (no procedures) into statements."""
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return [stmt.strip() for stmt in re.split(r";\s*$", "\n".join(lines), flags=re.M) if stmt.strip()]
-
-
-def _gtid_seq(pos: str | None) -> int:
-    """Progress of a GTID position ``D-S-N[,...]`` as one number (sum of sequence numbers)."""
-    return sum(int(part.rsplit("-", 1)[1]) for part in (pos or "").split(",") if part.count("-") == 2)
-
-
-def _gtids(pos: str | None) -> list[tuple[int, int, int]]:
-    """A GTID position ``D-S-N[,...]`` as (domain, server id, sequence number) triples."""
-    return [
-        (int(d), int(s), int(n))
-        for d, s, n in (part.strip().split("-") for part in (pos or "").split(",") if part.count("-") == 2)
-    ]
-
-
-def _received(pos: str | None, probe: tuple[int, int, int]) -> bool:
-    """True if ``pos`` is at or past the master's ``probe`` GTID, an event only that master wrote.
-
-    Sequence numbers alone would not do: a diverged replica may hold higher ones from another server.
-    """
-    domain, server, seq = probe
-    return any(d == domain and s == server and n >= seq for d, s, n in _gtids(pos))
 
 
 class MariaDBEngine(Engine):
@@ -149,54 +116,11 @@ class MariaDBEngine(Engine):
     def _pid_file(inst: Instance) -> Path:
         return inst.data_dir.parent / "mariadbd.pid"
 
-    @contextlib.asynccontextmanager
-    async def _connect(self, inst: Instance) -> AsyncIterator[Any]:
-        import aiomysql
-
-        try:
-            # aiomysql's connect_timeout covers the socket only: a server that accepts and then never
-            # answers the handshake (seen once under a chaos soak on a loaded machine) would hang us
-            with anyio.fail_after(_HANDSHAKE_TIMEOUT):
-                conn = await aiomysql.connect(
-                    unix_socket=str(self._socket(inst)),
-                    user="root",
-                    password="",
-                    autocommit=True,
-                    connect_timeout=_HANDSHAKE_TIMEOUT,
-                )
-        except TimeoutError:
-            raise TestbedError(
-                f"mariadb instance {inst.id}: no handshake within {_HANDSHAKE_TIMEOUT:g} s"
-            ) from None
-        except Exception as exc:  # aiomysql wraps socket errors in OperationalError
-            raise TestbedError(f"mariadb instance {inst.id}: {exc}") from exc
-        try:
-            yield conn
-        finally:
-            conn.close()
-
     async def _query(
         self, inst: Instance, *statements: str, args: tuple[Any, ...] | None = None
     ) -> list[dict[str, Any]]:
-        """Run statements on one connection; return the last one's rows (as dicts)."""
-        import aiomysql
-
-        class QuietCursor(aiomysql.DictCursor):  # type: ignore[misc]
-            async def _show_warnings(self, conn: Any) -> None:
-                return None  # aiomysql would turn server notes into Python warnings
-
-        rows: list[dict[str, Any]] = []
-        async with self._connect(inst) as conn:
-            cur = await conn.cursor(QuietCursor)
-            try:
-                for stmt in statements:
-                    await cur.execute(stmt, args)
-                    rows = list(await cur.fetchall()) if cur.description else []
-            except aiomysql.Error as exc:
-                raise TestbedError(f"mariadb instance {inst.id}: {exc}") from exc
-            finally:
-                await cur.close()
-        return rows
+        """Run statements on one root connection; return the last one's rows (as dicts)."""
+        return await admin_query(self._socket(inst), f"mariadb instance {inst.id}", statements, args)
 
     async def _slave_status(self, inst: Instance) -> dict[str, Any] | None:
         rows = await self._query(inst, "SHOW SLAVE STATUS")
@@ -242,7 +166,7 @@ class MariaDBEngine(Engine):
         await asyncio.gather(*(self.start(inst, writer=inst is first) for inst in instances))
         for inst in instances:
             inst.running = True
-        await self._query(first, *_statements(_sql_text("aurora_mariadb.sql")))
+        await self._query(first, *sql_statements(sql_text("aurora_mariadb.sql")))
         await self._query(
             first,
             f"CREATE USER '{_REPL_USER}'@'%' IDENTIFIED BY '{_REPL_PASSWORD}'",
@@ -358,7 +282,7 @@ class MariaDBEngine(Engine):
         rows = await self._query(inst, "SELECT @@gtid_binlog_pos AS b, @@gtid_slave_pos AS s")
         status = await self._slave_status(inst)
         io_pos = status.get("Gtid_IO_Pos") if status else None
-        return max(_gtid_seq(rows[0]["b"]), _gtid_seq(rows[0]["s"]), _gtid_seq(io_pos))
+        return max(gtid_progress(rows[0]["b"]), gtid_progress(rows[0]["s"]), gtid_progress(io_pos))
 
     async def catch_up(self, writer: Instance, replica: Instance) -> None:
         pos = (await self._query(writer, "SELECT @@gtid_binlog_pos AS p"))[0]["p"]
@@ -396,7 +320,7 @@ class MariaDBEngine(Engine):
             "ON DUPLICATE KEY UPDATE beats = beats + 1",
             "SELECT @@last_gtid AS g",
         )
-        gtids = _gtids(rows[0]["g"])
+        gtids = gtid_triples(rows[0]["g"])
         if not gtids:
             raise TestbedError(f"mariadb instance {writer.id}: no GTID for the heartbeat write")
         return gtids[0]
@@ -441,7 +365,7 @@ class MariaDBEngine(Engine):
             return bool(
                 status["Slave_IO_Running"] == "Yes"
                 and status["Slave_SQL_Running"] == "Yes"
-                and _received(status["Gtid_IO_Pos"], probe)
+                and has_received(status["Gtid_IO_Pos"], probe)
             )
 
         await until(replicating)

