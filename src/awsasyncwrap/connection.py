@@ -268,9 +268,7 @@ class AsyncAwsConnection(CarriedConnectionState):
 
     async def select_db(self, db: str) -> None:
         """Switch database (aiomysql); re-applied after failover."""
-        before = self._driver.get_database(self._service.current_connection)
-        await self._pipe("Connection.select_db", self._driver.set_database, db)
-        self._service.session_state.remember("database", before, db)
+        await self._set_remembered("Connection.select_db", "database", db)
 
     # --- session settings ------------------------------------------------------------------
 
@@ -281,9 +279,7 @@ class AsyncAwsConnection(CarriedConnectionState):
 
     async def set_autocommit(self, value: bool) -> None:
         """Turn autocommit on or off (kept across failover)."""
-        before = self._driver.get_autocommit(self._service.current_connection)
-        await self._pipe("Connection.set_autocommit", self._driver.set_autocommit, value)
-        self._service.session_state.remember("autocommit", before, value)
+        await self._set_remembered("Connection.set_autocommit", "autocommit", value)
 
     def get_autocommit(self) -> bool:
         """Whether each statement commits by itself (aiomysql spelling)."""
@@ -296,9 +292,7 @@ class AsyncAwsConnection(CarriedConnectionState):
 
     async def set_read_only(self, value: bool | None) -> None:
         """Make new transactions read-only or not (read/write splitting acts on this)."""
-        before = self._driver.get_read_only(self._service.current_connection)
-        await self._pipe("Connection.set_read_only", self._driver.set_read_only, value)
-        self._service.session_state.remember("read_only", before, value)
+        await self._set_remembered("Connection.set_read_only", "read_only", value)
 
     @property
     def isolation_level(self) -> Any:
@@ -307,9 +301,15 @@ class AsyncAwsConnection(CarriedConnectionState):
 
     async def set_isolation_level(self, value: Any) -> None:
         """Set the isolation level of new transactions (kept across failover)."""
-        before = self._driver.get_isolation_level(self._service.current_connection)
-        await self._pipe("Connection.set_isolation_level", self._driver.set_isolation_level, value)
-        self._service.session_state.remember("isolation_level", before, value)
+        await self._set_remembered("Connection.set_isolation_level", "isolation_level", value)
+
+    async def _set_remembered(self, method: str, name: str, value: Any) -> None:
+        """Change the session setting ``name`` through the plugins (as ``method``) with the driver dialect's
+        ``set_<name>``, and remember it (carried over a failover)."""
+        driver = self._driver
+        before = getattr(driver, f"get_{name}")(self._service.current_connection)
+        await self._pipe(method, getattr(driver, f"set_{name}"), value)
+        self._service.session_state.remember(name, before, value)
 
     def get_transaction_status(self) -> bool:
         """Whether a transaction is open."""

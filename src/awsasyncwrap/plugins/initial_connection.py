@@ -38,11 +38,6 @@ if TYPE_CHECKING:
     from ..plugin_service import PluginService
 
 __all__ = [
-    "OPEN_CONNECTION_RETRY_INTERVAL_MS",
-    "OPEN_CONNECTION_RETRY_TIMEOUT_MS",
-    "READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY",
-    "VERIFY_OPENED_CONNECTION_TYPE",
-    "WAIT_FOR_INITIAL_TOPOLOGY_MS",
     "InitialConnectionPlugin",
     "InitialConnectionPluginFactory",
 ]

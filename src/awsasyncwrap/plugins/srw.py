@@ -37,12 +37,6 @@ if TYPE_CHECKING:
     from ..plugin_service import PluginService
 
 __all__ = [
-    "SRW_CONNECT_RETRY_INTERVAL_MS",
-    "SRW_CONNECT_RETRY_TIMEOUT_MS",
-    "SRW_READ_ENDPOINT",
-    "SRW_VERIFY_INITIAL_CONNECTION_TYPE",
-    "SRW_VERIFY_NEW_CONNECTIONS",
-    "SRW_WRITE_ENDPOINT",
     "SimpleReadWriteSplittingPlugin",
     "SimpleReadWriteSplittingPluginFactory",
 ]
