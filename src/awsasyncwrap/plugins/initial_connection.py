@@ -25,13 +25,7 @@ from ..topology import RdsHostListProvider
 from ..topology._model import Topology
 from ..topology._provider import cluster_id_for, existing_monitor
 from ..topology._reroute import connect_by_role, endpoint_role, exchange
-from .settings.initial_connection import (
-    OPEN_CONNECTION_RETRY_INTERVAL_MS,
-    OPEN_CONNECTION_RETRY_TIMEOUT_MS,
-    READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY,
-    VERIFY_OPENED_CONNECTION_TYPE,
-    WAIT_FOR_INITIAL_TOPOLOGY_MS,
-)
+from .settings.initial_connection import InitialConnectionSettings
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -52,12 +46,12 @@ class InitialConnectionPlugin(Plugin):
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
-        self._timeout = OPEN_CONNECTION_RETRY_TIMEOUT_MS.seconds(props)
-        self._interval = OPEN_CONNECTION_RETRY_INTERVAL_MS.seconds(props)
-        forced = VERIFY_OPENED_CONNECTION_TYPE.get(props)
-        self._forced = None if forced is None else HostRole(forced)
-        self._wait_for_topology = WAIT_FOR_INITIAL_TOPOLOGY_MS.seconds(props)
-        self._reader_selector = selector_for(READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY.value(props))
+        settings = InitialConnectionSettings.from_props(props)
+        self._timeout = settings.retry_timeout
+        self._interval = settings.retry_interval
+        self._forced = None if settings.forced_role is None else HostRole(settings.forced_role)
+        self._wait_for_topology = settings.wait_for_topology
+        self._reader_selector = selector_for(settings.reader_strategy)
 
     async def connect(
         self,

@@ -16,21 +16,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._deadline import close_quietly
-from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties
 from ..rds_utils import RdsUtils
 from .read_write_splitting._switcher import Held, SwitchingPlugin
 from .read_write_splitting.errors import ReadWriteSplittingError
-from .settings.srw import (
-    SRW_CONNECT_RETRY_INTERVAL_MS,
-    SRW_CONNECT_RETRY_TIMEOUT_MS,
-    SRW_READ_ENDPOINT,
-    SRW_VERIFY_INITIAL_CONNECTION_TYPE,
-    SRW_VERIFY_NEW_CONNECTIONS,
-    SRW_WRITE_ENDPOINT,
-)
+from .settings.srw import SrwSettings
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -61,23 +53,14 @@ class SimpleReadWriteSplittingPlugin(SwitchingPlugin):
 
     def __init__(self, service: PluginService, props: Properties) -> None:
         super().__init__(service, props)
-        write = SRW_WRITE_ENDPOINT.get(props)
-        read = SRW_READ_ENDPOINT.get(props)
-        missing = [p.name for p, v in ((SRW_WRITE_ENDPOINT, write), (SRW_READ_ENDPOINT, read)) if not v]
-        if missing:
-            raise ConfigurationError(
-                f"The srw plugin needs {' and '.join(missing)} ('host' or 'host:port' of the endpoint "
-                "to use for writes and for reads)."
-            )
-        assert write is not None and read is not None
+        settings = SrwSettings.from_props(props)
         port = service.initial_connection_host_info.port
-        self._write = _endpoint(write, port, HostRole.WRITER)
-        self._read = _endpoint(read, port, HostRole.READER)
-        self._verify = SRW_VERIFY_NEW_CONNECTIONS.value(props)
-        self._retry_timeout = SRW_CONNECT_RETRY_TIMEOUT_MS.seconds(props)
-        self._retry_interval = SRW_CONNECT_RETRY_INTERVAL_MS.seconds(props)
-        initial = SRW_VERIFY_INITIAL_CONNECTION_TYPE.get(props)
-        self._initial_role = None if initial is None else HostRole(initial)
+        self._write = _endpoint(settings.write_endpoint, port, HostRole.WRITER)
+        self._read = _endpoint(settings.read_endpoint, port, HostRole.READER)
+        self._verify = settings.verify_new_connections
+        self._retry_timeout = settings.retry_timeout
+        self._retry_interval = settings.retry_interval
+        self._initial_role = None if settings.initial_role is None else HostRole(settings.initial_role)
 
     @property
     def write_endpoint(self) -> HostInfo:

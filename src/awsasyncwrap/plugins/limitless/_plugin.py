@@ -13,7 +13,7 @@ from ...errors import ConfigurationError
 from ...hostinfo import HostInfo
 from ...plugin import ConnectFunc, Plugin, PluginFactory
 from ...properties import WrapperProperties
-from ..settings import limitless as P
+from ..settings.limitless import LimitlessSettings
 from ._monitor import LimitlessRouterMonitor
 from ._routers import ROUTERS_QUERY, Router, highest_weight, pick_weighted, routers_from_rows
 
@@ -47,12 +47,7 @@ class LimitlessPlugin(Plugin):
                 f"this connection uses {service.driver_dialect.code}."
             )
         self._service = service
-        self._interval = P.LIMITLESS_MONITOR_INTERVAL_MS.seconds(props)
-        self._disposal = P.LIMITLESS_MONITOR_DISPOSAL_TIME_MS.seconds(props)
-        self._max_retries = P.LIMITLESS_MAX_RETRIES.value(props)
-        self._wait = P.LIMITLESS_WAIT_FOR_TRANSACTION_ROUTER_INFO.value(props)
-        self._read_retries = P.LIMITLESS_GET_TRANSACTION_ROUTER_MAX_RETRIES.value(props)
-        self._read_pause = P.LIMITLESS_GET_TRANSACTION_ROUTER_RETRY_INTERVAL_MS.seconds(props)
+        self._settings = LimitlessSettings.from_props(props)
         self._key: tuple[str, str] | None = None
         self._monitor: LimitlessRouterMonitor | None = None
 
@@ -68,7 +63,7 @@ class LimitlessPlugin(Plugin):
         monitor = self._acquire(host_info, props)
         routers = monitor.routers
         if not routers:
-            if not self._wait:
+            if not self._settings.wait_for_router_info:
                 return await connect_func()
             conn = await connect_func()  # through the shard group endpoint: it reaches some router
             try:
@@ -100,7 +95,9 @@ class LimitlessPlugin(Plugin):
     ) -> Any:
         """A connection to ``first`` (else a router picked by weight); on failure the least loaded others."""
         now = time.monotonic()
-        usable = [r for r in routers if now - _failed_at.get(r.host, -1e9) > self._interval] or list(routers)
+        usable = [
+            r for r in routers if now - _failed_at.get(r.host, -1e9) > self._settings.monitor_interval
+        ] or list(routers)
         choice = first or pick_weighted(usable)
         tried: set[str] = set()
         service = self._service
@@ -116,7 +113,7 @@ class LimitlessPlugin(Plugin):
                 _failed_at[choice.host] = time.monotonic()
                 tried.add(choice.host)
                 left = [r for r in usable if r.host not in tried]
-                if not left or len(tried) > self._max_retries:
+                if not left or len(tried) > self._settings.max_retries:
                     raise
                 logger.info("router %s failed (%s); trying another", choice.host, type(exc).__name__)
                 choice = highest_weight(left)
@@ -125,7 +122,7 @@ class LimitlessPlugin(Plugin):
         """The routers as ``conn`` lists them, read again (with a pause) while it lists none."""
         service = self._service
         driver = service.driver_dialect
-        for attempt in range(self._read_retries + 1):
+        for attempt in range(self._settings.router_read_retries + 1):
             try:
                 rows = await driver.query(conn, ROUTERS_QUERY)
             except Exception as exc:
@@ -136,9 +133,9 @@ class LimitlessPlugin(Plugin):
                     f"PostgreSQL Limitless shard group ({ROUTERS_QUERY!r} failed: {type(exc).__name__})."
                 ) from exc
             routers = routers_from_rows(rows)
-            if routers or attempt == self._read_retries:
+            if routers or attempt == self._settings.router_read_retries:
                 return routers
-            await asyncio.sleep(self._read_pause)
+            await asyncio.sleep(self._settings.router_read_pause)
         return ()
 
     def _acquire(self, endpoint: HostInfo, props: Properties) -> LimitlessRouterMonitor:
@@ -155,7 +152,9 @@ class LimitlessPlugin(Plugin):
         self._key = ("limitless", group)
         monitor = registry().acquire(
             self._key,
-            lambda: LimitlessRouterMonitor(group, self._interval, service.driver_dialect, connector),
+            lambda: LimitlessRouterMonitor(
+                group, self._settings.monitor_interval, service.driver_dialect, connector
+            ),
             LimitlessRouterMonitor,
         )
         self._monitor = monitor
@@ -165,7 +164,7 @@ class LimitlessPlugin(Plugin):
     async def release_resources(self) -> None:
         if self._key is not None:
             key, self._key, self._monitor = self._key, None, None
-            registry().release(key, self._disposal)
+            registry().release(key, self._settings.monitor_disposal)
 
 
 class LimitlessPluginFactory(PluginFactory):

@@ -23,8 +23,8 @@ from ...errors import FailoverError, FailoverSuccessError
 from ...events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from ...hostinfo import HostInfo, HostRole
 from ...plugin import ExecuteFunc, Plugin, T
-from ...properties import Properties, WrapperProperties
-from ..settings.read_write_splitting import FALLBACK_TO_WRITER, POOL_IDLE_TIMEOUT_MS, POOL_SIZE, POOLS_ENABLED
+from ...properties import Properties
+from ..settings.read_write_splitting import SwitchingSettings
 from ._plan import Step, after_no_reader, cached_fits, events_of, gone_urls, next_step
 from ._pool import HostPool, pool_key
 from ._tracker import tracker
@@ -70,11 +70,12 @@ class SwitchingPlugin(Plugin):
     def __init__(self, service: PluginService, props: Properties) -> None:
         self._service = service
         self._props = props
-        self._fallback = FALLBACK_TO_WRITER.value(props)
-        self._use_pools = POOLS_ENABLED.value(props)
-        self._pool_size = POOL_SIZE.value(props)
-        self._pool_idle = POOL_IDLE_TIMEOUT_MS.seconds(props)
-        self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get(props)
+        settings = SwitchingSettings.from_props(props)
+        self._fallback = settings.fallback_to_writer
+        self._use_pools = settings.pools_enabled
+        self._pool_size = settings.pool_size
+        self._pool_idle = settings.pool_idle_timeout
+        self._connect_timeout = settings.connect_timeout
         self._pools: dict[Hashable, HostPool] = {}
         self._pool_by_url: dict[str, HostPool] = {}
         self._writer: Held | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ...host_selectors import PLUGINLESS_STRATEGIES
-from ...properties import WrapperProperty, _parse_int, _parse_str, register_property
+from ...properties import Properties, WrapperProperty, _parse_int, _parse_str, register_property
 
 __all__ = [
     "OPEN_CONNECTION_RETRY_INTERVAL_MS",
@@ -11,6 +13,7 @@ __all__ = [
     "READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY",
     "VERIFY_OPENED_CONNECTION_TYPE",
     "WAIT_FOR_INITIAL_TOPOLOGY_MS",
+    "InitialConnectionSettings",
 ]
 
 VERIFY_OPENED_CONNECTION_TYPE = register_property(
@@ -60,3 +63,24 @@ READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY = register_property(
         tuple(sorted(PLUGINLESS_STRATEGIES)),
     )
 )
+
+
+@dataclass(frozen=True, slots=True)
+class InitialConnectionSettings:
+    """The ``initial_connection`` plugin's settings, parsed once per connection (durations in seconds)."""
+
+    retry_timeout: float
+    retry_interval: float
+    forced_role: str | None  # "writer", "reader" or None: the endpoint's role
+    wait_for_topology: float
+    reader_strategy: str
+
+    @classmethod
+    def from_props(cls, props: Properties) -> InitialConnectionSettings:
+        return cls(
+            retry_timeout=OPEN_CONNECTION_RETRY_TIMEOUT_MS.seconds(props),
+            retry_interval=OPEN_CONNECTION_RETRY_INTERVAL_MS.seconds(props),
+            forced_role=VERIFY_OPENED_CONNECTION_TYPE.get(props),
+            wait_for_topology=WAIT_FOR_INITIAL_TOPOLOGY_MS.seconds(props),
+            reader_strategy=READER_INITIAL_CONNECTION_HOST_SELECTOR_STRATEGY.value(props),
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ...properties import WrapperProperty, _parse_bool, _parse_int, register_property
+from dataclasses import dataclass
+
+from ...properties import Properties, WrapperProperty, _parse_bool, _parse_int, register_property
 
 __all__ = [
     "LIMITLESS_GET_TRANSACTION_ROUTER_MAX_RETRIES",
@@ -11,6 +13,7 @@ __all__ = [
     "LIMITLESS_MONITOR_DISPOSAL_TIME_MS",
     "LIMITLESS_MONITOR_INTERVAL_MS",
     "LIMITLESS_WAIT_FOR_TRANSACTION_ROUTER_INFO",
+    "LimitlessSettings",
 ]
 
 
@@ -53,3 +56,26 @@ LIMITLESS_GET_TRANSACTION_ROUTER_RETRY_INTERVAL_MS = _int(
     300,
     "Pause between two of those reads.",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitlessSettings:
+    """The ``limitless`` plugin's settings, parsed once per connection (durations in seconds)."""
+
+    monitor_interval: float
+    monitor_disposal: float
+    max_retries: int
+    wait_for_router_info: bool
+    router_read_retries: int
+    router_read_pause: float
+
+    @classmethod
+    def from_props(cls, props: Properties) -> LimitlessSettings:
+        return cls(
+            monitor_interval=LIMITLESS_MONITOR_INTERVAL_MS.seconds(props),
+            monitor_disposal=LIMITLESS_MONITOR_DISPOSAL_TIME_MS.seconds(props),
+            max_retries=LIMITLESS_MAX_RETRIES.value(props),
+            wait_for_router_info=LIMITLESS_WAIT_FOR_TRANSACTION_ROUTER_INFO.value(props),
+            router_read_retries=LIMITLESS_GET_TRANSACTION_ROUTER_MAX_RETRIES.value(props),
+            router_read_pause=LIMITLESS_GET_TRANSACTION_ROUTER_RETRY_INTERVAL_MS.seconds(props),
+        )

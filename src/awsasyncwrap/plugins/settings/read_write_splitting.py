@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from ...properties import WrapperProperty, _parse_bool, _parse_int, register_property
+from dataclasses import dataclass
 
-__all__ = ["FALLBACK_TO_WRITER", "POOLS_ENABLED", "POOL_IDLE_TIMEOUT_MS", "POOL_SIZE"]
+from ...properties import (
+    Properties,
+    WrapperProperties,
+    WrapperProperty,
+    _parse_bool,
+    _parse_int,
+    register_property,
+)
+
+__all__ = ["FALLBACK_TO_WRITER", "POOLS_ENABLED", "POOL_IDLE_TIMEOUT_MS", "POOL_SIZE", "SwitchingSettings"]
 
 FALLBACK_TO_WRITER: WrapperProperty[bool] = register_property(
     WrapperProperty(
@@ -43,3 +52,25 @@ POOL_IDLE_TIMEOUT_MS: WrapperProperty[int] = register_property(
         min_value=0,
     )
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchingSettings:
+    """The settings of read/write switching (``read_write_splitting``, ``gdb_rw``, ``srw``), parsed once
+    per connection (durations in seconds)."""
+
+    fallback_to_writer: bool
+    pools_enabled: bool
+    pool_size: int
+    pool_idle_timeout: float
+    connect_timeout: float | None
+
+    @classmethod
+    def from_props(cls, props: Properties) -> SwitchingSettings:
+        return cls(
+            fallback_to_writer=FALLBACK_TO_WRITER.value(props),
+            pools_enabled=POOLS_ENABLED.value(props),
+            pool_size=POOL_SIZE.value(props),
+            pool_idle_timeout=POOL_IDLE_TIMEOUT_MS.seconds(props),
+            connect_timeout=WrapperProperties.CONNECT_TIMEOUT_SEC.get(props),
+        )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ...properties import WrapperProperty, _parse_bool, _parse_int, _parse_str, register_property
+from dataclasses import dataclass
+
+from ...errors import ConfigurationError
+from ...properties import Properties, WrapperProperty, _parse_bool, _parse_int, _parse_str, register_property
 
 __all__ = [
     "SRW_CONNECT_RETRY_INTERVAL_MS",
@@ -11,6 +14,7 @@ __all__ = [
     "SRW_VERIFY_INITIAL_CONNECTION_TYPE",
     "SRW_VERIFY_NEW_CONNECTIONS",
     "SRW_WRITE_ENDPOINT",
+    "SrwSettings",
 ]
 
 SRW_WRITE_ENDPOINT: WrapperProperty[str] = register_property(
@@ -59,3 +63,35 @@ SRW_CONNECT_RETRY_INTERVAL_MS: WrapperProperty[int] = register_property(
         min_value=0,
     )
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SrwSettings:
+    """The ``srw`` plugin's settings, parsed once per connection (durations in seconds)."""
+
+    write_endpoint: str
+    read_endpoint: str
+    verify_new_connections: bool
+    retry_timeout: float
+    retry_interval: float
+    initial_role: str | None  # "writer", "reader" or None: not checked
+
+    @classmethod
+    def from_props(cls, props: Properties) -> SrwSettings:
+        """Raises ConfigurationError when an endpoint is missing."""
+        write = SRW_WRITE_ENDPOINT.get(props)
+        read = SRW_READ_ENDPOINT.get(props)
+        if not write or not read:
+            missing = [p.name for p, v in ((SRW_WRITE_ENDPOINT, write), (SRW_READ_ENDPOINT, read)) if not v]
+            raise ConfigurationError(
+                f"The srw plugin needs {' and '.join(missing)} ('host' or 'host:port' of the endpoint "
+                "to use for writes and for reads)."
+            )
+        return cls(
+            write_endpoint=write,
+            read_endpoint=read,
+            verify_new_connections=SRW_VERIFY_NEW_CONNECTIONS.value(props),
+            retry_timeout=SRW_CONNECT_RETRY_TIMEOUT_MS.seconds(props),
+            retry_interval=SRW_CONNECT_RETRY_INTERVAL_MS.seconds(props),
+            initial_role=SRW_VERIFY_INITIAL_CONNECTION_TYPE.get(props),
+        )
