@@ -535,9 +535,6 @@ async def _connect_first(
     the driver would; the service keeps ``props``."""
     for i, (initial_host, attempt_props) in enumerate(attempts):
         service = PluginService(props, driver, target_connect_func, initial_host)
-        if initial_host.port is None:
-            initial_host.port = service.database_dialect.default_port
-        service.manager = PluginManager(service, props, driver.network_bound_methods)
         try:
             await service.manager.init_host_provider(props, service)
             conn = await service.manager.connect(

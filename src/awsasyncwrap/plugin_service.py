@@ -16,6 +16,7 @@ import anyio
 
 from ._allowed_hosts import AllowedHosts
 from ._carry_over import CarryOver, ConnectionChange
+from ._pipeline import PluginManager
 from ._session_state import SessionState
 from .dialects import DatabaseDialect, detect_dialect, initial_dialect
 from .drivers import DriverDialect
@@ -25,7 +26,6 @@ from .hostinfo import HostAvailability, HostInfo, HostRole
 from .properties import Properties, WrapperProperties
 
 if TYPE_CHECKING:
-    from ._pipeline import PluginManager
     from .plugin import Plugin
 
 __all__ = ["PluginService"]
@@ -66,7 +66,6 @@ class PluginService:
         self.session_state = SessionState.from_props(props)
         #: what the application set through the proxy, applied to each later driver connection
         self.carry_over = CarryOver(driver_dialect)
-        self.manager: PluginManager = None  # type: ignore[assignment]  # set by the connection
         self._host_list_provider: HostListProvider = self._database_dialect.create_host_list_provider(
             self, props
         )
@@ -75,6 +74,10 @@ class PluginService:
         self.closed = False
         #: the instances this connection may use (set by the custom_endpoint plugin; None: all of them)
         self.allowed_hosts: AllowedHosts | None = None
+        if initial_host.port is None:
+            initial_host.port = self._database_dialect.default_port
+        #: the connection's plugins and pipelines (made last: each plugin is made with the service complete)
+        self.manager = PluginManager(self, props, driver_dialect.network_bound_methods)
 
     # --- plain state ------------------------------------------------------------------------
 
