@@ -27,7 +27,6 @@ from .properties import (
     WrapperProperty,
     _parse_bool,
     _parse_float,
-    _parse_int,
     _parse_str,
     known_properties,
     register_property,
@@ -112,28 +111,6 @@ _DIALECTS = {"rds-multi-az-pg-cluster": "multi-az-pg", "rds-multi-az-mysql-clust
 
 # --- their names implemented with their meaning -------------------------------------------------
 
-SOCKET_TIMEOUT = register_property(
-    WrapperProperty(
-        "socket_timeout",
-        "Seconds a network call may take; then its connection is aborted (a network error: failover "
-        "applies), as a socket timeout of a sync driver would.",
-        None,
-        _parse_float,
-        min_value=0,
-    )
-)
-TCP_KEEPALIVE = register_property(
-    WrapperProperty("tcp_keepalive", "Turn TCP keepalive on or off on every connection.", None, _parse_bool)
-)
-TCP_KEEPALIVE_TIME = register_property(
-    WrapperProperty("tcp_keepalive_time", "Idle seconds before the first keepalive probe.", None, _parse_int)
-)
-TCP_KEEPALIVE_INTERVAL = register_property(
-    WrapperProperty("tcp_keepalive_interval", "Seconds between keepalive probes.", None, _parse_int)
-)
-TCP_KEEPALIVE_PROBES = register_property(
-    WrapperProperty("tcp_keepalive_probes", "Unanswered probes before the link is dead.", None, _parse_int)
-)
 PROFILE_NAME = register_property(
     WrapperProperty(
         "profile_name",
@@ -152,8 +129,6 @@ ENABLE_TELEMETRY = register_property(
     WrapperProperty("enable_telemetry", "Add the telemetry plugin.", None, _parse_bool)
 )
 
-#: aiomysql has no keepalive arguments: the driver dialect sets these socket options after connect
-KEEPALIVE_PROPS = (TCP_KEEPALIVE, TCP_KEEPALIVE_TIME, TCP_KEEPALIVE_INTERVAL, TCP_KEEPALIVE_PROBES)
 _LIBPQ_KEEPALIVE = {
     "tcp_keepalive": "keepalives",
     "tcp_keepalive_time": "keepalives_idle",
@@ -237,7 +212,7 @@ def _translate_plugins(out: dict[str, Any]) -> None:
                 raise ConfigurationError(f"Plugin {code!r} of {_THEIRS} is not available here: {advice}.")
         codes = [PLUGIN_CODES.get(c, c) for c in codes]
     extra = []
-    if out.get(SOCKET_TIMEOUT.name) is not None:
+    if out.get("socket_timeout") is not None:  # plugins/settings/socket_timeout.py
         extra.append("socket_timeout")
     if ENABLE_TELEMETRY.get(out):
         extra.append("telemetry")

@@ -18,12 +18,14 @@ from ._allowed_hosts import AllowedHosts
 from ._carry_over import CarryOver, ConnectionChange
 from ._pipeline import PluginManager
 from ._session_state import SessionState
-from .dialects import DatabaseDialect, detect_dialect, initial_dialect
+from .dialects import DatabaseDialect, detect_dialect, get_dialect, initial_dialect
+from .dialects._topology import TopologyAwareDialect
 from .drivers import DriverDialect
 from .events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from .host_list_provider import HostListProvider
 from .hostinfo import HostAvailability, HostInfo, HostRole
 from .properties import Properties, WrapperProperties
+from .topology import RdsHostListProvider
 
 if TYPE_CHECKING:
     from .plugin import Plugin
@@ -66,9 +68,7 @@ class PluginService:
         self.session_state = SessionState.from_props(props)
         #: what the application set through the proxy, applied to each later driver connection
         self.carry_over = CarryOver(driver_dialect)
-        self._host_list_provider: HostListProvider = self._database_dialect.create_host_list_provider(
-            self, props
-        )
+        self._host_list_provider: HostListProvider = self._provider_for(self._database_dialect)
         self._provider_is_static = True
         #: the application closed the connection: nothing may open or adopt a connection for it any more
         self.closed = False
@@ -278,8 +278,6 @@ class PluginService:
         if self._dialect_forced:
             return
         url = self._initial_host.url
-        from .dialects import get_dialect
-
         # per user too: detection reads catalog views and functions a user may not be allowed to see
         key = (url, WrapperProperties.USER.get(self._props))
         known = _known_dialects.get(key)
@@ -293,7 +291,13 @@ class PluginService:
             logger.debug("database dialect of %s: %s", url, dialect.code)
             self._database_dialect = dialect
             if self._provider_is_static:
-                self._host_list_provider = dialect.create_host_list_provider(self, self._props)
+                self._host_list_provider = self._provider_for(dialect)
+
+    def _provider_for(self, dialect: DatabaseDialect) -> HostListProvider:
+        """The host list provider ``dialect`` calls for: the cluster's topology when it has one."""
+        if isinstance(dialect, TopologyAwareDialect):
+            return RdsHostListProvider(self, self._props, dialect)
+        return dialect.create_host_list_provider(self, self._props)
 
     # --- hosts --------------------------------------------------------------------------------
 

@@ -209,6 +209,16 @@ class WrapperProperties:
     CONNECT_TIMEOUT_SEC = _float(
         "wrapper_connect_timeout_sec", None, "Upper bound for one connection attempt made by the wrapper."
     )
+    # --- TCP keepalive (aws-advanced-python-wrapper's names: libpq's keepalives* for psycopg, socket options
+    # the aiomysql driver dialect sets after connect) -----------------------------------------------------
+    TCP_KEEPALIVE = _bool("tcp_keepalive", None, "Turn TCP keepalive on or off on every connection.")
+    TCP_KEEPALIVE_TIME = _int(
+        "tcp_keepalive_time", None, "Idle seconds before the first keepalive probe.", None
+    )
+    TCP_KEEPALIVE_INTERVAL = _int("tcp_keepalive_interval", None, "Seconds between keepalive probes.", None)
+    TCP_KEEPALIVE_PROBES = _int(
+        "tcp_keepalive_probes", None, "Unanswered probes before the link is dead.", None
+    )
     # --- session state ------------------------------------------------------------------
     TRANSFER_SESSION_STATE_ON_SWITCH = _bool(
         "transfer_session_state_on_switch",

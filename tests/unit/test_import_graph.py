@@ -1,8 +1,7 @@
-"""The subpackages of awsasyncwrap import each other without cycles at import time.
+"""The subpackages of awsasyncwrap import each other without cycles.
 
-Counted: imports at module level (not under ``if TYPE_CHECKING:``, not inside functions). A lazy import in
-a function is allowed to point back (e.g. a topology-aware dialect creating the topology's host list
-provider when asked).
+Counted: every import, at module level or inside a function (a lazy import is a dependency too, only a
+later one); not those under ``if TYPE_CHECKING:``, which only the type checker runs.
 """
 
 from __future__ import annotations
@@ -31,24 +30,25 @@ def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom) 
     return [target] + [f"{target}.{alias.name}" for alias in node.names]
 
 
-def _top_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+def _runtime_imports(node: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import below ``node`` except those under ``if TYPE_CHECKING:``."""
     found: list[ast.Import | ast.ImportFrom] = []
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
             continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        found += [sub for sub in ast.walk(node) if isinstance(sub, (ast.Import, ast.ImportFrom))]
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            found.append(child)
+        found += _runtime_imports(child)
     return found
 
 
 def _package_graph() -> dict[str, set[str]]:
-    """``awsasyncwrap.X`` -> the other ``awsasyncwrap.Y`` it imports at module level."""
+    """``awsasyncwrap.X`` -> the other ``awsasyncwrap.Y`` it imports (at any time)."""
     graph: dict[str, set[str]] = {}
     for path in ROOT.rglob("*.py"):
         module = _module_name(path)
         package = ".".join(module.split(".")[:2])
-        for node in _top_level_imports(ast.parse(path.read_text())):
+        for node in _runtime_imports(ast.parse(path.read_text())):
             for target in _imported(module, path.name == "__init__.py", node):
                 if target.startswith("awsasyncwrap."):
                     other = ".".join(target.split(".")[:2])

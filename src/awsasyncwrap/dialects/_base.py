@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..host_list_provider import HostListProvider, HostListProviderService, StaticHostListProvider
 from ..hostinfo import HostRole
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
-    from ..host_list_provider import HostListProvider, HostListProviderService
     from ..properties import Properties
 
 __all__ = ["DatabaseDialect"]
@@ -61,9 +61,8 @@ class DatabaseDialect:
     def create_host_list_provider(
         self, service: HostListProviderService, props: Properties
     ) -> HostListProvider:
-        """The host list provider this dialect calls for (plain: the connection string's hosts)."""
-        from ..host_list_provider import StaticHostListProvider
-
+        """The host list provider of a server without a topology: the connection string's hosts (the plugin
+        service gives a topology-aware dialect the cluster's topology instead)."""
         return StaticHostListProvider(service, props)
 
     # --- errors ---------------------------------------------------------------------------------

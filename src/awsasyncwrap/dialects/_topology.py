@@ -16,7 +16,6 @@ from ._base import DatabaseDialect, _truthy
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
-    from ..host_list_provider import HostListProvider, HostListProviderService
 
 __all__ = ["TopologyAwareDialect", "TopologyEntry"]
 
@@ -107,13 +106,6 @@ class TopologyAwareDialect(DatabaseDialect):
 
     async def get_host_role(self, conn: Any, driver: DriverDialect, props: Properties) -> HostRole:
         return HostRole.READER if await self.query_is_reader(conn, driver, props) else HostRole.WRITER
-
-    def create_host_list_provider(
-        self, service: HostListProviderService, props: Properties
-    ) -> HostListProvider:
-        from ..topology._provider import RdsHostListProvider
-
-        return RdsHostListProvider(service, props, self)
 
 
 def _one_writer(entries: list[TopologyEntry]) -> list[TopologyEntry]:

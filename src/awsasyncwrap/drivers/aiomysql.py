@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
-from .._compat_props import KEEPALIVE_PROPS
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
-from ..properties import Properties
+from ..properties import Properties, WrapperProperties
 from ._aiomysql_guard import guarded_connection_class
 from ._base import DriverDialect, TargetConnectFunc
 
@@ -185,7 +184,9 @@ class AiomysqlDriverDialect(DriverDialect):
 
     def _set_keepalive(self, conn: Any, props: Mapping[str, Any]) -> None:
         """aws-advanced-python-wrapper's ``tcp_keepalive*`` as socket options (aiomysql has no arguments)."""
-        on, idle, interval, count = (p.get(props) for p in KEEPALIVE_PROPS)
+        w = WrapperProperties
+        keepalive = (w.TCP_KEEPALIVE, w.TCP_KEEPALIVE_TIME, w.TCP_KEEPALIVE_INTERVAL, w.TCP_KEEPALIVE_PROBES)
+        on, idle, interval, count = (p.get(props) for p in keepalive)
         if on is None and idle is None and interval is None and count is None:
             return
         writer = getattr(conn, "_writer", None)

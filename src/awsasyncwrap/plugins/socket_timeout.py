@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._compat_props import SOCKET_TIMEOUT
 from .._deadline import abort_after
 from ..plugin import ExecuteFunc, Plugin, PluginFactory
+from .settings.socket_timeout import SOCKET_TIMEOUT
 
 if TYPE_CHECKING:
     from ..plugin_service import PluginService

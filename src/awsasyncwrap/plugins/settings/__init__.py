@@ -20,6 +20,7 @@ from . import (
     initial_connection,
     limitless,
     read_write_splitting,
+    socket_timeout,
     srw,
     telemetry,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "initial_connection",
     "limitless",
     "read_write_splitting",
+    "socket_timeout",
     "srw",
     "telemetry",
 ]
