@@ -7,7 +7,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Hashable
 from functools import cache, partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, overload
+
+from typing_extensions import TypeVar
 
 from ._bounded import remember
 from ._carried import CarriedAttribute, CarriedConnectionState
@@ -34,13 +36,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 C = TypeVar("C")
 Row = TypeVar("Row")
+#: the driver's connection type (``psycopg.AsyncConnection[Row]``; ``Any`` for aiomysql, which has no types)
+DriverConn = TypeVar("DriverConn", default=Any)
 
 
-class AsyncAwsConnection(CarriedConnectionState):
+class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
     """Stands for a driver connection; network-bound calls run through the plugin pipeline.
 
     The driver connection behind it may change (failover, read/write
     splitting); the proxy, its session settings and new cursors follow.
+    Generic in the driver's connection type: ``AsyncAwsConnection.of(conn)``
+    of a psycopg connection is ``AsyncAwsConnection[psycopg.AsyncConnection[Row]]``.
     """
 
     def __init__(self, service: PluginService) -> None:
@@ -126,7 +132,7 @@ class AsyncAwsConnection(CarriedConnectionState):
     # --- identity --------------------------------------------------------------------------
 
     @staticmethod
-    def of(conn: object) -> AsyncAwsConnection:
+    def of(conn: C) -> AsyncAwsConnection[C]:
         """The wrapper itself, typed as such, behind what :meth:`connect` returned.
 
         ``connect()`` is typed as the driver's connection; use this to reach the wrapper's own
@@ -155,9 +161,10 @@ class AsyncAwsConnection(CarriedConnectionState):
         return self._service
 
     @property
-    def target_connection(self) -> Any:
+    def target_connection(self) -> DriverConn:
         """The driver connection currently behind this proxy."""
-        return self._service.current_connection
+        conn: DriverConn = self._service.current_connection
+        return conn
 
     @property
     def current_host(self) -> HostInfo | None:

@@ -46,7 +46,11 @@ async def main() -> None:
     async with AsyncAwsConnection.connect(psycopg.AsyncConnection.connect, "") as block:
         assert_type(block, psycopg.AsyncConnection[tuple[Any, ...]])
     wrapper = AsyncAwsConnection.of(conn)
-    assert_type(wrapper.target_connection, Any)
+    assert_type(wrapper, AsyncAwsConnection[psycopg.AsyncConnection[tuple[Any, ...]]])
+    assert_type(wrapper.target_connection, psycopg.AsyncConnection[tuple[Any, ...]])
+    assert_type(AsyncAwsConnection.of(dconn).target_connection, psycopg.AsyncConnection[dict[str, Any]])
+    held: AsyncAwsConnection = wrapper  # the bare name stands for any driver's connection
+    assert_type(held.target_connection, Any)
 """
 
 BAD = """
