@@ -10,6 +10,7 @@ silently running on a host that is now a reader (or hanging on a dead one).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -29,21 +30,33 @@ __all__ = ["AuroraConnectionTrackerPlugin", "AuroraConnectionTrackerPluginFactor
 
 logger = logging.getLogger(__name__)
 
-#: instance url -> open driver connections on it (weak: a collected connection drops out)
-_tracked: dict[str, weakref.WeakSet[Any]] = {}
+#: event loop -> instance url -> open driver connections on it (weak: a collected connection or a closed
+#: loop drops out); each loop's topology monitors act on that loop's connections only
+_tracked: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, weakref.WeakSet[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 #: id of each monitor the tracker listens to
 _listening: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def _tracked_here() -> dict[str, weakref.WeakSet[Any]]:
+    loop = asyncio.get_running_loop()
+    found = _tracked.get(loop)
+    if found is None:
+        found = _tracked[loop] = {}
+    return found
+
+
 def tracked_connections(url: str) -> list[Any]:
-    """Open connections tracked on the instance ``url`` (for tests and diagnostics)."""
-    return list(_tracked.get(url, ()))
+    """Open connections of the running event loop tracked on the instance ``url`` (tests, diagnostics)."""
+    return list(_tracked_here().get(url, ()))
 
 
 def _abort_on(host: HostInfo, driver: DriverDialect, keep: Any = None) -> int:
     count = 0
+    tracked = _tracked_here()
     for url in host.all_aliases:
-        conns = _tracked.pop(url, None)
+        conns = tracked.pop(url, None)
         for conn in list(conns or ()):
             if conn is keep or driver.is_closed(conn):
                 continue
@@ -102,7 +115,7 @@ class AuroraConnectionTrackerPlugin(Plugin):
                     if not service.driver_dialect.is_driver_error(exc):
                         raise
                     logger.debug("could not identify a new connection: %s", type(exc).__name__)
-        _tracked.setdefault(host.url, weakref.WeakSet()).add(conn)
+        _tracked_here().setdefault(host.url, weakref.WeakSet()).add(conn)
 
     async def notify_host_list_changed(self, changes: dict[str, set[HostEvent]]) -> None:
         driver = self._service.driver_dialect
