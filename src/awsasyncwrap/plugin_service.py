@@ -112,6 +112,15 @@ class PluginService:
         return self._current_host
 
     @property
+    def topology_provider(self) -> RdsHostListProvider | None:
+        """The host list provider of the cluster's topology, when this connection has one (None: a server
+        without a topology, or a dialect not yet known to have one)."""
+        provider = self._host_list_provider
+        if isinstance(provider, RdsHostListProvider) and provider.supports_topology:
+            return provider
+        return None
+
+    @property
     def initial_connection_host_info(self) -> HostInfo:
         """The host the application asked for."""
         return self._initial_host

@@ -20,7 +20,6 @@ from ..events import HostEvent
 from ..hostinfo import HostInfo
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties
-from ..topology import RdsHostListProvider
 
 if TYPE_CHECKING:
     from ..drivers import DriverDialect
@@ -96,9 +95,9 @@ class AuroraConnectionTrackerPlugin(Plugin):
 
     async def _track(self, conn: Any, host_info: HostInfo) -> None:
         service = self._service
-        provider = service.host_list_provider
+        provider = service.topology_provider
         host = host_info
-        if isinstance(provider, RdsHostListProvider) and provider.supports_topology:
+        if provider is not None:
             monitor = provider.monitor()
             if monitor not in _listening:
                 _listening.add(monitor)

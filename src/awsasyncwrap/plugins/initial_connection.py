@@ -21,7 +21,6 @@ from ..host_selectors import selector_for
 from ..hostinfo import HostInfo, HostRole
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties
-from ..topology import RdsHostListProvider
 from ..topology._model import Topology
 from ..topology._provider import cluster_id_for, existing_monitor
 from ..topology._reroute import connect_by_role, endpoint_role, exchange
@@ -70,8 +69,8 @@ class InitialConnectionPlugin(Plugin):
         if routed is not None:
             return routed
         conn = await connect_func()
-        provider = service.host_list_provider
-        if not (isinstance(provider, RdsHostListProvider) and provider.supports_topology):
+        provider = service.topology_provider
+        if provider is None:
             return conn
         try:
             role = await service.get_host_role(conn)
@@ -144,10 +143,8 @@ class InitialConnectionPlugin(Plugin):
         monitor = existing_monitor(cluster_id_for(props, endpoint))
         if monitor is not None and monitor.topology is not None:
             return monitor.topology
-        provider = self._service.host_list_provider
-        if self._wait_for_topology <= 0 or not (
-            isinstance(provider, RdsHostListProvider) and provider.supports_topology
-        ):
+        provider = self._service.topology_provider
+        if self._wait_for_topology <= 0 or provider is None:
             return None
         return await provider.monitor().wait_for_topology(0.0, self._wait_for_topology)
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from ..hostinfo import HostInfo, HostRole
 from ..plugin import ConnectFunc, Plugin, PluginFactory
 from ..properties import Properties, WrapperProperties
-from ..topology import RdsHostListProvider
 from ..topology._reroute import connect_by_role, endpoint_role, exchange
 
 if TYPE_CHECKING:
@@ -50,10 +49,7 @@ class StaleDnsPlugin(Plugin):
         service = self._service
         if endpoint_role(host_info, props) is not HostRole.WRITER:
             return conn
-        if not (
-            isinstance(service.host_list_provider, RdsHostListProvider)
-            and service.host_list_provider.supports_topology
-        ):
+        if service.topology_provider is None:
             return conn
         try:
             role = await service.get_host_role(conn)

@@ -17,7 +17,6 @@ from .._deadline import abort_after
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ..rds_utils import RdsUtils
-from ._provider import RdsHostListProvider
 
 if TYPE_CHECKING:
     from ..plugin import Plugin
@@ -62,8 +61,8 @@ async def connect_by_role(
 ) -> tuple[Any, HostInfo] | None:
     """A connection to an instance verified to be ``want``, found through the topology monitor; ``interval``
     seconds between two rounds over the candidates."""
-    provider = service.host_list_provider
-    if not isinstance(provider, RdsHostListProvider) or not provider.supports_topology:
+    provider = service.topology_provider
+    if provider is None:
         return None
     monitor = provider.monitor()
     since = time.monotonic()

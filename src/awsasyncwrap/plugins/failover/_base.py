@@ -68,9 +68,7 @@ class FailoverBase(Plugin):
         return READER_OR_WRITER if _rds.is_reader_cluster_dns(initial.host) else STRICT_WRITER
 
     def _provider(self) -> RdsHostListProvider | None:
-        provider = self._service.host_list_provider
-        ok = isinstance(provider, RdsHostListProvider) and provider.supports_topology
-        return provider if ok else None  # type: ignore[return-value]
+        return self._service.topology_provider
 
     def _check_stopped(self) -> None:
         if self._stop_reason is not None:

@@ -13,7 +13,6 @@ from ..._deadline import run_bounded
 from ...hostinfo import HostInfo
 from ...plugin import ExecuteFunc, Plugin, PluginFactory
 from ...properties import WrapperProperties
-from ...topology import RdsHostListProvider
 from ._calls import MonitoredCall
 from ._monitor import HostMonitor, MonitorSettings, abort_calls_on_demoted_writer
 from ._probe import Connector, describe_error
@@ -177,8 +176,8 @@ class HostMonitoringPlugin(Plugin):
         That monitor is also asked to say when the writer changes, so that calls hung on the old writer
         end at once rather than after this plugin's own detection time.
         """
-        provider = self._service.host_list_provider
-        if not (isinstance(provider, RdsHostListProvider) and provider.supports_topology):
+        provider = self._service.topology_provider
+        if provider is None:
             return None
         topology_monitor = provider.monitor()
         if topology_monitor not in _listening:
