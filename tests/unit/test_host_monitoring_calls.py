@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -76,13 +78,26 @@ def test_call_records_its_start_and_holds_no_history() -> None:
     assert len(calls) == 0 and calls.snapshot() == []
 
 
-def _cycle_cost(calls: InFlightCalls, n: int) -> float:
+def _cycle_opcodes(calls: InFlightCalls, n: int) -> int:
+    """Bytecode instructions run to add and remove ``n`` calls: a measure of work no machine load changes."""
     pending = [MonitoredCall("conn", SERVICE) for _ in range(n)]
-    start = time.perf_counter()
-    for call in pending:
-        calls.add(call)
-        calls.remove(call)
-    return (time.perf_counter() - start) / n
+    counted = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal counted
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            counted += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        for call in pending:
+            calls.add(call)
+            calls.remove(call)
+    finally:
+        sys.settrace(None)
+    return counted
 
 
 def test_registration_cost_does_not_grow_with_calls_in_flight() -> None:
@@ -91,7 +106,7 @@ def test_registration_cost_does_not_grow_with_calls_in_flight() -> None:
         small.add(MonitoredCall("conn", SERVICE))
     for _ in range(100_000):
         large.add(MonitoredCall("conn", SERVICE))
-    small_cost = min(_cycle_cost(small, 20_000) for _ in range(5))
-    large_cost = min(_cycle_cost(large, 20_000) for _ in range(5))
-    assert large_cost < small_cost * 3, (small_cost, large_cost)
-    assert large_cost < 5e-6  # a dict insert + delete, far below a microsecond on any machine
+    # the same Python work whatever is in flight, on a hash table (C-level insert and delete are O(1));
+    # counted, not timed: a loaded machine changes times, never this count
+    assert isinstance(large, dict)
+    assert _cycle_opcodes(large, 100) == _cycle_opcodes(small, 100)
