@@ -63,3 +63,20 @@ def test_bad_credentials_without_an_error_code() -> None:
     assert PG.says_bad_credentials(refused)
     assert not PG.says_bad_credentials(psycopg.OperationalError("connection refused"))
     assert not MYSQL.says_bad_credentials(pymysql.err.OperationalError(1045, "Access denied"))
+
+
+def test_failover_error_classes_are_named_and_based_on_each_driver() -> None:
+    from awsasyncwrap.errors import FailoverSuccessError
+    from awsasyncwrap.plugins.failover import driver_error_class
+
+    pg = driver_error_class(FailoverSuccessError, PG.code)
+    mysql = driver_error_class(FailoverSuccessError, MYSQL.code)
+    assert (pg.__name__, mysql.__name__) == ("PsycopgFailoverSuccessError", "MysqlFailoverSuccessError")
+    assert issubclass(pg, psycopg.OperationalError) and issubclass(mysql, pymysql.err.OperationalError)
+    assert driver_error_class(FailoverSuccessError, "no_such_driver") is FailoverSuccessError
+
+
+def test_a_driver_without_server_reports_asks_the_server() -> None:
+    # aiomysql hears nothing of the server's role unasked, and may always query (no failed-transaction state)
+    assert MYSQL.reported_writer(object()) is None
+    assert MYSQL.takes_queries(object()) is True

@@ -16,6 +16,7 @@ __all__ = [
     "PsycopgDriverDialect",
     "SessionState",
     "driver_dialect_for",
+    "registered_driver_dialects",
 ]
 
 _DIALECTS: dict[str, type[DriverDialect]] = {
@@ -35,6 +36,11 @@ def register_driver_dialect(cls: type[DriverDialect]) -> type[DriverDialect]:
     _DIALECTS[cls.code] = cls
     _MATCHED.clear()
     return cls
+
+
+def registered_driver_dialects() -> tuple[type[DriverDialect], ...]:
+    """Every driver dialect class the wrapper knows (built-in and registered)."""
+    return tuple(_DIALECTS.values())
 
 
 #: the database engine families a driver dialect may speak to (plain database dialect codes)

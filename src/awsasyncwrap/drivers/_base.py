@@ -117,6 +117,9 @@ class DriverDialect(abc.ABC):
     code: ClassVar[str]
     #: The database engine family the driver speaks to: ``"pg"`` or ``"mysql"`` (a plain dialect's code).
     engine: ClassVar[str]
+    #: How the names of the failover errors that are also this driver's OperationalError begin
+    #: (``Psycopg`` -> ``PsycopgFailoverSuccessError``); empty: no such classes.
+    error_class_prefix: ClassVar[str] = ""
     #: Generic property name -> this driver's keyword.
     generic_names: ClassVar[Mapping[str, str]]
     #: The one table of the proxies' network-bound methods for this driver: every name here is
@@ -270,6 +273,14 @@ class DriverDialect(abc.ABC):
     @abc.abstractmethod
     def is_in_transaction(self, conn: Any) -> bool:
         """Whether a transaction is open on the connection (locally known, no I/O)."""
+
+    def reported_writer(self, conn: Any) -> bool | None:
+        """Whether the server is a writer, as it told the driver unasked (None: it did not say)."""
+        return None
+
+    def takes_queries(self, conn: Any) -> bool:
+        """Whether a query of the wrapper's own may run on ``conn`` now (not in a failed transaction)."""
+        return True
 
     @abc.abstractmethod
     def get_autocommit(self, conn: Any) -> bool:

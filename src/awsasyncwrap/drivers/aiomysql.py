@@ -50,6 +50,7 @@ class AiomysqlDriverDialect(DriverDialect):
 
     code = "aiomysql"
     engine = "mysql"
+    error_class_prefix = "Mysql"
     generic_names: ClassVar[dict[str, str]] = {
         "host": "host",
         "port": "port",

@@ -48,6 +48,7 @@ class PsycopgDriverDialect(DriverDialect):
 
     code = "psycopg"
     engine = "pg"
+    error_class_prefix = "Psycopg"
     generic_names: ClassVar[dict[str, str]] = {
         "host": "host",
         "port": "port",
@@ -164,6 +165,16 @@ class PsycopgDriverDialect(DriverDialect):
             pq.TransactionStatus.INERROR,
             pq.TransactionStatus.ACTIVE,
         )
+
+    def reported_writer(self, conn: Any) -> bool | None:
+        # PostgreSQL 14+ reports in_hot_standby to the client, whatever the transaction's state
+        standby = conn.pgconn.parameter_status(b"in_hot_standby")
+        return None if standby is None else bool(standby != b"on")
+
+    def takes_queries(self, conn: Any) -> bool:
+        from psycopg import pq
+
+        return bool(conn.info.transaction_status != pq.TransactionStatus.INERROR)
 
     def get_autocommit(self, conn: Any) -> bool:
         return bool(conn.autocommit)

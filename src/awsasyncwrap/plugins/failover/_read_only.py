@@ -21,8 +21,6 @@ __all__ = ["fails_over_on_read_only"]
 
 #: MySQL 1792: a statement refused by the application's own READ ONLY transaction (not a server role)
 _APPLICATION_READ_ONLY = frozenset({"1792"})
-#: libpq's PQTRANS_INERROR: a failed transaction takes no query until it is rolled back
-_PQTRANS_INERROR = 3
 
 
 async def fails_over_on_read_only(service: PluginService, exc: BaseException, conn: Any) -> bool:
@@ -43,13 +41,11 @@ async def fails_over_on_read_only(service: PluginService, exc: BaseException, co
 async def _is_writer(service: PluginService, conn: Any) -> bool | None:
     """Whether ``conn``'s server is a writer (None: cannot tell without disturbing the connection)."""
     driver = service.driver_dialect
-    if driver.code == "psycopg":
-        # PostgreSQL 14+ reports in_hot_standby to the client: no query needed, whatever the state
-        standby = conn.pgconn.parameter_status(b"in_hot_standby")
-        if standby is not None:
-            return bool(standby != b"on")
-        if conn.pgconn.transaction_status == _PQTRANS_INERROR:
-            return None
+    reported = driver.reported_writer(conn)  # no query needed
+    if reported is not None:
+        return reported
+    if not driver.takes_queries(conn):
+        return None
     try:
         role = await service.get_host_role(conn)
     except Exception as exc:

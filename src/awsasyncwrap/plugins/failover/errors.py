@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...drivers import DriverDialect, registered_driver_dialects
 from ...errors import (
     FailoverError,
     FailoverFailedError,
@@ -24,44 +25,38 @@ _BASES: dict[str, type[FailoverError]] = {
     "FailoverFailedError": FailoverFailedError,
     "TransactionResolutionUnknownError": TransactionResolutionUnknownError,
 }
-_DRIVERS = {"Psycopg": "psycopg", "Mysql": "aiomysql"}
 _made: dict[str, type[FailoverError]] = {}
 
 
-def _operational_error(driver_code: str) -> type[Exception]:
-    if driver_code == "psycopg":
-        import psycopg
-
-        return psycopg.OperationalError
-    import pymysql
-
-    cls: type[Exception] = pymysql.err.OperationalError
-    return cls
+def _driver_with_prefix(name: str) -> tuple[str, type[DriverDialect]] | None:
+    """(prefix, driver dialect) whose error class prefix ``name`` starts with (``PsycopgFailover...``)."""
+    for cls in registered_driver_dialects():
+        prefix = cls.error_class_prefix
+        if prefix and name.startswith(prefix):
+            return prefix, cls
+    return None
 
 
 def _make(name: str) -> type[FailoverError]:
     cls = _made.get(name)
     if cls is not None:
         return cls
-    for prefix, driver_code in _DRIVERS.items():
-        base_name = name[len(prefix) :]
-        if name.startswith(prefix) and base_name in _BASES:
-            base = _BASES[base_name]
-            made = type(
-                name,
-                (base, _operational_error(driver_code)),
-                {"__module__": __name__, "__doc__": base.__doc__},
-            )
-            _made[name] = made
-            return made
-    raise AttributeError(name)
+    found = _driver_with_prefix(name)
+    base = None if found is None else _BASES.get(name[len(found[0]) :])
+    if found is None or base is None:
+        raise AttributeError(name)
+    made = type(
+        name, (base, found[1]().operational_error_class()), {"__module__": __name__, "__doc__": base.__doc__}
+    )
+    _made[name] = made
+    return made
 
 
 def driver_error_class(base: type[FailoverError], driver_code: str) -> type[FailoverError]:
     """The subclass of ``base`` that is also ``driver_code``'s OperationalError (``base`` if unknown)."""
-    for prefix, code in _DRIVERS.items():
-        if code == driver_code:
-            return _make(prefix + base.__name__)
+    for cls in registered_driver_dialects():
+        if cls.code == driver_code and cls.error_class_prefix:
+            return _make(cls.error_class_prefix + base.__name__)
     return base
 
 
