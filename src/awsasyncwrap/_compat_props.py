@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
 from .properties import (
@@ -31,6 +31,9 @@ from .properties import (
     known_properties,
     register_property,
 )
+
+if TYPE_CHECKING:
+    from .drivers import DriverDialect
 
 __all__ = ["ALIASES", "FIXED", "NO_EFFECT", "UNSUPPORTED", "register_profile", "translate"]
 
@@ -129,13 +132,6 @@ ENABLE_TELEMETRY = register_property(
     WrapperProperty("enable_telemetry", "Add the telemetry plugin.", None, _parse_bool)
 )
 
-_LIBPQ_KEEPALIVE = {
-    "tcp_keepalive": "keepalives",
-    "tcp_keepalive_time": "keepalives_idle",
-    "tcp_keepalive_interval": "keepalives_interval",
-    "tcp_keepalive_probes": "keepalives_count",
-}
-
 _profiles: dict[str, dict[str, Any]] = {}
 _logged: set[str] = set()
 
@@ -230,7 +226,7 @@ def _translate_plugins(out: dict[str, Any]) -> None:
 
 
 def translate(
-    raw: Mapping[str, Any], driver_code: str, is_driver_param: Callable[[str], bool]
+    raw: Mapping[str, Any], driver: DriverDialect, is_driver_param: Callable[[str], bool]
 ) -> dict[str, Any]:
     """``raw`` with every aws-advanced-python-wrapper name turned into ours (see the module docstring)."""
     props = _apply_profile(dict(raw))
@@ -245,11 +241,9 @@ def translate(
     dialect = out.get(WrapperProperties.DIALECT.name)
     if dialect in _DIALECTS:
         out[WrapperProperties.DIALECT.name] = _DIALECTS[dialect]
-    if driver_code == "psycopg":  # libpq has the keepalive settings of its own
-        for ours, libpq in _LIBPQ_KEEPALIVE.items():
-            value = out.pop(ours, None)
-            if value is not None and libpq not in out:
-                prop = known_properties()[ours]
-                parsed = prop.convert(value)
-                out[libpq] = int(parsed) if isinstance(parsed, bool) else parsed
+    for ours, native in driver.keepalive_params.items():  # a driver with keepalive settings of its own
+        value = out.pop(ours, None)
+        if value is not None and native not in out:
+            parsed = known_properties()[ours].convert(value)
+            out[native] = int(parsed) if isinstance(parsed, bool) else parsed
     return out

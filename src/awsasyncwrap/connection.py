@@ -600,7 +600,7 @@ def _prepared_props(
     if plugins is not None:
         raw[WrapperProperties.PLUGINS.name] = plugins
     params = driver.driver_params() | set(driver.generic_names)
-    raw = translate_aws_wrapper_props(raw, driver.code, params.__contains__)
+    raw = translate_aws_wrapper_props(raw, driver, params.__contains__)
     props = driver.normalize(Properties(raw))
     _validate(props, driver)
     if key is not None and not any(name in kwargs for name in _NOT_CACHED):

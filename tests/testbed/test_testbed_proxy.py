@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -12,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from awsasyncwrap.testbed import FaultProxy, TestbedError
-from awsasyncwrap.testbed._ports import claim_cluster_addresses
+from awsasyncwrap.testbed._ports import _reserve, claim_cluster_addresses, free_port, release_ports
 from awsasyncwrap.testbed._proxy import parse_mode
 from awsasyncwrap.testbed._wait import until
 
@@ -312,3 +314,26 @@ async def test_a_blackholed_new_connection_still_flows_once_passed(proxy: FaultP
     finally:
         proxy.set_mode("pass")
         writer.close()
+
+
+def test_a_node_port_is_reserved_until_released() -> None:
+    """Two testbeds (in any process) never pick the same node port between its check and the server's bind."""
+    port = free_port()
+    try:
+        assert not _reserve(port)  # taken: the next free_port() passes it by
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from awsasyncwrap.testbed._ports import _reserve; print(_reserve({port}))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert other.stdout.strip() == "False"  # another process cannot have it either
+    finally:
+        release_ports([port])
+    assert _reserve(port)
+    release_ports([port])

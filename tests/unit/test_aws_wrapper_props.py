@@ -82,7 +82,7 @@ MY = driver_dialect_for(__import__("aiomysql").connect)
 
 def _translate(props: dict[str, Any], driver: Any = PG) -> dict[str, Any]:
     params = driver.driver_params() | set(driver.generic_names)
-    return translate(props, driver.code, params.__contains__)
+    return translate(props, driver, params.__contains__)
 
 
 @pytest.mark.parametrize("name", THEIR_NAMES)

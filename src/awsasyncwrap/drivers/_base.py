@@ -120,6 +120,9 @@ class DriverDialect(abc.ABC):
     #: How the names of the failover errors that are also this driver's OperationalError begin
     #: (``Psycopg`` -> ``PsycopgFailoverSuccessError``); empty: no such classes.
     error_class_prefix: ClassVar[str] = ""
+    #: aws-advanced-python-wrapper's ``tcp_keepalive*`` property -> this driver's own keyword for it (empty:
+    #: the driver has none, its dialect applies them itself after connect)
+    keepalive_params: ClassVar[Mapping[str, str]] = {}
     #: Generic property name -> this driver's keyword.
     generic_names: ClassVar[Mapping[str, str]]
     #: The one table of the proxies' network-bound methods for this driver: every name here is

@@ -49,6 +49,12 @@ class PsycopgDriverDialect(DriverDialect):
     code = "psycopg"
     engine = "pg"
     error_class_prefix = "Psycopg"
+    keepalive_params: ClassVar[Mapping[str, str]] = {
+        "tcp_keepalive": "keepalives",
+        "tcp_keepalive_time": "keepalives_idle",
+        "tcp_keepalive_interval": "keepalives_interval",
+        "tcp_keepalive_probes": "keepalives_count",
+    }
     generic_names: ClassVar[dict[str, str]] = {
         "host": "host",
         "port": "port",

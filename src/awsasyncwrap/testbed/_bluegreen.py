@@ -34,7 +34,7 @@ from . import _bgengine, _roles, _settle
 from ._engine import EngineOptions
 from ._errors import TestbedError
 from ._model import Instance
-from ._ports import claim_cluster_addresses, free_port
+from ._ports import claim_cluster_addresses, free_port, release_ports
 from ._resolver import NameTable, write_hosts_file
 
 if TYPE_CHECKING:
@@ -168,9 +168,9 @@ class BlueGreenDeployment:
         numbers = [inst.number + _GREEN_OFFSET for inst in ordered]
         addresses = claim_cluster_addresses(numbers, port=blue.port)
         base = blue.base_dir / "green"
+        ports: list[int] = []
         try:
             base.mkdir()
-            ports: list[int] = []
             for _ in numbers:
                 ports.append(free_port(avoid=[*ports, *(i.node_port for i in blue.instances)]))
             instances = [
@@ -195,6 +195,7 @@ class BlueGreenDeployment:
             )
         except BaseException:
             addresses.close()
+            release_ports(ports)
             raise
         green = Testbed(make_engine(blue.engine, options), instances, addresses, base_dir=base, dns_lag=0.0)
         names = BlueGreenNames(cluster, f"tb{addresses.k}{_random_id(7)}", _random_id(6))

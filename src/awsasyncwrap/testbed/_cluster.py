@@ -24,7 +24,7 @@ from ._engine import Engine
 from ._errors import TestbedError
 from ._global import GlobalMixin, GlobalState
 from ._model import EngineName, FailoverReport, Instance, TestbedStatus
-from ._ports import CLUSTER_HOST, READER_HOST, ClusterAddresses
+from ._ports import CLUSTER_HOST, READER_HOST, ClusterAddresses, release_ports
 from ._proc import remove_tree
 from ._proxy import FaultProxy, parse_mode
 from ._silence import SilenceWatch
@@ -423,6 +423,7 @@ class Testbed(GlobalMixin):
             finally:
                 for inst in self._instances:
                     inst.running = False
+                release_ports(inst.node_port for inst in self._instances)
                 await remove_tree(self._base_dir)
         logger.debug("testbed %s closed", self._base_dir)
 

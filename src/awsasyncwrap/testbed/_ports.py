@@ -1,17 +1,23 @@
 """Loopback addresses and ports: one free ``127.0.K.0/24`` plus one port per cluster.
 
 The proxies' listening sockets are bound here and handed over already bound, so no other process can
-take an address between the check and the use.
+take an address between the check and the use. A server binds its own node port, later: each node port
+is reserved (an exclusive lock on a file named after it, held until :func:`release_ports`) so that two
+testbeds, in this process or another, never pick the same one in the meantime.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import random
 import socket
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ._errors import TestbedError
 
@@ -22,6 +28,7 @@ __all__ = [
     "check_port_free",
     "claim_cluster_addresses",
     "free_port",
+    "release_ports",
 ]
 
 logger = logging.getLogger(__name__)
@@ -109,18 +116,46 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+_RESERVATIONS = Path(tempfile.gettempdir()) / "awsasyncwrap-ports"
+_reserved: dict[int, int] = {}  # node port -> the open file whose lock reserves it
+
+
+def _reserve(port: int) -> bool:
+    """Reserve ``port`` for this process (False: another testbed has it)."""
+    if port in _reserved:
+        return False
+    _RESERVATIONS.mkdir(exist_ok=True)
+    fd = os.open(_RESERVATIONS / str(port), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _reserved[port] = fd
+    return True
+
+
+def release_ports(ports: Iterable[int]) -> None:
+    """Give back node ports from :func:`free_port` (their servers stopped); unknown ports are ignored."""
+    for port in ports:
+        fd = _reserved.pop(port, None)
+        if fd is not None:
+            os.close(fd)  # ends the lock
+
+
 def free_port(host: str = "127.0.0.1", *, avoid: Iterable[int] = ()) -> int:
-    """A port nothing is bound to on ``host`` right now (a server will bind it shortly after)."""
+    """A port nothing is bound to on ``host`` right now, reserved until :func:`release_ports` (a server will
+    bind it shortly after; no other testbed picks it meanwhile)."""
     skip = set(avoid)
     low, high = _NODE_PORT_RANGE
     for _ in range(200):
         port = random.randrange(low, high)
-        if port not in skip and _port_free(host, port):
+        if port in skip or not _reserve(port):
+            continue
+        if _port_free(host, port):
             return port
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        port = sock.getsockname()[1]
-    return int(port)
+        release_ports([port])
+    raise TestbedError(f"no free port in {low}-{high} on {host} after 200 tries")
 
 
 def check_port_free(port: int, host: str = "127.0.0.1") -> None:
