@@ -124,9 +124,7 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         props = _prepared_props(driver, conninfo, kwargs, plugins)
         attempts = driver.first_attempts(props, driver.resolve_hosts(props))
         service = await _connect_first(target_connect_func, driver, props, attempts)
-        proxy_cls = (
-            AsyncAwsMysqlConnection if driver.code == "aiomysql" and cls is AsyncAwsConnection else cls
-        )
+        proxy_cls = _PROXY_CLASSES.get(driver.code, cls) if cls is AsyncAwsConnection else cls
         return proxy_cls(service)
 
     # --- identity --------------------------------------------------------------------------
@@ -391,8 +389,8 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if self._driver.code == "psycopg" and not self.closed:
-                # psycopg semantics: commit on success, roll back on error
+            if self._driver.block_ends_transaction and not self.closed:
+                # the driver's own block: commit on success, roll back on error
                 if exc_type is None:
                     await self.commit()
                 else:
@@ -530,6 +528,10 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection):
             await self.close()
         else:
             await self.ensure_closed()
+
+
+#: driver dialect code -> the proxy class of its connections, where the driver's spellings differ
+_PROXY_CLASSES: dict[str, type[AsyncAwsConnection]] = {"aiomysql": AsyncAwsMysqlConnection}
 
 
 async def _connect_first(

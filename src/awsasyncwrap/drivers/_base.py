@@ -123,6 +123,9 @@ class DriverDialect(abc.ABC):
     #: aws-advanced-python-wrapper's ``tcp_keepalive*`` property -> this driver's own keyword for it (empty:
     #: the driver has none, its dialect applies them itself after connect)
     keepalive_params: ClassVar[Mapping[str, str]] = {}
+    #: whether ``async with conn:`` ends the transaction (commit, or roll back on error) before closing,
+    #: as psycopg's does (aiomysql's only closes)
+    block_ends_transaction: ClassVar[bool] = False
     #: Generic property name -> this driver's keyword.
     generic_names: ClassVar[Mapping[str, str]]
     #: The one table of the proxies' network-bound methods for this driver: every name here is

@@ -49,6 +49,7 @@ class PsycopgDriverDialect(DriverDialect):
     code = "psycopg"
     engine = "pg"
     error_class_prefix = "Psycopg"
+    block_ends_transaction = True
     keepalive_params: ClassVar[Mapping[str, str]] = {
         "tcp_keepalive": "keepalives",
         "tcp_keepalive_time": "keepalives_idle",
