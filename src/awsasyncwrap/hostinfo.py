@@ -53,6 +53,14 @@ class HostInfo:
         """Every name this host is known by, its url included."""
         return frozenset((self.url, *self.aliases))
 
+    def same_instance(self, other: HostInfo | None) -> bool:
+        """Whether ``other`` names the same instance: the same instance id, else a shared alias."""
+        if other is None:
+            return False
+        if self.host_id is not None and self.host_id == other.host_id:
+            return True
+        return not self.all_aliases.isdisjoint(other.all_aliases)
+
     def with_role(self, role: HostRole) -> HostInfo:
         """A copy with another role."""
         return HostInfo(

@@ -224,3 +224,12 @@ async def test_close_during_a_check_leaves_nothing(driver: ClusterDriver) -> Non
     await mon.aclose()
     assert not mon.writer_check_running and mon.task_count == 0
     assert all(c.closed for c in driver.opened)
+
+
+def test_same_instance_by_id_else_by_any_alias() -> None:
+    a = HostInfo("db-1.cluster.example", 5432, host_id="db-1")
+    assert a.same_instance(HostInfo("10.0.0.7", 5432, host_id="db-1"))  # the id decides
+    assert not a.same_instance(HostInfo("10.0.0.8", 5432, host_id="db-2"))
+    assert not a.same_instance(None)
+    aliased = HostInfo("10.0.0.7", 5432, aliases={"db-1.cluster.example:5432"})
+    assert aliased.same_instance(HostInfo("db-1.cluster.example", 5432))  # no id: a shared alias

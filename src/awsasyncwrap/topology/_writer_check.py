@@ -38,12 +38,8 @@ class CheckAnswer:
 
 
 def same_host(a: HostInfo | None, b: HostInfo | None) -> bool:
-    """Whether two host infos name the same instance (by instance id, else by any alias)."""
-    if a is None or b is None:
-        return False
-    if a.host_id is not None and a.host_id == b.host_id:
-        return True
-    return bool(a.all_aliases & b.all_aliases)
+    """Whether two host infos name the same instance (:meth:`HostInfo.same_instance`)."""
+    return a is not None and a.same_instance(b)
 
 
 def judge(suspect: HostInfo, answers: Iterable[CheckAnswer]) -> tuple[Verdict, HostInfo | None]:

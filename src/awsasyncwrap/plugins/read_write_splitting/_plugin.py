@@ -146,13 +146,7 @@ class ReadWriteSplittingPlugin(SwitchingPlugin):
 
 def _find(hosts: Sequence[HostInfo], host: HostInfo) -> HostInfo | None:
     """The topology entry of ``host`` (by instance id, url or alias)."""
-    aliases = host.all_aliases
-    for candidate in hosts:
-        if host.host_id is not None and candidate.host_id == host.host_id:
-            return candidate
-        if candidate.all_aliases & aliases:
-            return candidate
-    return None
+    return next((candidate for candidate in hosts if host.same_instance(candidate)), None)
 
 
 class ReadWriteSplittingPluginFactory(PluginFactory):
