@@ -344,8 +344,14 @@ def register_property(prop: WrapperProperty[T]) -> WrapperProperty[T]:
 _KNOWN: dict[str, WrapperProperty[Any]] = {}  # known_properties(), built again after a registration
 
 
+#: how many times :func:`known_properties` was built: what was worked out from it before is stale after
+known_generation = 0
+
+
 def known_properties() -> dict[str, WrapperProperty[Any]]:
     """Every wrapper property by name: the core ones and those registered by plugins (do not modify)."""
     if not _KNOWN:
+        global known_generation
+        known_generation += 1
         _KNOWN.update({**WrapperProperties.all(), **_EXTRA})
     return _KNOWN

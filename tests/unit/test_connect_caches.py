@@ -81,3 +81,55 @@ def test_libpq_merge_follows_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     merged = effective_params(params)
     merged["port"] = "1"  # the caller's copy
     assert effective_params(params)["port"] == "6002"
+
+
+def _driver_kwargs(props: dict[str, Any]) -> dict[str, Any]:
+    from awsasyncwrap.drivers import AiomysqlDriverDialect
+    from awsasyncwrap.hostinfo import HostInfo
+
+    return AiomysqlDriverDialect().connect_kwargs(HostInfo("db.example", 3306), Properties(props))
+
+
+def test_driver_kwargs_cache_separates_values_and_their_types() -> None:
+    base = {"host": "db.example", "user": "u", "password": "one", "autocommit": True}
+    first = _driver_kwargs(base)
+    assert first == _driver_kwargs(base)
+    assert _driver_kwargs({**base, "password": "two"})["password"] == "two"
+    as_int = _driver_kwargs({**base, "autocommit": 1})  # 1 == True, a different argument all the same
+    assert as_int["autocommit"] == 1 and type(as_int["autocommit"]) is int
+    assert type(_driver_kwargs(base)["autocommit"]) is bool
+    without = _driver_kwargs({k: v for k, v in base.items() if k != "autocommit"})
+    assert "autocommit" not in without
+    # a fresh dict each time: the caller's changes never reach the cache
+    first["user"] = "changed"
+    assert _driver_kwargs(base)["user"] == "u"
+
+
+def test_driver_kwargs_cache_is_bounded_and_shows_no_secret() -> None:
+    from awsasyncwrap.drivers import _base
+
+    for i in range(_base._DRIVER_KWARGS_MAX * 3):
+        assert _driver_kwargs({"host": "h", "password": f"secret-{i}"})["password"] == f"secret-{i}"
+    assert len(_base._DRIVER_KWARGS) <= _base._DRIVER_KWARGS_MAX
+    assert "secret-" not in repr(_base._DRIVER_KWARGS)
+
+
+def test_driver_kwargs_cache_sees_a_property_registered_later() -> None:
+    props = {"host": "h", "kwargs_cache_test_prop": "x"}
+    assert _driver_kwargs(props)["kwargs_cache_test_prop"] == "x"  # not a wrapper property: the driver's
+    register_property(WrapperProperty("kwargs_cache_test_prop", "for a test", None, _parse_str))
+    try:
+        assert "kwargs_cache_test_prop" not in _driver_kwargs(props)
+    finally:
+        _EXTRA.pop("kwargs_cache_test_prop")
+        _KNOWN.clear()
+    assert _driver_kwargs(props)["kwargs_cache_test_prop"] == "x"
+
+
+def test_driver_kwargs_unhashable_values_are_not_cached() -> None:
+    from awsasyncwrap.drivers import _base
+
+    conv: dict[int, Any] = {1: int}
+    _base._DRIVER_KWARGS.clear()
+    assert _driver_kwargs({"host": "h", "conv": conv})["conv"] is conv
+    assert not _base._DRIVER_KWARGS
