@@ -133,3 +133,47 @@ def test_driver_kwargs_unhashable_values_are_not_cached() -> None:
     _base._DRIVER_KWARGS.clear()
     assert _driver_kwargs({"host": "h", "conv": conv})["conv"] is conv
     assert not _base._DRIVER_KWARGS
+
+
+def test_pipeline_shapes_are_bounded_and_a_plugin_without_the_hook_is_not_called() -> None:
+    import asyncio
+
+    from awsasyncwrap import _pipeline
+    from awsasyncwrap.plugin import Plugin
+
+    calls: list[str] = []
+
+    class Hooked(Plugin):
+        subscribed_methods = frozenset({"*"})
+
+        async def init_host_provider(self, props: Any, service: Any, func: Any) -> None:
+            calls.append("hooked")
+            await func()
+
+    class Passing(Plugin):  # subscribed to everything, overrides nothing
+        subscribed_methods = frozenset({"*"})
+
+    class Service:
+        driver_dialect = PsycopgDriverDialect()
+
+    def manager(*plugins: Plugin) -> PluginManager:
+        m = PluginManager(Service(), Properties({"plugins": ""}), frozenset())  # type: ignore[arg-type]
+        m.plugins = list(plugins)
+        m._subscriptions = [frozenset(p.subscribed_methods) for p in plugins]
+        m._shape = _pipeline._shape(m.plugins, m._subscriptions)
+        return m
+
+    both = manager(Passing(), Hooked())
+    assert [type(p) for p in both._pipeline("init_host_provider")] == [Hooked]
+    assert both._pipeline("connect") == ()
+    asyncio.run(both.init_host_provider(Properties(), None))  # type: ignore[arg-type]
+    assert calls == ["hooked"]
+    # another shape (other classes, other subscriptions) gets its own answer
+    other = manager(Hooked(), Hooked())
+    assert len(other._pipeline("init_host_provider")) == 2
+    only_connect = Hooked()
+    only_connect.subscribed_methods = frozenset({"connect"})
+    assert manager(only_connect)._pipeline("init_host_provider") == ()
+    for i in range(_pipeline._SHAPES_MAX * 2):
+        _pipeline._shape([Hooked()], [frozenset({f"m{i}"})])
+    assert len(_pipeline._SHAPES) <= _pipeline._SHAPES_MAX
