@@ -28,6 +28,7 @@ from ..properties import (
     known_properties,
     strip_monitoring_prefix,
 )
+from . import _bound
 
 __all__ = [
     "ABORTS",
@@ -68,8 +69,6 @@ def connect_limit(props: Mapping[str, Any]) -> float | None:
 
 
 TargetConnectFunc = Callable[..., Awaitable[Any]]
-
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 #: the driver keywords of earlier connects' properties (see :meth:`DriverDialect._driver_kwargs`)
 _DRIVER_KWARGS: dict[Hashable, Properties] = {}
@@ -269,17 +268,22 @@ class DriverDialect(abc.ABC):
         limit = connect_limit(props)
         if limit is None:
             return await self.connect(target_driver_func, host_info, props)
-        if _timeout is None:  # Python 3.10
+        if not _bound.supported:  # Python 3.10
             with anyio.move_on_after(limit):
                 return await self.connect(target_driver_func, host_info, props)
-        else:  # asyncio's own: a timer handle, no cancel scope (a few hundred bytecodes less per connect)
-            bound = _timeout(limit)
+        else:  # one timer per loop for every connect (see drivers/_bound.py), no cancel scope
+            watch = _bound.bound_of(asyncio.get_running_loop())
+            entry = watch.enter(limit)
             try:
-                async with bound:
-                    return await self.connect(target_driver_func, host_info, props)
-            except TimeoutError:
-                if not bound.expired():  # the driver's own
+                conn = await self.connect(target_driver_func, host_info, props)
+            except asyncio.CancelledError:
+                if not entry.caused(cancelled=True):  # not (only) the bound's: the caller's
                     raise
+            else:
+                entry.caused(cancelled=False)
+                return conn
+            finally:
+                watch.leave(entry)
         raise self.connect_timeout_error(
             f"connection to {host_info.url} timed out after {limit:g} s (wrapper_connect_timeout_sec, "
             f"connect_timeout or the wrapper's default of {DEFAULT_CONNECT_TIMEOUT_SEC:g} s)"
