@@ -81,6 +81,27 @@ def test_libpq_merge_follows_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     merged = effective_params(params)
     merged["port"] = "1"  # the caller's copy
     assert effective_params(params)["port"] == "6002"
+    monkeypatch.delenv("PGPORT")
+    assert effective_params(params)["port"] != "6002"
+    monkeypatch.setenv("PGUSER", "someone")  # a variable not there before
+    assert effective_params(params)["user"] == "someone"
+    assert effective_params({"host": "db.example", "port": 6003})["port"] == "6003"  # other params
+    assert effective_params({"host": "db.example", "port": "6003"})["port"] == "6003"
+
+
+def test_libpq_merge_is_not_cached_with_a_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from awsasyncwrap.drivers import _libpq
+
+    _libpq._MERGED.clear()
+    monkeypatch.setenv("PGSERVICE", "no_such_service")
+    with pytest.raises(ConfigurationError):
+        effective_params({"host": "db.example"})
+    monkeypatch.delenv("PGSERVICE")
+    effective_params({"host": "db.example"})
+    assert len(_libpq._MERGED) == 1
+    for port in range(_libpq._MERGED_MAX * 2):
+        effective_params({"host": "db.example", "port": port})
+    assert len(_libpq._MERGED) <= _libpq._MERGED_MAX
 
 
 def _driver_kwargs(props: dict[str, Any]) -> dict[str, Any]:
