@@ -209,7 +209,7 @@ class PluginManager:
         raw = WrapperProperties.PLUGINS.get(props)
         key = (raw, bool(WrapperProperties.AUTO_SORT_PLUGIN_ORDER.get(props)))
         cached = cls._orders.get(key)
-        if cached is not None and not any(code in cls._factories for code in cached):
+        if cached is not None and cls._factories.keys().isdisjoint(cached):
             return list(cached)
         codes = cls._ordered_codes(props, raw)
         if not any(code in cls._factories for code in codes):  # a registered code may be replaced later

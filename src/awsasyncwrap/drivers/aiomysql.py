@@ -24,6 +24,15 @@ logger = logging.getLogger(__name__)
 
 _UNKNOWN_SYSTEM_VARIABLE = "1193"
 _ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+_KEEPALIVE_NAMES = frozenset(
+    p.name
+    for p in (
+        WrapperProperties.TCP_KEEPALIVE,
+        WrapperProperties.TCP_KEEPALIVE_TIME,
+        WrapperProperties.TCP_KEEPALIVE_INTERVAL,
+        WrapperProperties.TCP_KEEPALIVE_PROBES,
+    )
+)
 
 
 @cache
@@ -187,6 +196,8 @@ class AiomysqlDriverDialect(DriverDialect):
         """aws-advanced-python-wrapper's ``tcp_keepalive*`` as socket options (aiomysql has no arguments)."""
         w = WrapperProperties
         keepalive = (w.TCP_KEEPALIVE, w.TCP_KEEPALIVE_TIME, w.TCP_KEEPALIVE_INTERVAL, w.TCP_KEEPALIVE_PROBES)
+        if props.keys().isdisjoint(_KEEPALIVE_NAMES):  # none given (none has a default)
+            return
         on, idle, interval, count = (p.get(props) for p in keepalive)
         if on is None and idle is None and interval is None and count is None:
             return
