@@ -379,8 +379,11 @@ class PluginManager:
             if plugin is skip:
                 continue
             method = plugin.connect if pipeline == "connect" else plugin.force_connect
-            step = _bind_connect(method, target_driver_func, driver, host_info, props, is_initial, step)
-        logger.debug("%s to %s started", pipeline, host_info.url)
+            # calling the step starts the plugin's own coroutine: no frame in between
+            step = partial(method, target_driver_func, driver, host_info, props, is_initial, step)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            logger.debug("%s to %s started", pipeline, host_info.url)
         try:
             conn = await step()
             if is_initial and not any(c is conn for c in opened):
@@ -389,13 +392,15 @@ class PluginManager:
                 opened.append(conn)
                 await service.update_dialect(conn)
         except BaseException as exc:
-            logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
+            if debug:
+                logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
             # a connection the driver opened that failed (or was cancelled) on its way up the chain
             for orphan in opened:
                 if not driver.is_closed(orphan):
                     driver.close_now(orphan)
             raise
-        logger.debug("%s to %s complete", pipeline, host_info.url)
+        if debug:
+            logger.debug("%s to %s complete", pipeline, host_info.url)
         return conn
 
     def connect(
@@ -457,7 +462,7 @@ class PluginManager:
 
         step: Callable[[], Awaitable[None]] = terminal
         for plugin in reversed(plugins):
-            step = _bind_init(plugin, props, service, step)
+            step = partial(plugin.init_host_provider, props, service, step)
         await step()
 
     async def refresh_host_list(self, forced: bool, refresh: Callable[[], Awaitable[None]]) -> None:
@@ -529,27 +534,3 @@ def _check_exclusive(codes: list[str], raw: str | None) -> None:
                 f"Bad value {raw!r} for property 'plugins': {names} {'both' if len(clash) == 2 else 'all'} "
                 f"{job}; use one of them."
             )
-
-
-def _bind_connect(
-    method: Callable[..., Awaitable[Any]],
-    target_driver_func: Callable[..., Awaitable[Any]],
-    driver: DriverDialect,
-    host_info: HostInfo,
-    props: Properties,
-    is_initial: bool,
-    nxt: Callable[[], Awaitable[Any]],
-) -> Callable[[], Awaitable[Any]]:
-    async def step() -> Any:
-        return await method(target_driver_func, driver, host_info, props, is_initial, nxt)
-
-    return step
-
-
-def _bind_init(
-    plugin: Plugin, props: Properties, service: HostListProviderService, nxt: Callable[[], Awaitable[None]]
-) -> Callable[[], Awaitable[None]]:
-    async def step() -> None:
-        await plugin.init_host_provider(props, service, nxt)
-
-    return step
