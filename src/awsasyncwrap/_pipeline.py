@@ -280,6 +280,8 @@ class PluginManager:
         Worked out once per connection shape (plugin classes and subscriptions; see :func:`_shape`) and
         pipeline, for every connection of that shape.
         """
+        if not self.plugins:
+            return ()
         mask = self._shape.get(name)
         if mask is None:
             base_hook = getattr(Plugin, name)
