@@ -198,3 +198,15 @@ def test_pipeline_shapes_are_bounded_and_a_plugin_without_the_hook_is_not_called
     for i in range(_pipeline._SHAPES_MAX * 2):
         _pipeline._shape([Hooked()], [frozenset({f"m{i}"})])
     assert len(_pipeline._SHAPES) <= _pipeline._SHAPES_MAX
+
+
+def test_pg_environment_key_reads_os_environ_or_a_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from awsasyncwrap.drivers import _libpq
+
+    monkeypatch.setenv("PGAPPNAME", "x")
+    names, _ = _libpq._pg_environment()
+    assert os.environ.encodekey("PGAPPNAME") in names
+    monkeypatch.setattr(os, "environ", {"PGHOST": "h", "HOME": "/"})
+    assert _libpq._pg_environment() == ((os.fsencode("PGHOST") if os.name != "nt" else "PGHOST",), ("h",))

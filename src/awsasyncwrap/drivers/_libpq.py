@@ -58,7 +58,12 @@ def _pg_environment() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The ``PG*`` environment variables (names, values; raw, sorted by name), read without a Python-level
     loop over the whole environment (``os.environ.items()`` decodes every variable: some 2,000 bytecodes
     per connect)."""
-    data = _environ._data  # kept in step by os.environ's own setters (putenv too)
+    environ: Any = os.environ
+    data = getattr(environ, "_data", None) if environ is _environ else None
+    if data is None:  # os.environ replaced by some other mapping: read it the plain way
+        pairs = sorted((_environ.encodekey(k), v) for k, v in environ.items() if k.startswith("PG"))
+        return tuple(k for k, _ in pairs), tuple(v for _, v in pairs)
+    # os.environ's raw mapping, kept in step by its own setters
     names = tuple(sorted(filter(_starts_pg, data)))
     return names, tuple(map(data.__getitem__, names))
 
