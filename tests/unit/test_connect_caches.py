@@ -72,6 +72,20 @@ def test_prepared_props_are_a_fresh_copy_each_time() -> None:
         _prepared_props(driver, "", {**args, "failover_timeout_sec": "nan"}, None)
 
 
+def test_prepared_props_keys_separate_value_types_and_hide_secrets() -> None:
+    from awsasyncwrap import connection
+
+    driver = PsycopgDriverDialect()
+    args: dict[str, Any] = {"host": "db.example", "autocommit": True, "password": "hunter2"}
+    assert type(_prepared_props(driver, "", args, None)["autocommit"]) is bool
+    assert type(_prepared_props(driver, "", {**args, "autocommit": 1}, None)["autocommit"]) is int
+    assert _prepared_props(driver, "", {**args, "password": "other"}, None)["password"] == "other"
+    assert "hunter2" not in repr(connection._PREPARED)
+    for i in range(connection._PREPARED_MAX * 2):
+        _prepared_props(driver, "", {**args, "application_name": f"a{i}"}, None)
+    assert len(connection._PREPARED) <= connection._PREPARED_MAX
+
+
 def test_libpq_merge_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     params = {"host": "db.example"}
     monkeypatch.setenv("PGPORT", "6001")
