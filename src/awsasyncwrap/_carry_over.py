@@ -67,11 +67,14 @@ class CarryOver:
         self._handlers: dict[str, list[Any]] = {}  # "notice" / "notify" -> callbacks, in order
         self._adapter_calls: list[tuple[str, tuple[Any, ...]]] = []
         self._channels: set[str] = set()
-        self._given: weakref.WeakKeyDictionary[Any, _Given] = weakref.WeakKeyDictionary()
+        #: made at the first connection change (most connections never have one)
+        self._given: weakref.WeakKeyDictionary[Any, _Given] | None = None
 
     async def apply(self, change: ConnectionChange) -> None:
         """Give ``change.new`` what the application set through the proxy (the plugin service calls this)."""
         conn = change.new
+        if self._given is None:
+            self._given = weakref.WeakKeyDictionary()
         given = self._given.get(conn)
         if given is None:
             given = self._given[conn] = _Given()
@@ -91,7 +94,7 @@ class CarryOver:
         False if that cannot be done without I/O (adapters cannot be unregistered; channels it
         listens to): then close it rather than pool it.
         """
-        given = self._given.pop(conn, None)
+        given = None if self._given is None else self._given.pop(conn, None)
         if given is not None and (given.adapter_calls or given.channels):
             return False
         for name, value in self._pristine.items():
@@ -166,6 +169,8 @@ class CarryOver:
 
     def _given_current(self, conn: Any) -> _Given:
         """What the current connection has: everything recorded so far (it was current all along)."""
+        if self._given is None:
+            self._given = weakref.WeakKeyDictionary()
         given = self._given.get(conn)
         if given is None:
             handlers = {kind: list(callbacks) for kind, callbacks in self._handlers.items()}

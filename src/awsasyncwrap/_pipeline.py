@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from functools import partial
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
+from ._bounded import remember
 from .errors import ConfigurationError
 from .events import ConnectionEvent, HostEvent, OldConnectionSuggestedAction
 from .hostinfo import HostInfo, HostRole
@@ -207,7 +209,7 @@ class PluginManager:
         raw = WrapperProperties.PLUGINS.get(props)
         key = (raw, bool(WrapperProperties.AUTO_SORT_PLUGIN_ORDER.get(props)))
         cached = cls._orders.get(key)
-        if cached is not None and not any(code in cls._factories for code in cached):
+        if cached is not None and cls._factories.keys().isdisjoint(cached):
             return list(cached)
         codes = cls._ordered_codes(props, raw)
         if not any(code in cls._factories for code in codes):  # a registered code may be replaced later
@@ -254,20 +256,14 @@ class PluginManager:
     def __init__(self, service: PluginService, props: Properties, network_bound: frozenset[str]) -> None:
         self._service = service
         self._network_bound = network_bound
-        self.plugins: list[Plugin] = []
-        self._subscriptions: list[frozenset[str]] = []
         self._chains: dict[tuple[str, bool], Chain | None] = {}
         self._cursor_chains: dict[bool, CursorChains] = {}
         self._closed_chain: Chain | None = None
-        for code in self.plugin_codes(props):
-            factory, _ = self._factory(code)
-            self._add(factory().get_instance(service, props))
-
-    def _add(self, plugin: Plugin) -> None:
-        self.plugins.append(plugin)
-        self._subscriptions.append(frozenset(plugin.subscribed_methods))
-        self._chains.clear()
-        self._cursor_chains.clear()
+        self.plugins: list[Plugin] = [
+            self._factory(code)[0]().get_instance(service, props) for code in self.plugin_codes(props)
+        ]
+        self._subscriptions: list[frozenset[str]] = [frozenset(p.subscribed_methods) for p in self.plugins]
+        self._shape = _shape(self.plugins, self._subscriptions)
 
     def _subscribers(self, name: str, network: bool) -> list[Plugin]:
         wildcard_ok = network or name in PIPELINES
@@ -276,6 +272,24 @@ class PluginManager:
             for plugin, subs in zip(self.plugins, self._subscriptions, strict=True)
             if name in subs or ("*" in subs and wildcard_ok)
         ]
+
+    def _pipeline(self, name: str) -> tuple[Plugin, ...]:
+        """The plugins taking part in pipeline ``name``, in chain order: those subscribed to it that
+        override its hook (the base class's hook only passes on, so calling it would change nothing).
+
+        Worked out once per connection shape (plugin classes and subscriptions; see :func:`_shape`) and
+        pipeline, for every connection of that shape.
+        """
+        if not self.plugins:
+            return ()
+        mask = self._shape.get(name)
+        if mask is None:
+            base_hook = getattr(Plugin, name)
+            mask = self._shape[name] = tuple(
+                (name in subs or "*" in subs) and getattr(type(plugin), name, None) is not base_hook
+                for plugin, subs in zip(self.plugins, self._subscriptions, strict=True)
+            )
+        return tuple(compress(self.plugins, mask))
 
     def resubscribe(self, plugin: Plugin) -> None:
         """``plugin`` changed its :attr:`~Plugin.subscribed_methods`: rebuild the chains.
@@ -287,6 +301,7 @@ class PluginManager:
             return
         index = next(i for i, known in enumerate(self.plugins) if known is plugin)
         self._subscriptions[index] = frozenset(plugin.subscribed_methods)
+        self._shape = _shape(self.plugins, self._subscriptions)
         self._chains.clear()
         for server_side, chains in self._cursor_chains.items():
             chains.execute, chains.fetchone = self._cursor_chain_pair(server_side)
@@ -362,12 +377,15 @@ class PluginManager:
             return conn
 
         step: Callable[[], Awaitable[Any]] = terminal
-        for plugin in reversed(self._subscribers(pipeline, True)):
+        for plugin in reversed(self._pipeline(pipeline)):
             if plugin is skip:
                 continue
             method = plugin.connect if pipeline == "connect" else plugin.force_connect
-            step = _bind_connect(method, target_driver_func, driver, host_info, props, is_initial, step)
-        logger.debug("%s to %s started", pipeline, host_info.url)
+            # calling the step starts the plugin's own coroutine: no frame in between
+            step = partial(method, target_driver_func, driver, host_info, props, is_initial, step)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            logger.debug("%s to %s started", pipeline, host_info.url)
         try:
             conn = await step()
             if is_initial and not any(c is conn for c in opened):
@@ -376,16 +394,18 @@ class PluginManager:
                 opened.append(conn)
                 await service.update_dialect(conn)
         except BaseException as exc:
-            logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
+            if debug:
+                logger.debug("%s to %s failed: %s", pipeline, host_info.url, type(exc).__name__)
             # a connection the driver opened that failed (or was cancelled) on its way up the chain
             for orphan in opened:
                 if not driver.is_closed(orphan):
                     driver.close_now(orphan)
             raise
-        logger.debug("%s to %s complete", pipeline, host_info.url)
+        if debug:
+            logger.debug("%s to %s complete", pipeline, host_info.url)
         return conn
 
-    async def connect(
+    def connect(
         self,
         target_driver_func: Callable[..., Awaitable[Any]],
         driver: DriverDialect,
@@ -393,13 +413,11 @@ class PluginManager:
         props: Properties,
         is_initial: bool,
         skip: Plugin | None = None,
-    ) -> Any:
-        """Run the connect pipeline."""
-        return await self._run_connect(
-            "connect", target_driver_func, driver, host_info, props, is_initial, skip
-        )
+    ) -> Coroutine[Any, Any, Any]:
+        """Run the connect pipeline (the pipeline's coroutine itself: no frame of its own)."""
+        return self._run_connect("connect", target_driver_func, driver, host_info, props, is_initial, skip)
 
-    async def force_connect(
+    def force_connect(
         self,
         target_driver_func: Callable[..., Awaitable[Any]],
         driver: DriverDialect,
@@ -407,9 +425,9 @@ class PluginManager:
         props: Properties,
         is_initial: bool,
         skip: Plugin | None = None,
-    ) -> Any:
-        """Run the force-connect pipeline."""
-        return await self._run_connect(
+    ) -> Coroutine[Any, Any, Any]:
+        """Run the force-connect pipeline (the pipeline's coroutine itself: no frame of its own)."""
+        return self._run_connect(
             "force_connect", target_driver_func, driver, host_info, props, is_initial, skip
         )
 
@@ -418,7 +436,7 @@ class PluginManager:
     ) -> OldConnectionSuggestedAction:
         """Tell every subscribed plugin; PRESERVE wins over DISPOSE, which wins over NO_OPINION."""
         result = OldConnectionSuggestedAction.NO_OPINION
-        for plugin in self._subscribers("notify_connection_changed", True):
+        for plugin in self._pipeline("notify_connection_changed"):
             if plugin is skip:
                 continue
             action = await plugin.notify_connection_changed(changes)
@@ -431,24 +449,28 @@ class PluginManager:
 
     async def notify_host_list_changed(self, changes: dict[str, set[HostEvent]]) -> None:
         """Tell every subscribed plugin that hosts changed."""
-        for plugin in self._subscribers("notify_host_list_changed", True):
+        for plugin in self._pipeline("notify_host_list_changed"):
             await plugin.notify_host_list_changed(changes)
 
     async def init_host_provider(self, props: Properties, service: HostListProviderService) -> None:
         """Run the host-list-provider pipeline."""
 
+        plugins = self._pipeline("init_host_provider")
+        if not plugins:
+            return
+
         async def terminal() -> None:
             return None
 
         step: Callable[[], Awaitable[None]] = terminal
-        for plugin in reversed(self._subscribers("init_host_provider", True)):
-            step = _bind_init(plugin, props, service, step)
+        for plugin in reversed(plugins):
+            step = partial(plugin.init_host_provider, props, service, step)
         await step()
 
     async def refresh_host_list(self, forced: bool, refresh: Callable[[], Awaitable[None]]) -> None:
         """Run the host-list-refresh pipeline around ``refresh``."""
         step = refresh
-        for plugin in reversed(self._subscribers("refresh_host_list", True)):
+        for plugin in reversed(self._pipeline("refresh_host_list")):
             step = partial(plugin.refresh_host_list, forced, step)
         await step()
 
@@ -485,6 +507,22 @@ class PluginManager:
                 )
 
 
+#: (plugin classes, their subscriptions) -> pipeline -> which of the plugins take part in it
+_SHAPES: dict[Hashable, dict[str, tuple[bool, ...]]] = {}
+_SHAPES_MAX = 64
+
+
+def _shape(plugins: list[Plugin], subscriptions: list[frozenset[str]]) -> dict[str, tuple[bool, ...]]:
+    """What is known of the pipelines of connections with these plugin classes and subscriptions (filled
+    in by :meth:`PluginManager._pipeline`); at most :data:`_SHAPES_MAX` shapes are kept."""
+    key = (*map(type, plugins), *subscriptions)
+    found = _SHAPES.get(key)
+    if found is None:
+        found = {}
+        remember(_SHAPES, key, found, _SHAPES_MAX)
+    return found
+
+
 def _check_exclusive(codes: list[str], raw: str | None) -> None:
     """Raise if two codes of one group of :data:`EXCLUSIVE_PLUGINS` are listed."""
     from .plugins import DEPRECATED_ALIASES, EXCLUSIVE_PLUGINS
@@ -498,27 +536,3 @@ def _check_exclusive(codes: list[str], raw: str | None) -> None:
                 f"Bad value {raw!r} for property 'plugins': {names} {'both' if len(clash) == 2 else 'all'} "
                 f"{job}; use one of them."
             )
-
-
-def _bind_connect(
-    method: Callable[..., Awaitable[Any]],
-    target_driver_func: Callable[..., Awaitable[Any]],
-    driver: DriverDialect,
-    host_info: HostInfo,
-    props: Properties,
-    is_initial: bool,
-    nxt: Callable[[], Awaitable[Any]],
-) -> Callable[[], Awaitable[Any]]:
-    async def step() -> Any:
-        return await method(target_driver_func, driver, host_info, props, is_initial, nxt)
-
-    return step
-
-
-def _bind_init(
-    plugin: Plugin, props: Properties, service: HostListProviderService, nxt: Callable[[], Awaitable[None]]
-) -> Callable[[], Awaitable[None]]:
-    async def step() -> None:
-        await plugin.init_host_provider(props, service, nxt)
-
-    return step

@@ -74,10 +74,8 @@ class SessionState:
     reset_on_close: bool = True
     rollback_on_switch: bool = True
     _appliers: list[_Entry] = field(default_factory=list, repr=False, compare=False)
-    #: driver connection -> ids of the applier entries already run on it
-    _done: weakref.WeakKeyDictionary[Any, set[int]] = field(
-        default_factory=weakref.WeakKeyDictionary, repr=False, compare=False
-    )
+    #: driver connection -> ids of the applier entries already run on it (made at the first entry)
+    _done: weakref.WeakKeyDictionary[Any, set[int]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> SessionState:
@@ -179,6 +177,8 @@ class SessionState:
 
     def mark_applied(self, conn: Any) -> None:
         """Record that every applier already holds on ``conn`` (the application set it up itself)."""
+        if self._done is None:
+            self._done = weakref.WeakKeyDictionary()
         self._done.setdefault(conn, set()).update(id(e) for e in self._appliers)
 
     # --- I/O --------------------------------------------------------------------------------------
@@ -192,6 +192,10 @@ class SessionState:
 
     async def run_appliers(self, conn: Any, driver: DriverDialect) -> None:
         """Run the appliers not yet run on ``conn``, in order; what they leave open is committed."""
+        if not self._appliers:
+            return
+        if self._done is None:
+            self._done = weakref.WeakKeyDictionary()
         done = self._done.get(conn)
         pending = [e for e in self._appliers if done is None or id(e) not in done]
         if not pending:

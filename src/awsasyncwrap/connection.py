@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar
 
-from ._bounded import remember
+from ._bounded import ArgsKey, remember
 from ._carried import CarriedAttribute, CarriedConnectionState
 from ._compat_props import translate as translate_aws_wrapper_props
 from ._pipeline import Chain, PluginManager
@@ -589,7 +589,10 @@ def _prepared_props(
 ) -> Properties:
     """The connection's properties: collected, translated, normalized and validated (or as an earlier
     connect with the same arguments got them: the same input gives the same result)."""
-    key: tuple[Any, ...] | None = (driver.code, conninfo, plugins, *kwargs.items())
+    # with the values' types (1 == True, yet another argument); an ArgsKey: its repr shows no argument
+    key: tuple[Any, ...] | None = ArgsKey(
+        (driver.code, conninfo, plugins, *kwargs.items(), *map(type, kwargs.values()))
+    )
     try:
         hash(key)
     except TypeError:  # an unhashable argument value: no cache

@@ -74,19 +74,40 @@ class StaticHostListProvider:
 
     def __init__(self, service: HostListProviderService, props: Properties) -> None:
         self._service = service
-        host = WrapperProperties.HOST.get(props) or "localhost"
-        port = props.get("port")
-        hosts = [h.strip() for h in str(host).split(",") if h.strip()]
-        ports = [p.strip() for p in str(port).split(",")] if port is not None else []
-        default_port = service.database_dialect.default_port
-        infos = []
-        for i, name in enumerate(hosts):
-            p = ports[i] if i < len(ports) else (ports[0] if len(ports) == 1 else "")
-            infos.append(
-                HostInfo(name, int(p) if p else default_port, HostRole.WRITER if i == 0 else HostRole.UNKNOWN)
-            )
-        self._hosts = tuple(infos)
-        self._cluster_id = WrapperProperties.CLUSTER_ID.get(props) or ",".join(h.url for h in infos)
+        # what the hosts are made of, read now; they are made at first use (a connection whose dialect
+        # turns out to know a topology replaces this provider before it is asked anything)
+        self._given = (
+            WrapperProperties.HOST.get(props),
+            props.get("port"),
+            WrapperProperties.CLUSTER_ID.get(props),
+            service.database_dialect.default_port,
+        )
+        self._made: tuple[tuple[HostInfo, ...], str] | None = None
+
+    def _make(self) -> tuple[tuple[HostInfo, ...], str]:
+        made = self._made
+        if made is None:
+            host, port, cluster_id, default_port = self._given
+            hosts = [h.strip() for h in str(host or "localhost").split(",") if h.strip()]
+            ports = [p.strip() for p in str(port).split(",")] if port is not None else []
+            infos = []
+            for i, name in enumerate(hosts):
+                p = ports[i] if i < len(ports) else (ports[0] if len(ports) == 1 else "")
+                infos.append(
+                    HostInfo(
+                        name, int(p) if p else default_port, HostRole.WRITER if i == 0 else HostRole.UNKNOWN
+                    )
+                )
+            made = self._made = (tuple(infos), cluster_id or ",".join(h.url for h in infos))
+        return made
+
+    @property
+    def _hosts(self) -> tuple[HostInfo, ...]:
+        return self._make()[0]
+
+    @property
+    def _cluster_id(self) -> str:
+        return self._make()[1]
 
     async def refresh(self, connection: Any | None = None) -> tuple[HostInfo, ...]:
         return self._hosts

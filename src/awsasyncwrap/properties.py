@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any, Generic, TypeVar
 
 from .errors import ConfigurationError
@@ -62,11 +63,16 @@ class Properties(dict[str, Any]):
 
     def monitoring_props(self) -> Properties:
         """Properties for a monitoring connection: ``monitoring-X`` entries override ``X``."""
+        if not any(map(_is_monitoring_key, self)):  # the usual case, without a Python-level loop
+            return Properties(self)
         props = Properties((k, v) for k, v in self.items() if not k.startswith(MONITORING_PREFIX))
         for key, value in self.items():
             if key.startswith(MONITORING_PREFIX):
                 props[key[len(MONITORING_PREFIX) :]] = value
         return props
+
+
+_is_monitoring_key = methodcaller("startswith", MONITORING_PREFIX)
 
 
 def _parse_bool(value: object) -> bool:
@@ -344,8 +350,14 @@ def register_property(prop: WrapperProperty[T]) -> WrapperProperty[T]:
 _KNOWN: dict[str, WrapperProperty[Any]] = {}  # known_properties(), built again after a registration
 
 
+#: how many times :func:`known_properties` was built: what was worked out from it before is stale after
+known_generation = 0
+
+
 def known_properties() -> dict[str, WrapperProperty[Any]]:
     """Every wrapper property by name: the core ones and those registered by plugins (do not modify)."""
     if not _KNOWN:
+        global known_generation
+        known_generation += 1
         _KNOWN.update({**WrapperProperties.all(), **_EXTRA})
     return _KNOWN

@@ -138,6 +138,7 @@ def _parse(host: str) -> RdsHost:
     return RdsHost(RdsUrlType.OTHER)
 
 
+@lru_cache(maxsize=64)  # every connection's host mapper checks its pattern; a bad one raises (not cached)
 def parse_host_pattern(pattern: str) -> tuple[str, int | None]:
     """Split an instance host pattern ``host[:port]`` (``[v6]:port``); the host must hold ``?``."""
     text = pattern.strip()

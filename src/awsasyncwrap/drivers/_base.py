@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import inspect
 import os
 import socket
 import traceback
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import anyio
 
+from .. import properties as _properties
+from .._bounded import ArgsKey, remember
 from .._session_state import SessionState
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo
@@ -25,6 +28,7 @@ from ..properties import (
     known_properties,
     strip_monitoring_prefix,
 )
+from . import _bound
 
 __all__ = [
     "ABORTS",
@@ -65,6 +69,12 @@ def connect_limit(props: Mapping[str, Any]) -> float | None:
 
 
 TargetConnectFunc = Callable[..., Awaitable[Any]]
+
+#: the driver keywords of earlier connects' properties (see :meth:`DriverDialect._driver_kwargs`)
+_DRIVER_KWARGS: dict[Hashable, Properties] = {}
+_DRIVER_KWARGS_MAX = 32
+#: the wrapper property names they were worked out with (:data:`~awsasyncwrap.properties.known_generation`)
+_driver_kwargs_generation = -1
 
 
 class AbortLog:
@@ -202,15 +212,7 @@ class DriverDialect(abc.ABC):
 
     def connect_kwargs(self, host_info: HostInfo, props: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments for the driver's connect function, aimed at ``host_info``."""
-        wrapper_names = known_properties()
-        params = self.driver_params()
-        kwargs: dict[str, Any] = {}
-        for key, value in props.items():
-            if value is None or key.startswith(MONITORING_PREFIXES):
-                continue
-            driver_key = self.generic_names.get(key, key)
-            if driver_key in params or (key not in wrapper_names and key not in self.generic_names):
-                kwargs[driver_key] = value
+        kwargs = self._driver_kwargs(props)
         kwargs[self.generic_names["host"]] = host_info.host
         if host_info.port is not None:
             kwargs[self.generic_names["port"]] = host_info.port
@@ -219,6 +221,38 @@ class DriverDialect(abc.ABC):
             for name in self.host_bound_names:
                 kwargs[name] = None if bound is None else bound.get(name)
         return self.adjust_connect_kwargs(kwargs)
+
+    def _driver_kwargs(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        """The driver's keywords among ``props`` (renamed), before aiming them at a host.
+
+        The same properties give the same keywords (a pool, an application reconnecting): they are
+        remembered (at most :data:`_DRIVER_KWARGS_MAX` sets) by driver dialect class, names, values and
+        the values' types (``1`` and ``True`` are equal keys, not equal arguments), until a property is
+        registered (the wrapper's names then change).
+        """
+        wrapper_names = known_properties()
+        global _driver_kwargs_generation
+        if _properties.known_generation != _driver_kwargs_generation:
+            _DRIVER_KWARGS.clear()
+            _driver_kwargs_generation = _properties.known_generation
+        key: ArgsKey | None = ArgsKey((type(self), *props.items(), *map(type, props.values())))
+        try:
+            cached = _DRIVER_KWARGS.get(key)
+        except TypeError:  # an unhashable value (aiomysql's conv dict): worked out each time
+            cached = key = None
+        if cached is not None:
+            return dict(cached)
+        params = self.driver_params()
+        kwargs: dict[str, Any] = {}
+        for name, value in props.items():
+            if value is None or name.startswith(MONITORING_PREFIXES):
+                continue
+            driver_key = self.generic_names.get(name, name)
+            if driver_key in params or (name not in wrapper_names and name not in self.generic_names):
+                kwargs[driver_key] = value
+        if key is not None:
+            remember(_DRIVER_KWARGS, key, Properties(kwargs), _DRIVER_KWARGS_MAX)  # masked repr
+        return kwargs
 
     def adjust_connect_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Driver-specific final touches to the connect keywords."""
@@ -243,8 +277,22 @@ class DriverDialect(abc.ABC):
         limit = connect_limit(props)
         if limit is None:
             return await self.connect(target_driver_func, host_info, props)
-        with anyio.move_on_after(limit):
-            return await self.connect(target_driver_func, host_info, props)
+        if not _bound.supported:  # Python 3.10
+            with anyio.move_on_after(limit):
+                return await self.connect(target_driver_func, host_info, props)
+        else:  # one timer per loop for every connect (see drivers/_bound.py), no cancel scope
+            watch = _bound.bound_of(asyncio.get_running_loop())
+            entry = watch.enter(limit)
+            try:
+                conn = await self.connect(target_driver_func, host_info, props)
+            except asyncio.CancelledError:
+                if not entry.caused(cancelled=True):  # not (only) the bound's: the caller's
+                    raise
+            else:
+                entry.caused(cancelled=False)
+                return conn
+            finally:
+                watch.leave(entry)
         raise self.connect_timeout_error(
             f"connection to {host_info.url} timed out after {limit:g} s (wrapper_connect_timeout_sec, "
             f"connect_timeout or the wrapper's default of {DEFAULT_CONNECT_TIMEOUT_SEC:g} s)"

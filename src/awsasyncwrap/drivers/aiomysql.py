@@ -24,6 +24,15 @@ logger = logging.getLogger(__name__)
 
 _UNKNOWN_SYSTEM_VARIABLE = "1193"
 _ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+_KEEPALIVE_NAMES = frozenset(
+    p.name
+    for p in (
+        WrapperProperties.TCP_KEEPALIVE,
+        WrapperProperties.TCP_KEEPALIVE_TIME,
+        WrapperProperties.TCP_KEEPALIVE_INTERVAL,
+        WrapperProperties.TCP_KEEPALIVE_PROBES,
+    )
+)
 
 
 @cache
@@ -82,11 +91,12 @@ class AiomysqlDriverDialect(DriverDialect):
     host_bound_names = frozenset({"unix_socket"})
 
     def __init__(self) -> None:
-        # read-only / isolation are session settings aiomysql does not track itself
-        self._read_only: weakref.WeakKeyDictionary[Any, bool | None] = weakref.WeakKeyDictionary()
-        self._isolation: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
-        self._database: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-        self._aborted: weakref.WeakSet[Any] = weakref.WeakSet()
+        # read-only / isolation are session settings aiomysql does not track itself; each map is made at
+        # its first write (most connections never need one: a dialect is made per connect)
+        self._read_only: weakref.WeakKeyDictionary[Any, bool | None] | None = None
+        self._isolation: weakref.WeakKeyDictionary[Any, str | None] | None = None
+        self._database: weakref.WeakKeyDictionary[Any, str] | None = None
+        self._aborted: weakref.WeakSet[Any] | None = None
 
     @classmethod
     def matches(cls, target_driver_func: TargetConnectFunc) -> bool:
@@ -187,6 +197,8 @@ class AiomysqlDriverDialect(DriverDialect):
         """aws-advanced-python-wrapper's ``tcp_keepalive*`` as socket options (aiomysql has no arguments)."""
         w = WrapperProperties
         keepalive = (w.TCP_KEEPALIVE, w.TCP_KEEPALIVE_TIME, w.TCP_KEEPALIVE_INTERVAL, w.TCP_KEEPALIVE_PROBES)
+        if props.keys().isdisjoint(_KEEPALIVE_NAMES):  # none given (none has a default)
+            return
         on, idle, interval, count = (p.get(props) for p in keepalive)
         if on is None and idle is None and interval is None and count is None:
             return
@@ -214,20 +226,23 @@ class AiomysqlDriverDialect(DriverDialect):
         await conn.autocommit(value)
 
     def get_read_only(self, conn: Any) -> bool | None:
-        return self._read_only.get(conn)
+        return None if self._read_only is None else self._read_only.get(conn)
 
     async def set_read_only(self, conn: Any, value: bool | None) -> None:
         mode = "READ ONLY" if value else "READ WRITE"
         await self._run(conn, f"SET SESSION TRANSACTION {mode}")
+        if self._read_only is None:
+            self._read_only = weakref.WeakKeyDictionary()
         self._read_only[conn] = value
 
     def get_isolation_level(self, conn: Any) -> Any:
-        return self._isolation.get(conn)
+        return None if self._isolation is None else self._isolation.get(conn)
 
     async def set_isolation_level(self, conn: Any, value: Any) -> None:
         if value is None:  # the server's default (what a new session gets)
             await self._set_default(conn, ("transaction_isolation", "tx_isolation"))
-            self._isolation.pop(conn, None)
+            if self._isolation is not None:
+                self._isolation.pop(conn, None)
             return
         level = str(value).replace("_", " ").upper()
         if level not in _ISOLATION_LEVELS:
@@ -235,14 +250,18 @@ class AiomysqlDriverDialect(DriverDialect):
 
             raise ConfigurationError.bad_choice("isolation level", value, _ISOLATION_LEVELS)
         await self._run(conn, f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
+        if self._isolation is None:
+            self._isolation = weakref.WeakKeyDictionary()
         self._isolation[conn] = level
 
     def get_database(self, conn: Any) -> str | None:
-        db = self._database.get(conn)
+        db = None if self._database is None else self._database.get(conn)
         return db if db is not None else conn.db  # aiomysql's ``db`` keeps the one given at connect
 
     async def set_database(self, conn: Any, database: str) -> None:
         await conn.select_db(database)
+        if self._database is None:
+            self._database = weakref.WeakKeyDictionary()
         self._database[conn] = database
 
     async def _set_default(self, conn: Any, names: tuple[str, ...]) -> None:
@@ -283,10 +302,13 @@ class AiomysqlDriverDialect(DriverDialect):
 
     def abort(self, conn: Any) -> None:
         super().abort(conn)
+        if self._aborted is None:
+            self._aborted = weakref.WeakSet()
         self._aborted.add(conn)
 
     async def close(self, conn: Any) -> None:
-        if conn in self._aborted:  # its socket is shut down: a goodbye would only hit a broken pipe
+        # its socket is shut down: a goodbye would only hit a broken pipe
+        if self._aborted is not None and conn in self._aborted:
             self._release_locally(conn)
             return
         try:

@@ -117,11 +117,10 @@ class PsycopgDriverDialect(DriverDialect):
     def resolve_hosts(self, props: Properties) -> list[HostInfo]:
         """libpq's hosts for ``props``: env vars, ``service=`` file, URI, lists of hosts, defaults."""
         keywords = _libpq_keywords()
-        params = {}
-        for key, value in props.items():
-            name = self.generic_names.get(key, key)
-            if value is not None and name in keywords:
-                params[name] = value
+        # props hold each driver name once (normalize() renamed the driver's spellings): renamed in C
+        names = props.keys()
+        renamed = dict(zip(map(self.generic_names.get, names, names), props.values(), strict=True))
+        params = {name: renamed[name] for name in renamed.keys() & keywords if renamed[name] is not None}
         effective = self._effective = effective_params(params)
         attempts = split_hosts(effective)
         infos = []

@@ -114,7 +114,11 @@ class AuroraConnectionTrackerPlugin(Plugin):
                     if not service.driver_dialect.is_driver_error(exc):
                         raise
                     logger.debug("could not identify a new connection: %s", type(exc).__name__)
-        _tracked_here().setdefault(host.url, weakref.WeakSet()).add(conn)
+        tracked = _tracked_here()
+        conns = tracked.get(host.url)
+        if conns is None:  # not setdefault: that would make a WeakSet on every connect
+            conns = tracked[host.url] = weakref.WeakSet()
+        conns.add(conn)
 
     async def notify_host_list_changed(self, changes: dict[str, set[HostEvent]]) -> None:
         driver = self._service.driver_dialect
