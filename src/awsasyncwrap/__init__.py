@@ -8,8 +8,9 @@ read/write splitting, custom plugins) without ever blocking the event loop.
 from __future__ import annotations
 
 from ._background import release_resources
+from ._mysql_connection import AsyncAwsMysqlConnection
 from ._pipeline import WEIGHT_RELATIVE_TO_PRIOR_PLUGIN, PluginManager
-from .connection import AsyncAwsConnection, AsyncAwsMysqlConnection
+from .connection import AsyncAwsConnection
 from .cursor import AsyncAwsCursor, AsyncAwsMysqlCursor
 from .dialects import DatabaseDialect
 from .drivers import DriverDialect, SessionState

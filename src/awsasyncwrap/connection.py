@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from functools import cache, partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar
 
-from ._bounded import ArgsKey, remember
-from ._carried import CarriedAttribute, CarriedConnectionState
-from ._compat_props import translate as translate_aws_wrapper_props
-from ._pipeline import Chain, PluginManager
+from ._carried import CarriedConnectionState
+from ._opening import Connecting, connect_first, forced_driver, prepared_props
 from ._scoped import PipedContext, piped_iter
 from ._session_state import Applier
-from ._tasks import spawn
-from .cursor import AsyncAwsCursor, AsyncAwsMysqlCursor
+from .cursor import AsyncAwsCursor
 from .drivers import DriverDialect, driver_dialect_for
-from .errors import ConfigurationError
 from .hostinfo import HostInfo
 from .plugin_service import PluginService
-from .plugins import settings as _plugin_settings  # noqa: F401  # declares every plugin property, imports no plugin
-from .properties import Properties, WrapperProperties, known_properties
 
-__all__ = ["AsyncAwsConnection", "AsyncAwsMysqlConnection"]
+__all__ = ["AsyncAwsConnection", "Done", "close_if_cancelled", "driver_method", "on_current"]
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection as PgConnection
@@ -48,6 +42,12 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
     Generic in the driver's connection type: ``AsyncAwsConnection.of(conn)``
     of a psycopg connection is ``AsyncAwsConnection[psycopg.AsyncConnection[Row]]``.
     """
+
+    def __init_subclass__(cls, *, for_driver: str | None = None, **kwargs: Any) -> None:
+        """``class X(AsyncAwsConnection, for_driver="code")``: X is the proxy of that driver's connections."""
+        super().__init_subclass__(**kwargs)
+        if for_driver is not None:
+            _PROXY_CLASSES[for_driver] = cls
 
     def __init__(self, service: PluginService) -> None:
         self._service = service
@@ -120,10 +120,10 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         plugins: str | None = None,
         **kwargs: Any,
     ) -> AsyncAwsConnection:
-        driver = driver_dialect_for(target_connect_func, _forced_driver(kwargs))
-        props = _prepared_props(driver, conninfo, kwargs, plugins)
+        driver = driver_dialect_for(target_connect_func, forced_driver(kwargs))
+        props = prepared_props(driver, conninfo, kwargs, plugins)
         attempts = driver.first_attempts(props, driver.resolve_hosts(props))
-        service = await _connect_first(target_connect_func, driver, props, attempts)
+        service = await connect_first(target_connect_func, driver, props, attempts)
         proxy_cls = _PROXY_CLASSES.get(driver.code, cls) if cls is AsyncAwsConnection else cls
         return proxy_cls(service)
 
@@ -193,7 +193,7 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         on the way down: read/write splitting). Returns the chain's awaitable, no frame of its own.
         The place for checks every network-bound call of the connection needs (e.g. closed state).
         """
-        call = partial(_on_current, self._service, action)
+        call = partial(on_current, self._service, action)
         chain = self._manager.chain(name)
         if chain is None:
             return call(*args, **kwargs)
@@ -217,59 +217,62 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
 
     async def commit(self) -> None:
         """Commit the current transaction."""
-        await self._pipe("Connection.commit", _method("commit"))
+        await self._pipe("Connection.commit", driver_method("commit"))
 
     async def rollback(self) -> None:
         """Roll the current transaction back."""
-        await self._pipe("Connection.rollback", _method("rollback"))
+        await self._pipe("Connection.rollback", driver_method("rollback"))
 
     def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> PipedContext:
         """A transaction block (psycopg's ``Connection.transaction()``); enter and exit are pipeline calls."""
         return PipedContext(
-            self._pipe, "Connection.transaction", _method("transaction"), (savepoint_name, force_rollback)
+            self._pipe,
+            "Connection.transaction",
+            driver_method("transaction"),
+            (savepoint_name, force_rollback),
         )
 
     def pipeline(self) -> PipedContext:
         """A pipeline-mode block (psycopg's ``Connection.pipeline()``); enter and exit are pipeline calls."""
-        return PipedContext(self._pipe, "Connection.pipeline", _method("pipeline"))
+        return PipedContext(self._pipe, "Connection.pipeline", driver_method("pipeline"))
 
     def notifies(self, *, timeout: float | None = None, stop_after: int | None = None) -> AsyncIterator[Any]:
         """psycopg's ``Notify`` objects as they arrive; every wait runs through the plugins."""
         kwargs = {"timeout": timeout, "stop_after": stop_after}
-        return piped_iter(self._pipe, "Connection.notifies", _method("notifies"), (), kwargs)
+        return piped_iter(self._pipe, "Connection.notifies", driver_method("notifies"), (), kwargs)
 
     async def tpc_begin(self, xid: Any) -> None:
         """Begin a two-phase transaction (psycopg)."""
-        await self._pipe("Connection.tpc_begin", _method("tpc_begin"), xid)
+        await self._pipe("Connection.tpc_begin", driver_method("tpc_begin"), xid)
 
     async def tpc_prepare(self) -> None:
         """Prepare the two-phase transaction (psycopg)."""
-        await self._pipe("Connection.tpc_prepare", _method("tpc_prepare"))
+        await self._pipe("Connection.tpc_prepare", driver_method("tpc_prepare"))
 
     async def tpc_commit(self, xid: Any = None) -> None:
         """Commit a two-phase transaction (psycopg)."""
-        await self._pipe("Connection.tpc_commit", _method("tpc_commit"), xid)
+        await self._pipe("Connection.tpc_commit", driver_method("tpc_commit"), xid)
 
     async def tpc_rollback(self, xid: Any = None) -> None:
         """Roll back a two-phase transaction (psycopg)."""
-        await self._pipe("Connection.tpc_rollback", _method("tpc_rollback"), xid)
+        await self._pipe("Connection.tpc_rollback", driver_method("tpc_rollback"), xid)
 
     async def tpc_recover(self) -> list[Any]:
         """The prepared two-phase transactions on the server (psycopg)."""
-        result: list[Any] = await self._pipe("Connection.tpc_recover", _method("tpc_recover"))
+        result: list[Any] = await self._pipe("Connection.tpc_recover", driver_method("tpc_recover"))
         return result
 
     async def set_deferrable(self, value: bool | None) -> None:
         """Make new transactions deferrable or not (psycopg)."""
-        await self._pipe("Connection.set_deferrable", _method("set_deferrable"), value)
+        await self._pipe("Connection.set_deferrable", driver_method("set_deferrable"), value)
 
     async def begin(self) -> None:
         """Start a transaction (aiomysql's ``Connection.begin()``)."""
-        await self._pipe("Connection.begin", _method("begin"))
+        await self._pipe("Connection.begin", driver_method("begin"))
 
     async def ping(self, reconnect: bool = False) -> None:
         """Check the server answers (aiomysql's ``Connection.ping()``)."""
-        await self._pipe("Connection.ping", _method("ping"), reconnect)
+        await self._pipe("Connection.ping", driver_method("ping"), reconnect)
 
     async def select_db(self, db: str) -> None:
         """Switch database (aiomysql); re-applied after failover."""
@@ -374,7 +377,7 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
                 if chain is None:
                     await self._driver.close(conn)
                 else:  # the chain taken before the close switched the pipeline off
-                    await chain(self, "Connection.close", partial(_on_current, service, self._driver.close))
+                    await chain(self, "Connection.close", partial(on_current, service, self._driver.close))
         finally:
             await service.release()
 
@@ -399,237 +402,8 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
             await self.close()
 
 
-class Connecting(Coroutine[Any, Any, C], Generic[C]):
-    """What :meth:`AsyncAwsConnection.connect` returns: a coroutine that is also an ``async with`` block.
-
-    ``conn = await AsyncAwsConnection.connect(...)``, or, as with ``aiomysql.connect``,
-    ``async with AsyncAwsConnection.connect(...) as conn:`` (the block ends as the connection's own
-    ``async with`` does).
-    """
-
-    __slots__ = ("_conn", "_coro")
-
-    def __init__(self, coro: Coroutine[Any, Any, C]) -> None:
-        self._coro = coro
-        self._conn: Any = None
-
-    def send(self, value: Any) -> Any:
-        return self._coro.send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        if val is None:
-            return self._coro.throw(typ)
-        return self._coro.throw(typ, val, tb)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, C]:
-        return self._coro.__await__()
-
-    async def __aenter__(self) -> C:
-        self._conn = await self._coro
-        return self._conn  # type: ignore[no-any-return]
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        conn, self._conn = self._conn, None
-        await conn.__aexit__(exc_type, exc, tb)
-
-
-class AsyncAwsMysqlConnection(AsyncAwsConnection):
-    """The proxy of an aiomysql connection: aiomysql's own spellings where they differ from psycopg's."""
-
-    _cursor_class = AsyncAwsMysqlCursor
-    cursorclass = CarriedAttribute("cursorclass")  # the default cursor class, carried over
-
-    def __init__(self, service: PluginService) -> None:
-        super().__init__(service)
-        self._releasing: asyncio.Task[None] | None = None  # owned: see close()
-
-    async def autocommit(self, value: bool) -> None:  # type: ignore[override]
-        """Turn autocommit on or off (aiomysql's ``await conn.autocommit(v)``)."""
-        await self.set_autocommit(value)
-
-    async def set_charset(self, charset: str) -> None:
-        """Change the connection's character set (aiomysql)."""
-        await self._pipe("Connection.set_charset", _method("set_charset"), charset)
-
-    async def show_warnings(self) -> Any:
-        """The warnings of the last statement (aiomysql)."""
-        return await self._pipe("Connection.show_warnings", _method("show_warnings"))
-
-    async def kill(self, thread_id: int) -> Any:
-        """Kill a server thread (aiomysql)."""
-        return await self._pipe("Connection.kill", _method("kill"), thread_id)
-
-    def close(self) -> Awaitable[None]:  # type: ignore[override]
-        """Close without a word to the server, as aiomysql's plain ``close()``; ``closed`` is True at once.
-
-        With no plugin on ``Connection.close`` the driver connection is closed here and now; else
-        the close pipeline runs (read/write splitting may hand a pooled reader back instead) in a
-        task the connection owns, which then releases the connection's background resources. The
-        returned awaitable waits for that (``await conn.close()`` keeps working).
-        :meth:`ensure_closed` says goodbye to the server first.
-        """
-        if self._closed:
-            return self._releasing if self._releasing is not None else _Done()
-        self._closed = True
-        conn = self._service.current_connection
-        chain = self._manager.chain("Connection.close")
-        self._service.mark_closed()  # calls in flight end with the closed error; none starts a failover
-        piped = chain is not None
-        if conn is not None and not self._driver.is_closed(conn) and not piped:
-            self._driver.close_now(conn)
-            conn = None
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (garbage collection): the monitors stop after their disposal delay
-            if conn is not None:
-                self._driver.close_now(conn)
-            return _Done()
-        task = self._releasing = spawn(
-            self._close_in_background(conn, chain), "awsasyncwrap:close", loop=loop
-        )
-        if conn is not None:  # cancelled (the loop shutting down): close() promised a closed socket anyway
-            task.add_done_callback(partial(_close_if_cancelled, self._driver, conn))
-        return task
-
-    async def _close_in_background(self, conn: Any, chain: Chain | None) -> None:
-        try:
-            if conn is not None and chain is not None and not self._driver.is_closed(conn):
-                await chain(
-                    self, "Connection.close", partial(_on_current, self._service, self._close_locally)
-                )
-        except Exception as exc:
-            logger.debug("closing an aiomysql connection failed: %s", type(exc).__name__)
-        finally:
-            try:
-                await self._service.release()
-            except Exception:
-                logger.warning("releasing a closed connection's resources failed", exc_info=True)
-
-    async def _close_locally(self, conn: Any) -> None:
-        self._driver.close_now(conn)
-
-    async def ensure_closed(self) -> None:
-        """Say goodbye to the server, close, and release the background resources (aiomysql)."""
-        if self._closed:
-            await self.close()
-            return
-        await AsyncAwsConnection.close(self)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        # aiomysql semantics: close at once after an error, politely otherwise
-        if exc_type is not None:
-            await self.close()
-        else:
-            await self.ensure_closed()
-
-
 #: driver dialect code -> the proxy class of its connections, where the driver's spellings differ
-_PROXY_CLASSES: dict[str, type[AsyncAwsConnection]] = {"aiomysql": AsyncAwsMysqlConnection}
-
-
-async def _connect_first(
-    target_connect_func: Callable[..., Awaitable[Any]],
-    driver: DriverDialect,
-    props: Properties,
-    attempts: list[tuple[HostInfo, Properties]],
-) -> PluginService:
-    """The plugin service of the first connection: ``attempts`` (host, its connect properties) in order, as
-    the driver would; the service keeps ``props``."""
-    for i, (initial_host, attempt_props) in enumerate(attempts):
-        service = PluginService(props, driver, target_connect_func, initial_host)
-        try:
-            await service.manager.init_host_provider(props, service)
-            conn = await service.manager.connect(
-                target_connect_func, driver, initial_host, attempt_props, True
-            )
-        except Exception as exc:
-            await _release_quietly(service)
-            if i == len(attempts) - 1:
-                raise
-            logger.debug("connecting to %s failed (%s); next host", initial_host.url, type(exc).__name__)
-            continue
-        except BaseException:
-            await _release_quietly(service)
-            raise
-        try:
-            await service.set_current_connection(conn, initial_host)
-            await service.refresh_host_list(conn)
-        except BaseException:
-            await service.dispose(conn)
-            await service.release()
-            raise
-        return service
-    raise ConfigurationError("No host to connect to.")  # resolve_hosts never returns an empty list
-
-
-async def _release_quietly(service: PluginService) -> None:
-    """Release what a failed first connect set up, without hiding why it failed."""
-    try:
-        await service.release()
-    except Exception as exc:
-        logger.warning("releasing after a failed connect failed: %s", type(exc).__name__)
-
-
-#: the validated properties of earlier connects, by their arguments (a pool connects with the same ones)
-_PREPARED: dict[Hashable, Properties] = {}
-_PREPARED_MAX = 32
-#: arguments whose meaning is read from elsewhere at connect time (a file): never served from the cache
-_NOT_CACHED = ("read_default_file", "profile_name")
-
-
-def _prepared_props(
-    driver: DriverDialect, conninfo: str, kwargs: dict[str, Any], plugins: str | None
-) -> Properties:
-    """The connection's properties: collected, translated, normalized and validated (or as an earlier
-    connect with the same arguments got them: the same input gives the same result)."""
-    # with the values' types (1 == True, yet another argument); an ArgsKey: its repr shows no argument
-    key: tuple[Any, ...] | None = ArgsKey(
-        (driver.code, conninfo, plugins, *kwargs.items(), *map(type, kwargs.values()))
-    )
-    try:
-        hash(key)
-    except TypeError:  # an unhashable argument value: no cache
-        key = None
-    if key is not None:
-        cached = _PREPARED.get(key)
-        if cached is not None:
-            return Properties(cached)
-    raw = driver.collect_props(conninfo, kwargs)
-    if plugins is not None:
-        raw[WrapperProperties.PLUGINS.name] = plugins
-    params = driver.driver_params() | set(driver.generic_names)
-    raw = translate_aws_wrapper_props(raw, driver, params.__contains__)
-    props = driver.normalize(Properties(raw))
-    _validate(props, driver)
-    if key is not None and not any(name in kwargs for name in _NOT_CACHED):
-        remember(_PREPARED, key, Properties(props), _PREPARED_MAX)
-    return props
-
-
-def _forced_driver(kwargs: dict[str, Any]) -> str | None:
-    value = kwargs.get(WrapperProperties.DRIVER_DIALECT.name)
-    return None if value is None else str(value)
-
-
-def _validate(props: Properties, driver: DriverDialect) -> None:
-    """Reject unknown property names and bad values of wrapper properties."""
-    bad = driver.unknown_names(props)
-    if bad:
-        raise ConfigurationError.bad_choice("connection property", bad[0], driver.valid_names())
-    known = known_properties()
-    for name, value in props.items():  # the given names only, not every known property
-        prop = known.get(name)
-        if prop is None or value is None or name in driver.generic_names:
-            continue  # host, port, user ...: the driver's rules decide (DriverDialect.resolve_hosts)
-        prop.convert(value)
-    PluginManager.plugin_codes(props)  # unknown plugin codes fail here, before any I/O
+_PROXY_CLASSES: dict[str, type[AsyncAwsConnection]] = {}  # filled by __init_subclass__(for_driver=...)
 
 
 def _is_server_side(cursor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -637,7 +411,7 @@ def _is_server_side(cursor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     return "Server" in name or name.startswith("SS")
 
 
-def _on_current(
+def on_current(
     service: PluginService, action: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
 ) -> Awaitable[T]:
     """The end of every connection chain: ``action`` on the driver connection current now."""
@@ -645,7 +419,7 @@ def _on_current(
 
 
 @cache
-def _method(name: str) -> Callable[..., Any]:
+def driver_method(name: str) -> Callable[..., Any]:
     """``conn.<name>(*args, **kwargs)`` as a function of the driver connection."""
 
     def call(conn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -655,12 +429,12 @@ def _method(name: str) -> Callable[..., Any]:
     return call
 
 
-def _close_if_cancelled(driver: DriverDialect, conn: Any, task: asyncio.Task[None]) -> None:
+def close_if_cancelled(driver: DriverDialect, conn: Any, task: asyncio.Task[None]) -> None:
     if task.cancelled() and not driver.is_closed(conn):
         driver.close_now(conn)
 
 
-class _Done:
+class Done:
     """An awaitable that is already done."""
 
     __slots__ = ()

@@ -11,7 +11,8 @@ from ._scoped import PipedContext, piped_iter
 from .errors import ConnectionReplacedError
 
 if TYPE_CHECKING:
-    from ._pipeline import CursorChains, PluginManager
+    from ._chains import CursorChains
+    from ._pipeline import PluginManager
     from .connection import AsyncAwsConnection
     from .plugin_service import PluginService
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from awsasyncwrap import PluginFactory, PluginManager, Properties
-from awsasyncwrap.connection import _prepared_props
+from awsasyncwrap._opening import prepared_props as _prepared_props
 from awsasyncwrap.drivers import PsycopgDriverDialect
 from awsasyncwrap.drivers._libpq import effective_params
 from awsasyncwrap.errors import ConfigurationError
@@ -73,17 +73,17 @@ def test_prepared_props_are_a_fresh_copy_each_time() -> None:
 
 
 def test_prepared_props_keys_separate_value_types_and_hide_secrets() -> None:
-    from awsasyncwrap import connection
+    from awsasyncwrap import _opening
 
     driver = PsycopgDriverDialect()
     args: dict[str, Any] = {"host": "db.example", "autocommit": True, "password": "hunter2"}
     assert type(_prepared_props(driver, "", args, None)["autocommit"]) is bool
     assert type(_prepared_props(driver, "", {**args, "autocommit": 1}, None)["autocommit"]) is int
     assert _prepared_props(driver, "", {**args, "password": "other"}, None)["password"] == "other"
-    assert "hunter2" not in repr(connection._PREPARED)
-    for i in range(connection._PREPARED_MAX * 2):
+    assert "hunter2" not in repr(_opening._PREPARED)
+    for i in range(_opening._PREPARED_MAX * 2):
         _prepared_props(driver, "", {**args, "application_name": f"a{i}"}, None)
-    assert len(connection._PREPARED) <= connection._PREPARED_MAX
+    assert len(_opening._PREPARED) <= _opening._PREPARED_MAX
 
 
 def test_libpq_merge_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

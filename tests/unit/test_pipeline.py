@@ -294,9 +294,9 @@ def test_every_network_bound_name_is_dispatched_by_a_proxy_method(driver_code: s
         owner, method = name.split(".")
         cls = conn_cls if owner == "Connection" else cur_cls
         assert any(method in vars(k) for k in cls.__mro__ if k is not object), name
-        module = "awsasyncwrap.connection" if owner == "Connection" else "awsasyncwrap.cursor"
-        source = inspect.getsource(sys.modules[module]) + inspect.getsource(
-            sys.modules["awsasyncwrap._pipeline"]
+        modules = ("connection", "_mysql_connection") if owner == "Connection" else ("cursor",)
+        source = "".join(
+            inspect.getsource(sys.modules[f"awsasyncwrap.{module}"]) for module in (*modules, "_pipeline")
         )
         assert f'"{name}"' in source, f"{name} is never dispatched"
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import anyio
 
+from .._mysql_connection import AsyncAwsMysqlConnection
 from .._tasks import gather_within
-from ..connection import AsyncAwsConnection, AsyncAwsMysqlConnection
+from ..connection import AsyncAwsConnection
 from ._errors import PoolClosed, PoolTimeout, TooManyRequests
 from ._outcome import Outcome, classify
 from ._state import CLOSE_TIMEOUT, ConnectionCallback, PoolState, Slot, close_pooled

@@ -15,8 +15,9 @@ from typing import Any
 
 import anyio
 
+from .._mysql_connection import AsyncAwsMysqlConnection
 from .._tasks import TASK_PREFIX, spawn
-from ..connection import AsyncAwsConnection, AsyncAwsMysqlConnection
+from ..connection import AsyncAwsConnection
 from ._errors import PoolClosed
 
 __all__ = ["CLOSE_TIMEOUT", "ConnectionCallback", "PoolState", "Slot", "close_pooled"]
