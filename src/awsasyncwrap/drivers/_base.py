@@ -8,8 +8,6 @@ import contextlib
 import inspect
 import os
 import socket
-import traceback
-import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -23,12 +21,12 @@ from ..hostinfo import HostInfo
 from ..properties import (
     MONITORING_PREFIXES,
     Properties,
-    WrapperProperties,
-    _parse_float,
     known_properties,
     strip_monitoring_prefix,
 )
 from . import _bound
+from ._aborts import ABORTS, AbortLog
+from ._limits import DEFAULT_CONNECT_TIMEOUT_SEC, connect_limit, drop_unfinished
 
 __all__ = [
     "ABORTS",
@@ -40,34 +38,6 @@ __all__ = [
     "drop_unfinished",
 ]
 
-#: Seconds one connection attempt may take when neither ``wrapper_connect_timeout_sec`` nor the driver's
-#: ``connect_timeout`` says otherwise (a blackholed host would otherwise hang as long as the OS lets it).
-DEFAULT_CONNECT_TIMEOUT_SEC = 10.0
-_DRIVER_TIMEOUT_SLACK = 0.5  # s past the driver's own connect_timeout, so that its own error comes first
-
-
-def connect_limit(props: Mapping[str, Any]) -> float | None:
-    """Seconds the wrapper lets one driver connect take (None: no bound).
-
-    ``wrapper_connect_timeout_sec`` if set (0: no bound); else the driver's ``connect_timeout`` (plus a
-    little, so that the driver reports its own timeout; its 0, "no limit", keeps the default); else
-    :data:`DEFAULT_CONNECT_TIMEOUT_SEC`.
-    """
-    limit = WrapperProperties.CONNECT_TIMEOUT_SEC.get(props)
-    if limit is not None:
-        return limit if limit > 0 else None
-    raw = props.get("connect_timeout")
-    if raw is None:
-        return DEFAULT_CONNECT_TIMEOUT_SEC
-    try:
-        seconds = _parse_float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"Bad value {raw!r} for property 'connect_timeout': {exc}.") from None
-    if seconds < 0:
-        raise ConfigurationError(f"Bad value {raw!r} for property 'connect_timeout': must be >= 0.")
-    return seconds + _DRIVER_TIMEOUT_SLACK if seconds > 0 else DEFAULT_CONNECT_TIMEOUT_SEC
-
-
 TargetConnectFunc = Callable[..., Awaitable[Any]]
 
 #: the driver keywords of earlier connects' properties (see :meth:`DriverDialect._driver_kwargs`)
@@ -75,50 +45,6 @@ _DRIVER_KWARGS: dict[Hashable, Properties] = {}
 _DRIVER_KWARGS_MAX = 32
 #: the wrapper property names they were worked out with (:data:`~awsasyncwrap.properties.known_generation`)
 _driver_kwargs_generation = -1
-
-
-class AbortLog:
-    """When the wrapper aborted which driver connections, as a sequence number (process-wide).
-
-    A call can read :attr:`seq` before it starts; if its connection was aborted at or before that
-    number, the call's statement never left the client (the socket was already shut down).
-    """
-
-    __slots__ = ("_marks", "seq")
-
-    def __init__(self) -> None:
-        self.seq = 0
-        self._marks: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-
-    def mark(self, conn: Any) -> None:
-        """``conn`` was aborted now."""
-        self.seq += 1
-        with contextlib.suppress(TypeError):  # a connection class without weak references: not logged
-            self._marks.setdefault(conn, self.seq)
-
-    def aborted_by(self, conn: Any, seq: int) -> bool:
-        """Whether ``conn`` had been aborted when :attr:`seq` was ``seq``."""
-        try:
-            mark = self._marks.get(conn)
-        except TypeError:
-            return False
-        return mark is not None and mark <= seq
-
-
-#: Every abort of the process (see :class:`AbortLog`).
-ABORTS = AbortLog()
-
-
-def drop_unfinished(exc: BaseException) -> None:
-    """A connect was cancelled: free what the driver had opened so far, now.
-
-    The half-open connection is only held by the finished driver frames of the traceback (psycopg's
-    connect generator, its ``PGconn`` and socket); clearing their locals closes the socket at once
-    instead of whenever the exception is collected.
-    """
-    tb = exc.__traceback__
-    if tb is not None:
-        traceback.clear_frames(tb.tb_next)
 
 
 class DriverDialect(abc.ABC):
@@ -175,7 +101,6 @@ class DriverDialect(abc.ABC):
         Fills in ``props`` what the wrapper must know explicitly (generic ``host``, ``port``,
         ``user``, ``database``) with the values the driver would have chosen.
         """
-        from ..errors import ConfigurationError
 
         host = props.get("host")
         if not host:
@@ -366,7 +291,6 @@ class DriverDialect(abc.ABC):
 
     async def set_database(self, conn: Any, database: str) -> None:
         """Switch the connection's database (only drivers that can)."""
-        from ..errors import ConfigurationError
 
         raise ConfigurationError(f"the {self.code} driver cannot switch the database of a connection")
 
