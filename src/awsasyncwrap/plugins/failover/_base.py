@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import FailoverFailedError
 from ...plugin import Plugin
-from ...properties import Properties, WrapperProperties
+from ...properties import Properties
 from ...rds_utils import RdsUtils
 from ...topology import RdsHostListProvider
-from ..settings.failover import ENABLE_CONNECT_FAILOVER, FAILOVER_CONNECT_TIMEOUT_SEC
+from ..settings.failover import FailoverSettings
 
 if TYPE_CHECKING:
     from ...hostinfo import HostInfo
@@ -44,12 +44,13 @@ class FailoverBase(Plugin):
         self._service = service
         self._driver = service.driver_dialect  # fixed for the connection's life
         self._props = props
-        self._enabled = bool(WrapperProperties.ENABLE_FAILOVER.get(props))
-        self._timeout = WrapperProperties.FAILOVER_TIMEOUT_SEC.value(props)
-        self._connect_timeout = FAILOVER_CONNECT_TIMEOUT_SEC.value(props)
-        self._connect_failover = ENABLE_CONNECT_FAILOVER.value(props)
-        self._strategy = WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.value(props)
-        self._mode_prop = WrapperProperties.FAILOVER_MODE.get(props)
+        settings = FailoverSettings.from_props(props)
+        self._enabled = settings.enabled
+        self._timeout = settings.timeout
+        self._connect_timeout = settings.connect_timeout
+        self._connect_failover = settings.connect_failover
+        self._strategy = settings.reader_strategy
+        self._mode_prop = settings.mode
         self._running: asyncio.Task[Outcome] | None = None
         self._stop_reason: str | None = None  # why the running failover was stopped, if it was
         self._querying: Any = None  # the candidate connection the failover is querying, if any

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from ...properties import WrapperProperty, _parse_bool, _parse_float, register_property
+from dataclasses import dataclass
 
-__all__ = ["ENABLE_CONNECT_FAILOVER", "FAILOVER_CONNECT_TIMEOUT_SEC"]
+from ...properties import (
+    Properties,
+    WrapperProperties,
+    WrapperProperty,
+    _parse_bool,
+    _parse_float,
+    register_property,
+)
+
+__all__ = ["ENABLE_CONNECT_FAILOVER", "FAILOVER_CONNECT_TIMEOUT_SEC", "FailoverSettings"]
 
 FAILOVER_CONNECT_TIMEOUT_SEC = register_property(
     WrapperProperty(
@@ -24,3 +33,26 @@ ENABLE_CONNECT_FAILOVER = register_property(
         _parse_bool,
     )
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverSettings:
+    """The failover plugin's settings, parsed once per connection (durations in seconds)."""
+
+    enabled: bool
+    timeout: float
+    connect_timeout: float
+    connect_failover: bool
+    reader_strategy: str
+    mode: str | None  # None: from the connection URL (reader_or_writer for a reader endpoint)
+
+    @classmethod
+    def from_props(cls, props: Properties) -> FailoverSettings:
+        return cls(
+            enabled=bool(WrapperProperties.ENABLE_FAILOVER.get(props)),
+            timeout=WrapperProperties.FAILOVER_TIMEOUT_SEC.value(props),
+            connect_timeout=FAILOVER_CONNECT_TIMEOUT_SEC.value(props),
+            connect_failover=ENABLE_CONNECT_FAILOVER.value(props),
+            reader_strategy=WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY.value(props),
+            mode=WrapperProperties.FAILOVER_MODE.get(props),
+        )
