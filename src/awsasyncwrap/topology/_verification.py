@@ -30,7 +30,7 @@ class WriterVerification(SpareConnections):
     async def _verify(self) -> None:
         self.verification_rounds += 1
         started = time.monotonic()
-        self._high_until = started + self._hold  # keep known replicas while they re-attach
+        self._modes.hold_from(started)  # keep known replicas while they re-attach
         if self._conn is not None:
             try:
                 # a healthy monitoring connection answers at once; a hung one is aborted after the grace
@@ -57,7 +57,7 @@ class WriterVerification(SpareConnections):
         self._publish(Topology(tuple(hosts), now, now))
 
     def _verified(self, started: float) -> None:
-        self._high_until = time.monotonic() + self._hold
+        self._modes.hold_from(time.monotonic())
         topo = self._topology
         logger.debug(
             "cluster %s: writer %s verified in %.3f s",
