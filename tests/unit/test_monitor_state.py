@@ -10,6 +10,8 @@ import pytest
 from awsasyncwrap.hostinfo import HostInfo, HostRole
 from awsasyncwrap.topology import Topology
 from awsasyncwrap.topology._monitor_state import ReadVerdict, RefreshModes, judge_read, writer_verified_since
+from awsasyncwrap.topology._probe_state import Probe, ProbeAction, ProbeStep
+from awsasyncwrap.topology._schedule import DISCOVERY_AFTER, FIRST_PAUSE, probe_pause, reconnect_pause
 from awsasyncwrap.topology._stuck_writer_state import (
     MAX_QUICK_CHECKS,
     NextCheck,
@@ -151,3 +153,62 @@ def test_an_episode_goes_on_only_while_the_suspect_stays_the_writer_and_nobody_v
     assert not episode.goes_on(W, verifying=True)
     assert not episode.goes_on(R1.with_role(HostRole.WRITER), verifying=False)
     assert not episode.goes_on(None, verifying=False)
+
+
+# --- one verification probe ---------------------------------------------------------------------------------
+
+
+def test_a_probe_on_a_spare_asks_at_once_and_a_writer_answer_ends_it() -> None:
+    probe = Probe(spare=True, started=T0, high_rate=HIGH)
+    assert probe.first() == ProbeStep(ProbeAction.ASK_ROLE)  # no connect on the critical path
+    assert probe.on_role(False, T0 + 0.001) == ProbeStep(ProbeAction.FOUND)
+
+
+def test_a_probe_without_a_spare_connects_first() -> None:
+    probe = Probe(spare=False, started=T0, high_rate=HIGH)
+    assert probe.first() == ProbeStep(ProbeAction.CONNECT)
+    assert probe.on_connected() == ProbeStep(ProbeAction.ASK_ROLE)
+
+
+def test_a_reader_is_asked_for_its_topology_once_then_polled_with_growing_pauses() -> None:
+    probe = Probe(spare=True, started=T0, high_rate=HIGH)
+    probe.first()
+    assert probe.on_role(True, T0 + 0.001) == ProbeStep(ProbeAction.READ_TOPOLOGY)
+    assert probe.on_topology(T0 + 0.002) == ProbeStep(ProbeAction.PAUSE, FIRST_PAUSE)
+    pauses = []
+    for elapsed in (0.01, 0.2, 1.0, 5.0):
+        assert probe.on_pause_over() == ProbeStep(ProbeAction.ASK_ROLE)
+        step = probe.on_role(True, T0 + elapsed)
+        assert step.action is ProbeAction.PAUSE
+        pauses.append(step.pause)
+    assert pauses == pytest.approx([probe_pause(e, HIGH) for e in (0.01, 0.2, 1.0, 5.0)])
+    assert pauses == sorted(pauses) and pauses[-1] == HIGH
+
+
+def test_a_stale_spare_reconnects_at_once_then_a_refusing_host_waits_between_connects() -> None:
+    probe = Probe(spare=True, started=T0, high_rate=HIGH)
+    probe.first()
+    assert probe.on_failure(T0 + 0.001) == ProbeStep(ProbeAction.CONNECT)  # no pause: the spare was stale
+    assert probe.on_failure(T0 + 0.002) == ProbeStep(ProbeAction.PAUSE, reconnect_pause(HIGH))
+    assert probe.on_pause_over() == ProbeStep(ProbeAction.CONNECT)
+
+
+def test_a_reconnect_after_a_refusal_waits_at_most_the_discovery_pause() -> None:
+    probe = Probe(spare=False, started=T0, high_rate=5.0)
+    probe.first()
+    assert probe.on_failure(T0 + 0.01) == ProbeStep(ProbeAction.PAUSE, DISCOVERY_AFTER)
+
+
+def test_a_new_writer_restarting_is_found_on_the_first_connect_it_accepts() -> None:
+    probe = Probe(spare=False, started=T0, high_rate=HIGH)
+    steps = [probe.first()]
+    for _ in range(3):  # refused three times: a pause between connects, never a query
+        steps.append(probe.on_failure(T0))
+        steps.append(probe.on_pause_over())
+    steps += [probe.on_connected(), probe.on_role(False, T0 + 0.5)]
+    assert [s.action for s in steps] == [
+        ProbeAction.CONNECT,
+        *[ProbeAction.PAUSE, ProbeAction.CONNECT] * 3,
+        ProbeAction.ASK_ROLE,
+        ProbeAction.FOUND,
+    ]
