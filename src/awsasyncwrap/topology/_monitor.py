@@ -35,6 +35,7 @@ from ..errors import ConfigurationError
 from ..hostinfo import HostInfo
 from ._model import Topology
 from ._monitor_base import Connector, WriterListener
+from ._monitor_state import writer_verified_since
 from ._stuck_writer import StuckWriterChecks
 
 __all__ = ["ClusterTopologyMonitor", "Connector", "WriterListener"]
@@ -63,7 +64,7 @@ class ClusterTopologyMonitor(StuckWriterChecks):
     @property
     def high_rate(self) -> bool:
         """Whether the monitor is in its high refresh rate."""
-        return self._needs_verification() or time.monotonic() < self._high_until
+        return self._modes.high_rate(time.monotonic(), self._verified_at())
 
     def ensure_started(self) -> None:
         """Start the monitoring task (once)."""
@@ -95,12 +96,7 @@ class ClusterTopologyMonitor(StuckWriterChecks):
         deadline = time.monotonic() + within
         while True:
             topo = self._topology
-            if (
-                topo is not None
-                and topo.verified_at is not None
-                and topo.verified_at >= since
-                and topo.writer
-            ):
+            if writer_verified_since(topo, since) is not None:
                 return topo
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.closed:
@@ -161,13 +157,12 @@ class ClusterTopologyMonitor(StuckWriterChecks):
             except Exception as exc:
                 logger.debug("topology monitor %s: %s: %s", self.cluster_id, type(exc).__name__, exc)
                 self._drop_conn()
-                if not self._needs_verification():
-                    self._requested_since = time.monotonic()  # our own connection failed: look for the writer
-            if self._needs_verification():
-                await asyncio.sleep(0)  # a new request arrived meanwhile: go on at once
+                self._modes.round_failed(time.monotonic(), self._verified_at())  # look for the writer
+            pause = self._modes.pause_after_round(time.monotonic(), self._verified_at())
+            if pause is None:
+                await asyncio.sleep(0)  # a verification is due (a new request arrived meanwhile): go on
                 continue
-            rate = self._high_rate if time.monotonic() < self._high_until else self._refresh_rate
-            await self._sleep(rate)
+            await self._sleep(pause)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

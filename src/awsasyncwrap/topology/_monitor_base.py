@@ -23,6 +23,7 @@ from .._deadline import AbortAfter, close_quietly
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
 from ._model import HostMapper, Topology, UnknownRegionError
+from ._monitor_state import ReadVerdict, RefreshModes, judge_read
 from ._schedule import Backoff
 from ._writer_check import same_host
 
@@ -69,7 +70,9 @@ class MonitorBase(BackgroundService):
         self._mapper = mapper
         self._refresh_rate = WrapperProperties.CLUSTER_TOPOLOGY_REFRESH_RATE_MS.seconds(props)
         self._high_rate = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(props)
-        self._hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.seconds(props)
+        hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.seconds(props)
+        #: when to verify and how long to pause between rounds (the decisions; the loop carries them out)
+        self._modes = RefreshModes(self._refresh_rate, self._high_rate, hold)
         self._io_timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.seconds(props)
         self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get_or(props, _DEFAULT_CONNECT_TIMEOUT)
         #: how long a healthy monitoring connection may take to answer once a failure was reported
@@ -79,8 +82,6 @@ class MonitorBase(BackgroundService):
         self._wake = asyncio.Event()
         self._conn: Any = None
         self._conn_host: HostInfo | None = None
-        self._requested_since = 0.0
-        self._high_until = 0.0
         self._open: set[Any] = set()
         self._connectors: list[Connector] = []
         self._started = False
@@ -115,8 +116,7 @@ class MonitorBase(BackgroundService):
         ``suspect``: the host that failed; if the monitoring connection is on it, it is dropped now
         instead of waiting for it to time out.
         """
-        if since > self._requested_since:
-            self._requested_since = since
+        self._modes.request(since)
         if suspect is not None and self._conn is not None and self._is_same(self._conn_host, suspect):
             self._driver.abort(self._conn)
         self._hurry()
@@ -127,12 +127,12 @@ class MonitorBase(BackgroundService):
         """Start the monitoring task (once): :class:`~._monitor.ClusterTopologyMonitor` does."""
         raise NotImplementedError
 
-    def _needs_verification(self) -> bool:
-        if self._requested_since <= 0:
-            return False
+    def _verified_at(self) -> float | None:
         topo = self._topology
-        verified = topo.verified_at if topo is not None and topo.verified_at is not None else 0.0
-        return verified < self._requested_since
+        return topo.verified_at if topo is not None else None
+
+    def _needs_verification(self) -> bool:
+        return self._modes.needs_verification(self._verified_at())
 
     def _hurry(self) -> None:
         """A failure was reported: a normal refresh step that may hang on a dead writer must end soon.
@@ -185,21 +185,20 @@ class MonitorBase(BackgroundService):
             entries = await self._topology_of(conn)
         now = time.monotonic()
         host_id = host.host_id if host is not None else None
-        if not is_reader and host_id is not None:
-            keep = self._topology.hosts if self._topology is not None and now < self._high_until else ()
+        prev = self._topology
+        if not is_reader and host_id is not None:  # judge_read: ON_WRITER (no need to build twice)
+            keep = prev.hosts if prev is not None and self._modes.holding(now) else ()
             hosts = self._mapper.build(entries, verified_writer=host_id, keep=keep)
             self._publish(Topology(hosts, now, now))
             return True
-        prev = self._topology
         hosts = self._mapper.build(entries)
-        writer = writer_of(hosts)
-        if prev is not None and prev.verified_at is not None and prev.writer != writer:
+        verdict = judge_read(is_reader, host_id, prev, writer_of(hosts), connected=host is not None)
+        if verdict is ReadVerdict.DISAGREES:
             # a reader's table disagrees with the writer we verified: settle it by probing
-            self._requested_since = max(self._requested_since, now)
+            self._modes.request(now)
             return False
-        verified = prev.verified_at if prev is not None else None
-        self._publish(Topology(hosts, now, verified))
-        if writer is not None and host is not None and writer.host_id != host_id:
+        self._publish(Topology(hosts, now, prev.verified_at if prev is not None else None))
+        if verdict is ReadVerdict.ON_READER:
             self._drop_conn()  # on a reader: move to the writer on the next round
         return False
 

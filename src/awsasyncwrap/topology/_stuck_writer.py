@@ -16,15 +16,13 @@ from typing import Any
 from .._deadline import wait_set
 from ..hostinfo import HostInfo
 from ._monitor_base import writer_of
+from ._stuck_writer_state import StuckWriterEpisode, check_wanted
 from ._verification import WriterVerification
 from ._writer_check import CheckAnswer, Verdict, judge
 
 __all__ = ["StuckWriterChecks"]
 
 logger = logging.getLogger(__name__)
-
-#: Writer checks in a row that may follow each other at the high rate while a failover is in progress.
-_MAX_QUICK_CHECKS = 10
 
 
 class StuckWriterChecks(WriterVerification):
@@ -41,41 +39,40 @@ class StuckWriterChecks(WriterVerification):
         If ``host`` is the writer, a writer check runs in the background (one at a time, at most one
         check per period while the reports go on). Never blocks or raises.
         """
-        if self.closed or self._stuck_period <= 0 or self._needs_verification():
-            return
         topo = self._topology
-        if topo is None or not self._is_same(topo.writer, host):
-            return  # a reader, or a host the cluster no longer lists: only the writer is checked
+        writer = topo.writer if topo is not None else None
+        if self.closed or writer is None:
+            return
+        if not check_wanted(host, writer, period=self._stuck_period, verifying=self._needs_verification()):
+            return  # a reader, a host the cluster no longer lists, or a verification is on it already
         self._check_wanted.set()
         if self._checker is None or self._checker.done():
-            self._checker = self.spawn(self._writer_checks(topo.writer), f"writer-check:{self.cluster_id}")
+            episode = StuckWriterEpisode(writer, self._high_rate, self._stuck_period)
+            self._checker = self.spawn(self._writer_checks(episode), f"writer-check:{self.cluster_id}")
 
-    async def _writer_checks(self, suspect: HostInfo | None) -> None:
-        """Check the writer while calls on it stay stuck; end one period after the last report.
+    async def _writer_checks(self, episode: StuckWriterEpisode) -> None:
+        """Check the writer while calls on it stay stuck (the schedule is ``episode``'s).
 
         The connections to the other instances are kept for the whole episode and closed at its end.
         """
         conns: dict[str, Any] = {}
-        quick = 0
         try:
-            while suspect is not None and not self.closed:
+            while not self.closed:
                 self._check_wanted.clear()
                 started = time.monotonic()
                 try:
-                    verdict = await self._check_writer(suspect, conns)
+                    verdict = await self._check_writer(episode.suspect, conns)
                 except Exception:  # a bug, not a data point: log it, keep checking
                     logger.warning("writer check of %s failed", self.cluster_id, exc_info=True)
                     verdict = Verdict.UNCHANGED
-                if verdict is Verdict.CHANGED:
+                step = episode.after_check(verdict, started)
+                if step is None:
                     return
-                quick = quick + 1 if verdict is Verdict.PENDING else 0
-                soon = verdict is Verdict.PENDING and quick <= _MAX_QUICK_CHECKS
-                pause = self._high_rate if soon else self._stuck_period
-                await asyncio.sleep(max(0.0, started + pause - time.monotonic()))  # the rate limit
-                if not soon and not await wait_set(self._check_wanted, self._stuck_period):
+                await asyncio.sleep(max(0.0, step.at - time.monotonic()))  # the rate limit
+                if step.needs_report and not await wait_set(self._check_wanted, self._stuck_period):
                     return  # no call stuck on the writer any more
                 topo = self._topology
-                if self._needs_verification() or topo is None or not self._is_same(topo.writer, suspect):
+                if not episode.goes_on(topo.writer if topo is not None else None, self._needs_verification()):
                     return  # someone else is on it, or the writer changed meanwhile
         finally:
             borrowed, self._borrowed = self._borrowed, set()

@@ -16,7 +16,7 @@ from typing import Any
 from .._tasks import cancel_and_wait, gather_within
 from ..hostinfo import HostInfo, HostRole
 from ._model import Topology
-from ._schedule import probe_pause, reconnect_pause
+from ._probe_state import Probe, ProbeAction
 from ._spares import SpareConnections
 
 __all__ = ["WriterVerification"]
@@ -30,7 +30,7 @@ class WriterVerification(SpareConnections):
     async def _verify(self) -> None:
         self.verification_rounds += 1
         started = time.monotonic()
-        self._high_until = started + self._hold  # keep known replicas while they re-attach
+        self._modes.hold_from(started)  # keep known replicas while they re-attach
         if self._conn is not None:
             try:
                 # a healthy monitoring connection answers at once; a hung one is aborted after the grace
@@ -57,7 +57,7 @@ class WriterVerification(SpareConnections):
         self._publish(Topology(tuple(hosts), now, now))
 
     def _verified(self, started: float) -> None:
-        self._high_until = time.monotonic() + self._hold
+        self._modes.hold_from(time.monotonic())
         topo = self._topology
         logger.debug(
             "cluster %s: writer %s verified in %.3f s",
@@ -135,30 +135,34 @@ class WriterVerification(SpareConnections):
     ) -> None:
         key = host.url
         conn: Any = conns.get(key)  # a spare, already open
-        spare = conn is not None
-        discovered = False
+        probe = Probe(conn is not None, started, self._high_rate)
+        step = probe.first()
         try:
             while not found.done() and not self.closed:
                 busy.add(key)
                 try:
-                    if conn is None:
-                        conn = conns[key] = await self._connect(host)
-                    async with self._watchdog(conn):
-                        is_reader = await self._is_reader(conn)
-                    if not is_reader:
-                        if host.host_id is None:
-                            host = await self._identify(conn, host)
-                        if not found.done():
-                            found.set_result((conn, host.with_role(HostRole.WRITER)))
-                            conns.pop(key, None)
-                            conn = None  # handed over
-                        return
-                    if not discovered:  # a reader knows the instances: probe any we did not know
-                        discovered = True
-                        async with self._watchdog(conn):
-                            entries = await self._topology_of(conn)
-                        for other in self._mapper.build(entries):
-                            start(other)
+                    while step.action is not ProbeAction.PAUSE:  # one poll: its I/O steps in a row
+                        if step.action is ProbeAction.CONNECT:
+                            conn = conns[key] = await self._connect(host)
+                            step = probe.on_connected()
+                        elif step.action is ProbeAction.ASK_ROLE:
+                            async with self._watchdog(conn):
+                                is_reader = await self._is_reader(conn)
+                            step = probe.on_role(is_reader, time.monotonic())
+                        elif step.action is ProbeAction.READ_TOPOLOGY:
+                            async with self._watchdog(conn):
+                                entries = await self._topology_of(conn)
+                            for other in self._mapper.build(entries):
+                                start(other)
+                            step = probe.on_topology(time.monotonic())
+                        else:  # FOUND
+                            if host.host_id is None:
+                                host = await self._identify(conn, host)
+                            if not found.done():
+                                found.set_result((conn, host.with_role(HostRole.WRITER)))
+                                conns.pop(key, None)
+                                conn = None  # handed over
+                            return
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -168,17 +172,12 @@ class WriterVerification(SpareConnections):
                         self._driver.abort(conn)
                         await self._close(conn)
                         conn = None
-                    if spare:  # a spare gone stale while idle: connect now, no pause
-                        spare = False
-                        continue
+                    step = probe.on_failure(time.monotonic())
                 finally:
                     busy.discard(key)
-                # polls of an open connection follow the schedule; a host that refused waits a period
-                if conn is None:
-                    pause = reconnect_pause(self._high_rate)
-                else:
-                    pause = probe_pause(time.monotonic() - started, self._high_rate)
-                await asyncio.wait({found}, timeout=pause)  # the next poll, or done
+                if step.action is ProbeAction.PAUSE:
+                    await asyncio.wait({found}, timeout=step.pause)  # the next poll, or done
+                    step = probe.on_pause_over()
         finally:
             if conn is not None:
                 if (

@@ -23,27 +23,23 @@ from ...topology import ClusterTopologyMonitor, Topology
 from ._base import STRICT_READER, STRICT_WRITER, FailoverBase
 from ._order import candidate_order
 from ._race import EarlyConnects
+from ._reader_search_state import ReaderSearch
+from ._steps import AwaitWriter, Connect, Found, Pause
+from ._writer_search_state import VERIFIED_FRESH, WriterSearch, role_check_needed
 
 __all__ = ["VERIFIED_FRESH", "HostSearch", "role_check_needed"]
 
 logger = logging.getLogger(__name__)
 
 _RNG = random.Random()  # shuffles the available readers of each failover
-_FIRST_RETRY_PAUSE = 0.01  # seconds before a failover retries the writer after an attempt failed
-
-#: a writer the monitor verified less than this many seconds ago is taken without asking the new
-#: connection its role again (a round trip on the critical path; a demotion within 0.1 s of a
-#: promotion is not a failover this wrapper can see anyway, and the next call would fail over again)
-VERIFIED_FRESH = 0.1
-
-
-def role_check_needed(verified_at: float | None, now: float) -> bool:
-    """Whether a failover must ask the new writer's connection its role (the verdict is not fresh)."""
-    return verified_at is None or not (0.0 <= now - verified_at < VERIFIED_FRESH)
 
 
 class HostSearch(FailoverBase):
-    """Finds the host a failover moves the connection to and opens the connection to it."""
+    """Finds the host a failover moves the connection to and opens the connection to it.
+
+    The decisions are :class:`WriterSearch`'s and :class:`ReaderSearch`'s; the methods here only carry out
+    the steps they return and report what happened.
+    """
 
     async def _find_host(
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float
@@ -56,39 +52,31 @@ class HostSearch(FailoverBase):
     async def _to_writer(
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
     ) -> tuple[Any, HostInfo]:
-        last_error: str = "timeout"
-        pause = _FIRST_RETRY_PAUSE  # never retry without a pause; doubles up to the high refresh rate
+        service = self._service
         most = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(self._props)
+        search = WriterSearch(since, deadline, self._timeout, most, service.permits, service.allowed_hosts)
         monitor.request_verification(since, failed_host)
         early = self._connect_early(monitor, failed_host)  # the new writer's connection, ready sooner
+        conn: Any = None
         try:
+            step = search.next_round(time.monotonic(), self._stop_reason, monitor.closed)
             while True:
-                self._check_stopped()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise FailoverFailedError(f"no writer within {self._timeout:g} s ({last_error})")
-                if monitor.closed:
-                    raise FailoverFailedError(
-                        "the cluster's topology monitor was stopped (release_resources())"
-                    )
-                monitor.request_verification(since, failed_host)
-                topo = await monitor.wait_for_writer(since, remaining)
-                if topo is not None and topo.writer is not None:
-                    writer = topo.writer
-                    self._check_writer(writer, topo)
-                    if not self._service.permits(writer):
-                        raise FailoverFailedError(
-                            f"the new writer {writer.url} is not among the instances this connection may "
-                            f"use ({self._service.allowed_hosts}: the custom endpoint's members)"
-                        )
-                    want = HostRole.WRITER if role_check_needed(topo.verified_at, time.monotonic()) else None
-                    conn = await self._try_connect(writer, deadline, want=want, early=early)
-                    if conn is not None:
-                        return conn, writer
-                    last_error = f"could not use writer {writer.url}"
-                    since = time.monotonic()  # the verified writer failed us: ask for a newer one
-                await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-                pause = min(pause * 2, max(most, _FIRST_RETRY_PAUSE))
+                if isinstance(step, AwaitWriter):
+                    monitor.request_verification(step.since, failed_host)
+                    topo = await monitor.wait_for_writer(step.since, step.within)
+                    if topo is not None and topo.writer is not None:
+                        self._check_writer(topo.writer, topo)
+                    step = search.on_topology(topo, time.monotonic())
+                elif isinstance(step, Connect):
+                    conn = await self._try_connect(step.host, deadline, want=step.want, early=early)
+                    step = search.on_connected(conn is not None, time.monotonic())
+                elif isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    step = search.next_round(time.monotonic(), self._stop_reason, monitor.closed)
+                elif isinstance(step, Found):
+                    return conn, step.host
+                else:
+                    raise FailoverFailedError(step.reason)
         finally:
             await early.aclose()
 
@@ -112,24 +100,33 @@ class HostSearch(FailoverBase):
         self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, since: float, deadline: float
     ) -> tuple[Any, HostInfo]:
         strict = self.mode == STRICT_READER
-        monitor.request_verification(since, failed_host)
         pause = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(self._props)
+        search = ReaderSearch(deadline, self._timeout, strict, pause)
+        monitor.request_verification(since, failed_host)
+        conn: Any = None
+        step = search.next_round(
+            self._round_candidates(monitor, failed_host, strict), time.monotonic(), self._stop_reason
+        )
         while True:
-            if monitor.closed:
-                raise FailoverFailedError("the cluster's topology monitor was stopped (release_resources())")
-            topo = monitor.topology
-            for host in self._reader_candidates(topo, failed_host, strict):
-                self._check_stopped()
-                if time.monotonic() >= deadline:
-                    break
-                conn = await self._try_connect(host, deadline, want=HostRole.READER if strict else None)
-                if conn is not None:
-                    role = HostRole.READER if host.role is not HostRole.WRITER else HostRole.WRITER
-                    return conn, host.with_role(role)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FailoverFailedError(f"no {'reader' if strict else 'host'} within {self._timeout:g} s")
-            await asyncio.sleep(min(pause, remaining))
+            if isinstance(step, Connect):
+                conn = await self._try_connect(step.host, deadline, want=step.want)
+                step = search.on_connected(conn is not None, time.monotonic(), self._stop_reason)
+            elif isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+                candidates = self._round_candidates(monitor, failed_host, strict)
+                step = search.next_round(candidates, time.monotonic(), self._stop_reason)
+            elif isinstance(step, Found):
+                return conn, step.host
+            else:
+                raise FailoverFailedError(step.reason)
+
+    def _round_candidates(
+        self, monitor: ClusterTopologyMonitor, failed_host: HostInfo | None, strict: bool
+    ) -> list[HostInfo] | None:
+        """The hosts of a reader search's next round (None: the monitor was stopped)."""
+        if monitor.closed:
+            return None
+        return self._reader_candidates(monitor.topology, failed_host, strict)
 
     def _reader_candidates(
         self, topo: Topology | None, failed_host: HostInfo | None, strict: bool
