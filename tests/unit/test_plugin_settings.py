@@ -51,3 +51,12 @@ def test_srw_names_the_missing_endpoint() -> None:
 def test_a_bad_value_names_the_property() -> None:
     with pytest.raises(ConfigurationError, match="limitless_max_retries"):
         LimitlessSettings.from_props(Properties(limitless_max_retries="many"))
+
+
+def test_topology_monitor_settings() -> None:
+    from awsasyncwrap.topology._settings import TopologySettings
+
+    default = TopologySettings.from_props(Properties())
+    assert default.connect_timeout is None and default.stuck_call_check_period == 0.5
+    given = TopologySettings.from_props(Properties(cluster_topology_refresh_rate_ms="2000"))
+    assert given.refresh_rate == 2.0

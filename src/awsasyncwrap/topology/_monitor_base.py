@@ -21,10 +21,11 @@ import anyio
 from .._background import BackgroundService
 from .._deadline import AbortAfter, close_quietly
 from ..hostinfo import HostInfo, HostRole
-from ..properties import Properties, WrapperProperties
+from ..properties import Properties
 from ._model import HostMapper, Topology, UnknownRegionError
 from ._monitor_state import ReadVerdict, RefreshModes, judge_read
 from ._schedule import Backoff
+from ._settings import TopologySettings
 from ._writer_check import same_host
 
 if TYPE_CHECKING:
@@ -68,13 +69,14 @@ class MonitorBase(BackgroundService):
         self._props = props.monitoring_props()
         self._initial_host = initial_host
         self._mapper = mapper
-        self._refresh_rate = WrapperProperties.CLUSTER_TOPOLOGY_REFRESH_RATE_MS.seconds(props)
-        self._high_rate = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_REFRESH_RATE_MS.seconds(props)
-        hold = WrapperProperties.CLUSTER_TOPOLOGY_HIGH_RATE_HOLD_MS.seconds(props)
+        settings = TopologySettings.from_props(props)
+        self._refresh_rate = settings.refresh_rate
+        self._high_rate = settings.high_rate
         #: when to verify and how long to pause between rounds (the decisions; the loop carries them out)
-        self._modes = RefreshModes(self._refresh_rate, self._high_rate, hold)
-        self._io_timeout = WrapperProperties.CLUSTER_TOPOLOGY_QUERY_TIMEOUT_MS.seconds(props)
-        self._connect_timeout = WrapperProperties.CONNECT_TIMEOUT_SEC.get_or(props, _DEFAULT_CONNECT_TIMEOUT)
+        self._modes = RefreshModes(self._refresh_rate, self._high_rate, settings.high_rate_hold)
+        self._io_timeout = settings.io_timeout
+        connect_timeout = settings.connect_timeout
+        self._connect_timeout = _DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         #: how long a healthy monitoring connection may take to answer once a failure was reported
         self._grace = max(2 * self._high_rate, 0.1)
         self._topology: Topology | None = None
@@ -100,7 +102,7 @@ class MonitorBase(BackgroundService):
         self._warmer: asyncio.Task[None] | None = None
         self._borrowed: set[str] = set()  # spares the writer check in progress uses
         # writer checks of calls stuck on the writer: at most one task, at most one check per period
-        self._stuck_period = WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS.seconds(props)
+        self._stuck_period = settings.stuck_call_check_period
         self._check_wanted = asyncio.Event()
         self._checker: asyncio.Task[None] | None = None
         #: writer checks run because calls were stuck on the writer (for tests and stats)
