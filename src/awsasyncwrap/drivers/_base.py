@@ -9,9 +9,10 @@ import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import anyio
+from typing_extensions import TypeVar
 
 from .. import properties as _properties
 from .._bounded import ArgsKey, remember
@@ -47,7 +48,11 @@ _DRIVER_KWARGS_MAX = 32
 _driver_kwargs_generation = -1
 
 
-class DriverDialect(abc.ABC):
+#: the driver's connection type (``Any`` where the driver ships no types)
+ConnT = TypeVar("ConnT", default=Any)
+
+
+class DriverDialect(abc.ABC, Generic[ConnT]):
     """How to connect with, inspect and control one driver's connections."""
 
     code: ClassVar[str]
@@ -246,77 +251,79 @@ class DriverDialect(abc.ABC):
     # --- state --------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def is_closed(self, conn: Any) -> bool:
+    def is_closed(self, conn: ConnT) -> bool:
         """Whether the driver connection is closed (locally known, no I/O)."""
 
     @abc.abstractmethod
-    def is_in_transaction(self, conn: Any) -> bool:
+    def is_in_transaction(self, conn: ConnT) -> bool:
         """Whether a transaction is open on the connection (locally known, no I/O)."""
 
-    def reported_writer(self, conn: Any) -> bool | None:
+    def reported_writer(self, conn: ConnT) -> bool | None:
         """Whether the server is a writer, as it told the driver unasked (None: it did not say)."""
         return None
 
-    def takes_queries(self, conn: Any) -> bool:
+    def takes_queries(self, conn: ConnT) -> bool:
         """Whether a query of the wrapper's own may run on ``conn`` now (not in a failed transaction)."""
         return True
 
     @abc.abstractmethod
-    def get_autocommit(self, conn: Any) -> bool:
+    def get_autocommit(self, conn: ConnT) -> bool:
         """The connection's autocommit mode."""
 
     @abc.abstractmethod
-    async def set_autocommit(self, conn: Any, value: bool) -> None:
+    async def set_autocommit(self, conn: ConnT, value: bool) -> None:
         """Change the connection's autocommit mode."""
 
     @abc.abstractmethod
-    def get_read_only(self, conn: Any) -> bool | None:
+    def get_read_only(self, conn: ConnT) -> bool | None:
         """Whether new transactions are read-only (None: server default)."""
 
     @abc.abstractmethod
-    async def set_read_only(self, conn: Any, value: bool | None) -> None:
+    async def set_read_only(self, conn: ConnT, value: bool | None) -> None:
         """Make new transactions read-only (or not)."""
 
     @abc.abstractmethod
-    def get_isolation_level(self, conn: Any) -> Any:
+    def get_isolation_level(self, conn: ConnT) -> Any:
         """The isolation level of new transactions (None: server default)."""
 
     @abc.abstractmethod
-    async def set_isolation_level(self, conn: Any, value: Any) -> None:
+    async def set_isolation_level(self, conn: ConnT, value: Any) -> None:
         """Set the isolation level of new transactions."""
 
-    def get_database(self, conn: Any) -> str | None:
+    def get_database(self, conn: ConnT) -> str | None:
         """The connection's current database, for drivers that can switch it (None: cannot)."""
         return None
 
-    async def set_database(self, conn: Any, database: str) -> None:
+    async def set_database(self, conn: ConnT, database: str) -> None:
         """Switch the connection's database (only drivers that can)."""
 
         raise ConfigurationError(f"the {self.code} driver cannot switch the database of a connection")
 
-    async def apply_session_state(self, conn: Any, state: SessionState) -> None:
+    async def apply_session_state(self, conn: ConnT, state: SessionState) -> None:
         """Re-apply the application's session settings and appliers on a replacement connection."""
         await state.apply_to(conn, self)
 
     # --- I/O helpers for the wrapper's own use ---------------------------------------------------
 
     @abc.abstractmethod
-    def open_cursor(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+    def open_cursor(self, conn: ConnT, *args: Any, **kwargs: Any) -> Any:
         """A driver cursor of ``conn`` (no I/O)."""
 
     @abc.abstractmethod
-    async def query(self, conn: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    async def query(
+        self, conn: ConnT, sql: str, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         """Run a query of the wrapper's own and return all rows, leaving no transaction behind."""
 
     @abc.abstractmethod
-    async def close(self, conn: Any) -> None:
+    async def close(self, conn: ConnT) -> None:
         """Close the connection politely."""
 
     @abc.abstractmethod
-    def socket_fd(self, conn: Any) -> int | None:
+    def socket_fd(self, conn: ConnT) -> int | None:
         """The connection's socket descriptor, if it has one."""
 
-    def abort(self, conn: Any) -> None:
+    def abort(self, conn: ConnT) -> None:
         """Kill the connection at once, without waiting on a possibly dead peer.
 
         Shuts the socket down so that any call blocked on it fails now (a task
@@ -342,7 +349,7 @@ class DriverDialect(abc.ABC):
     #: an idle spell).
     link_check_is_free: ClassVar[bool] = False
 
-    def link_lost(self, conn: Any) -> bool:
+    def link_lost(self, conn: ConnT) -> bool:
         """Whether the connection's link is already known to be gone (closed or reset by the peer).
 
         Cheap and local: no data is read and nothing is sent. Asked before a call on a connection that sat
@@ -361,7 +368,7 @@ class DriverDialect(abc.ABC):
         """Whether the driver shows that the failed call's statement never left (safe to run again)."""
         return False
 
-    def close_now(self, conn: Any) -> None:
+    def close_now(self, conn: ConnT) -> None:
         """Drop the connection without a word to the server: :meth:`abort`, then free it locally.
 
         For paths that must not await (cancellation, cleanup of a connection nobody will use).
@@ -370,7 +377,7 @@ class DriverDialect(abc.ABC):
         with contextlib.suppress(Exception):  # already closed or broken: nothing left to free
             self._release_locally(conn)
 
-    def _release_locally(self, conn: Any) -> None:
+    def _release_locally(self, conn: ConnT) -> None:
         """Free the connection's client-side resources without I/O (default: a synchronous ``close()``)."""
         close = getattr(conn, "close", None)
         if close is not None and not inspect.iscoroutinefunction(close):

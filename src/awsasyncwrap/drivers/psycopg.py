@@ -10,7 +10,7 @@ import select
 import socket
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
@@ -20,6 +20,11 @@ from ..properties import Properties
 from ._base import DriverDialect, TargetConnectFunc
 from ._conninfo import split_conninfo
 from ._libpq import effective_params, split_hosts
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+    PgConnection = AsyncConnection[Any]
 
 __all__ = ["PsycopgDriverDialect"]
 
@@ -43,7 +48,7 @@ def _libpq_keywords() -> frozenset[str]:
 _AUTH_FAILED_PHRASES = ("authentication failed for user", "password authentication failed")
 
 
-class PsycopgDriverDialect(DriverDialect):
+class PsycopgDriverDialect(DriverDialect["PgConnection"]):
     """psycopg 3, asyncio (``psycopg.AsyncConnection.connect``)."""
 
     code = "psycopg"
@@ -160,10 +165,10 @@ class PsycopgDriverDialect(DriverDialect):
 
     # --- state --------------------------------------------------------------------------------
 
-    def is_closed(self, conn: Any) -> bool:
+    def is_closed(self, conn: PgConnection) -> bool:
         return bool(conn.closed)
 
-    def is_in_transaction(self, conn: Any) -> bool:
+    def is_in_transaction(self, conn: PgConnection) -> bool:
         from psycopg import pq
 
         return conn.info.transaction_status in (
@@ -172,41 +177,43 @@ class PsycopgDriverDialect(DriverDialect):
             pq.TransactionStatus.ACTIVE,
         )
 
-    def reported_writer(self, conn: Any) -> bool | None:
+    def reported_writer(self, conn: PgConnection) -> bool | None:
         # PostgreSQL 14+ reports in_hot_standby to the client, whatever the transaction's state
         standby = conn.pgconn.parameter_status(b"in_hot_standby")
         return None if standby is None else bool(standby != b"on")
 
-    def takes_queries(self, conn: Any) -> bool:
+    def takes_queries(self, conn: PgConnection) -> bool:
         from psycopg import pq
 
         return bool(conn.info.transaction_status != pq.TransactionStatus.INERROR)
 
-    def get_autocommit(self, conn: Any) -> bool:
+    def get_autocommit(self, conn: PgConnection) -> bool:
         return bool(conn.autocommit)
 
-    async def set_autocommit(self, conn: Any, value: bool) -> None:
+    async def set_autocommit(self, conn: PgConnection, value: bool) -> None:
         await conn.set_autocommit(value)
 
-    def get_read_only(self, conn: Any) -> bool | None:
+    def get_read_only(self, conn: PgConnection) -> bool | None:
         value = conn.read_only
         return None if value is None else bool(value)
 
-    async def set_read_only(self, conn: Any, value: bool | None) -> None:
+    async def set_read_only(self, conn: PgConnection, value: bool | None) -> None:
         await conn.set_read_only(value)
 
-    def get_isolation_level(self, conn: Any) -> Any:
+    def get_isolation_level(self, conn: PgConnection) -> Any:
         return conn.isolation_level
 
-    async def set_isolation_level(self, conn: Any, value: Any) -> None:
+    async def set_isolation_level(self, conn: PgConnection, value: Any) -> None:
         await conn.set_isolation_level(value)
 
     # --- I/O helpers ----------------------------------------------------------------------------
 
-    def open_cursor(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+    def open_cursor(self, conn: PgConnection, *args: Any, **kwargs: Any) -> Any:
         return conn.cursor(*args, **kwargs)
 
-    async def query(self, conn: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    async def query(
+        self, conn: PgConnection, sql: str, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         from psycopg import pq
         from psycopg.rows import tuple_row
 
@@ -218,7 +225,7 @@ class PsycopgDriverDialect(DriverDialect):
             await conn.rollback()
         return rows
 
-    async def close(self, conn: Any) -> None:
+    async def close(self, conn: PgConnection) -> None:
         lock = getattr(conn, "lock", None)
         if lock is not None and lock.locked() and not conn.closed:
             # a call in flight (another task): shut the socket down so that it ends now with the driver's
@@ -250,7 +257,7 @@ class PsycopgDriverDialect(DriverDialect):
     def unsent(self, exc: Exception, link: Any) -> bool:
         return str(exc) == "the connection is closed"  # psycopg's own check before it sends anything
 
-    def link_lost(self, conn: Any) -> bool:
+    def link_lost(self, conn: PgConnection) -> bool:
         try:
             fd = conn.pgconn.socket
         except Exception:  # closed or broken: psycopg itself raises before sending anything
@@ -273,10 +280,10 @@ class PsycopgDriverDialect(DriverDialect):
         finally:
             sock.close()
 
-    def _release_locally(self, conn: Any) -> None:
+    def _release_locally(self, conn: PgConnection) -> None:
         conn.pgconn.finish()  # what AsyncConnection.close() does, without the await
 
-    def socket_fd(self, conn: Any) -> int | None:
+    def socket_fd(self, conn: PgConnection) -> int | None:
         try:
             fd = conn.pgconn.socket
         except Exception:  # closed or broken connection
