@@ -258,6 +258,12 @@ class DriverDialect(abc.ABC, Generic[ConnT]):
     def is_in_transaction(self, conn: ConnT) -> bool:
         """Whether a transaction is open on the connection (locally known, no I/O)."""
 
+    def call_state(self, conn: ConnT) -> tuple[bool, Any]:
+        """Read before every call the failover plugin watches: (whether a transaction is open, not just a
+        call in flight; the link the call will use, falsy when the driver already knows it is gone, handed
+        back to :meth:`failure_settled` / :meth:`unsent` if the call fails). Attribute reads only."""
+        return self.is_in_transaction(conn), True
+
     def reported_writer(self, conn: ConnT) -> bool | None:
         """Whether the server is a writer, as it told the driver unasked (None: it did not say)."""
         return None

@@ -219,6 +219,9 @@ class AiomysqlDriverDialect(DriverDialect):
     def is_in_transaction(self, conn: Any) -> bool:
         return bool(conn.get_transaction_status())
 
+    def call_state(self, conn: Any) -> tuple[bool, Any]:
+        return bool(conn.get_transaction_status()), conn._writer  # the link: its stream writer
+
     def get_autocommit(self, conn: Any) -> bool:
         return bool(conn.get_autocommit())
 

@@ -48,6 +48,10 @@ def _libpq_keywords() -> frozenset[str]:
 _AUTH_FAILED_PHRASES = ("authentication failed for user", "password authentication failed")
 
 
+#: libpq's PGTransactionStatusType values (psycopg.pq.TransactionStatus) as ints
+_ACTIVE, _INTRANS, _INERROR, _UNKNOWN = 1, 2, 3, 4
+
+
 class PsycopgDriverDialect(DriverDialect["PgConnection"]):
     """psycopg 3, asyncio (``psycopg.AsyncConnection.connect``)."""
 
@@ -176,6 +180,13 @@ class PsycopgDriverDialect(DriverDialect["PgConnection"]):
             pq.TransactionStatus.INERROR,
             pq.TransactionStatus.ACTIVE,
         )
+
+    def call_state(self, conn: PgConnection) -> tuple[bool, Any]:
+        # libpq's status as an int: conn.info.transaction_status makes an object and an enum (about 1 us);
+        # ACTIVE in autocommit is a call in flight, not a transaction; a broken link reports UNKNOWN
+        status = conn.pgconn.transaction_status
+        in_tx = status in (_INTRANS, _INERROR) or (status == _ACTIVE and not conn.autocommit)
+        return in_tx, status != _UNKNOWN
 
     def reported_writer(self, conn: PgConnection) -> bool | None:
         # PostgreSQL 14+ reports in_hot_standby to the client, whatever the transaction's state

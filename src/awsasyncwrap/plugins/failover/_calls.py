@@ -13,21 +13,10 @@ if TYPE_CHECKING:
     from ...drivers import DriverDialect
 
 __all__ = [
-    "PQTRANS_ACTIVE",
-    "PQTRANS_INERROR",
-    "PQTRANS_INTRANS",
-    "PQTRANS_UNKNOWN",
     "SENDS_NOTHING",
     "in_transaction",
     "never_sent",
 ]
-
-#: libpq's PGTransactionStatusType values (psycopg.pq.TransactionStatus) as ints: ``execute`` reads
-#: ``conn.pgconn.transaction_status`` before every call (a broken connection reports UNKNOWN, so it
-#: cannot be asked after the failure), and ``conn.info.transaction_status`` builds an object and an
-#: enum each time (about 1 µs).
-PQTRANS_ACTIVE, PQTRANS_INTRANS, PQTRANS_INERROR, PQTRANS_UNKNOWN = 1, 2, 3, 4
-
 
 #: methods whose calls carry no statement: whatever they were waiting for, running them again is safe
 SENDS_NOTHING = frozenset({"Connection.notifies"})
@@ -46,11 +35,6 @@ def never_sent(driver: DriverDialect, exc: Exception, conn: Any, link: Any, abor
 
 
 def in_transaction(driver: DriverDialect, conn: Any) -> bool:
-    """Whether a transaction is open; psycopg's ACTIVE in autocommit is just another call in flight."""
-    if not driver.is_in_transaction(conn):
-        return False
-    if driver.code == "psycopg" and driver.get_autocommit(conn):
-        from psycopg import pq
-
-        return bool(conn.info.transaction_status != pq.TransactionStatus.ACTIVE)
-    return True
+    """Whether a transaction is open (a call in flight in autocommit is not one)."""
+    in_tx: bool = driver.call_state(conn)[0]
+    return in_tx

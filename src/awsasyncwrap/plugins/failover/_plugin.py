@@ -35,15 +35,7 @@ from ...plugin import ConnectFunc, ExecuteFunc, Plugin, PluginFactory, T
 from ...properties import Properties
 from ...topology import ClusterTopologyMonitor, cluster_id_for, existing_monitor
 from ._base import STRICT_WRITER, Outcome
-from ._calls import (
-    PQTRANS_ACTIVE,
-    PQTRANS_INERROR,
-    PQTRANS_INTRANS,
-    PQTRANS_UNKNOWN,
-    SENDS_NOTHING,
-    in_transaction,
-    never_sent,
-)
+from ._calls import SENDS_NOTHING, never_sent
 from ._read_only import fails_over_on_read_only
 from ._search import HostSearch
 from .errors import driver_error_class
@@ -98,20 +90,8 @@ class FailoverPlugin(HostSearch):
         conn = service.current_connection
         driver = self._driver
         aborts = ABORTS.seq  # a connection aborted by now cannot take this call's statement
-        link: Any = True  # False: the driver already knew the link was gone (nothing will be sent)
-        if conn is None:
-            in_tx = False
-        elif driver.code == "psycopg":  # libpq's status as an int, inline (see _in_transaction)
-            status = conn.pgconn.transaction_status
-            in_tx = status in (PQTRANS_INTRANS, PQTRANS_INERROR) or (
-                status == PQTRANS_ACTIVE and not conn.autocommit
-            )
-            link = status != PQTRANS_UNKNOWN
-        elif driver.code == "aiomysql":  # what its driver dialect asks, without the two calls around it
-            in_tx = bool(conn.get_transaction_status())
-            link = conn._writer
-        else:
-            in_tx = in_transaction(driver, conn)
+        # in_tx: a transaction is open; link: falsy when the driver already knew it was gone (nothing sent)
+        in_tx, link = (False, True) if conn is None else driver.call_state(conn)
         now = _monotonic()
         idle, self._last_call = now - self._last_call, now
         if (
