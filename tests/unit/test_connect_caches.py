@@ -224,3 +224,18 @@ def test_pg_environment_key_reads_os_environ_or_a_replacement(monkeypatch: pytes
     assert os.environ.encodekey("PGAPPNAME") in names
     monkeypatch.setattr(os, "environ", {"PGHOST": "h", "HOME": "/"})
     assert _libpq._pg_environment() == ((os.fsencode("PGHOST") if os.name != "nt" else "PGHOST",), ("h",))
+
+
+def test_split_hosts_cache_gives_each_setting_its_own_answer() -> None:
+    from awsasyncwrap.drivers._libpq import split_hosts
+
+    one = split_hosts({"host": "a,b", "port": "1,2", "default_host": "/tmp"})
+    assert one == [("a", "", 1), ("b", "", 2)]
+    one.append(("changed", "", 0))  # the caller's own list
+    assert split_hosts({"host": "a,b", "port": "1,2", "default_host": "/tmp"}) == [("a", "", 1), ("b", "", 2)]
+    assert split_hosts({"host": "a,b", "port": "3", "default_host": "/tmp"}) == [("a", "", 3), ("b", "", 3)]
+    assert split_hosts({"hostaddr": "10.0.0.1", "default_host": "/tmp"}) == [("", "10.0.0.1", 5432)]
+    assert split_hosts({"default_host": "/run"}) == [("/run", "", 5432)]
+    for _ in range(2):  # an error each time, never a cached answer
+        with pytest.raises(ConfigurationError):
+            split_hosts({"host": "a,b", "port": "1,2,3"})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Mapping
+from functools import lru_cache
 from operator import methodcaller
 from typing import Any
 
@@ -91,9 +92,16 @@ def _merged(params: Mapping[str, Any]) -> dict[str, str]:
 
 def split_hosts(params: Mapping[str, str]) -> list[tuple[str, str, int]]:
     """``(host, hostaddr, port)`` of each host libpq would try, in order (libpq's pairing rules)."""
-    hosts = params.get("host", "").split(",") if params.get("host") else []
-    addrs = params.get("hostaddr", "").split(",") if params.get("hostaddr") else []
-    ports = params.get("port", "").split(",") if params.get("port") else []
+    get = params.get
+    return list(_split_hosts(get("host", ""), get("hostaddr", ""), get("port", ""), get("default_host", "")))
+
+
+@lru_cache(maxsize=32)  # the same settings on every connect of a pool or an app; errors are not cached
+def _split_hosts(host: str, hostaddr: str, port: str, default_host: str) -> tuple[tuple[str, str, int], ...]:
+    params = {"host": host, "hostaddr": hostaddr, "port": port}
+    hosts = host.split(",") if host else []
+    addrs = hostaddr.split(",") if hostaddr else []
+    ports = port.split(",") if port else []
     if hosts and addrs and len(hosts) != len(addrs):
         raise ConfigurationError(
             f"Bad connection settings: {len(hosts)} host names (host={params['host']!r}) but "
@@ -105,19 +113,18 @@ def split_hosts(params: Mapping[str, str]) -> list[tuple[str, str, int]]:
             f"Bad connection settings: {len(ports)} ports (port={params['port']!r}) for {count} hosts; "
             "give one port, or one per host."
         )
-    default_host = params.get("default_host", "")
     out = []
     for i in range(count):
-        host = hosts[i].strip() if hosts else ""
+        name = hosts[i].strip() if hosts else ""
         addr = addrs[i].strip() if addrs else ""
         port_text = (ports[i] if len(ports) > 1 else ports[0]).strip() if ports else ""
         try:
-            port = int(port_text) if port_text else 5432
+            port_number = int(port_text) if port_text else 5432
         except ValueError:
             raise ConfigurationError(
                 f"Bad connection settings: port {port_text!r} is not a number (port={params['port']!r})."
             ) from None
-        if not host and not addr:
-            host = default_host
-        out.append((host, addr, port))
-    return out
+        if not name and not addr:
+            name = default_host
+        out.append((name, addr, port_number))
+    return tuple(out)
