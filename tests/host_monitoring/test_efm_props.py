@@ -64,7 +64,8 @@ async def test_host_monitoring_v2_is_host_monitoring(server: Server) -> None:
         cur = await conn.cursor()
         await cur.execute(server.sleep(0.6))  # overdue after 0.1 s: the monitor probes while it runs
         monitor = monitor_of(conn)
-        assert monitor.probes >= 2 and monitor.declared_dead == 0 and monitor.failed_probes <= monitor.probes // 4
+        assert monitor.probes >= 2 and monitor.declared_dead == 0
+        assert monitor.failed_probes <= monitor.probes // 4  # a starved machine may miss one
         assert host_monitors() == [monitor]
     finally:
         await conn.close()
