@@ -44,6 +44,7 @@ def test_mode_names_are_the_aws_ones() -> None:
         "out-of-home-reader-or-writer",
         "any-reader-or-writer",
     )
+    assert tuple(mode.value for mode in GdbMode) == MODES  # the enum and the properties' list agree
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,6 @@ class GdbMode(enum.Enum):
         return self in _OR_WRITER
 
 
-if tuple(m.value for m in GdbMode) != MODES:  # pragma: no cover - a mistake in this file
-    raise AssertionError("GdbMode and settings.gdb_failover.MODES name different modes")
 _STRICT_READERS = frozenset(
     {GdbMode.STRICT_HOME_READER, GdbMode.STRICT_OUT_OF_HOME_READER, GdbMode.STRICT_ANY_READER}
 )
