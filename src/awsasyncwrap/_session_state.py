@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import AwsWrapperError
+from .properties import WrapperProperties as W
+from .properties import parsed_once
 
 if TYPE_CHECKING:
     from .drivers import DriverDialect
@@ -80,16 +82,13 @@ class SessionState:
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> SessionState:
         """A fresh state configured by the connection's properties."""
-        from .properties import WrapperProperties as W
-
-        state = cls(
-            transfer_on_switch=bool(W.TRANSFER_SESSION_STATE_ON_SWITCH.get(props)),
-            reset_on_close=bool(W.RESET_SESSION_STATE_ON_CLOSE.get(props)),
-            rollback_on_switch=bool(W.ROLLBACK_ON_SWITCH.get(props)),
+        transfer, reset, rollback, appliers = _configured(props)
+        return cls(
+            transfer_on_switch=transfer,
+            reset_on_close=reset,
+            rollback_on_switch=rollback,
+            _appliers=list(appliers),
         )
-        for func in W.ON_NEW_CONNECTION.get(props) or ():
-            state.add_applier(func)
-        return state
 
     def copy(self) -> SessionState:
         """An independent copy of the settings and pristine values (appliers are shared)."""
@@ -253,3 +252,21 @@ async def _set(driver: DriverDialect, conn: Any, name: str, value: Any) -> None:
         await driver.set_read_only(conn, value)
     else:
         await driver.set_database(conn, value)
+
+
+@parsed_once(
+    W.TRANSFER_SESSION_STATE_ON_SWITCH,
+    W.RESET_SESSION_STATE_ON_CLOSE,
+    W.ROLLBACK_ON_SWITCH,
+    W.ON_NEW_CONNECTION,
+)
+def _configured(props: Mapping[str, Any]) -> tuple[bool, bool, bool, tuple[_Entry, ...]]:
+    """What the properties configure: transfer / reset / rollback, and the appliers' entries (shared by
+    the connections configured alike: an entry is only ever replaced, never changed)."""
+    funcs = W.ON_NEW_CONNECTION.get(props) or ()  # parsed: callables only
+    return (
+        bool(W.TRANSFER_SESSION_STATE_ON_SWITCH.get(props)),
+        bool(W.RESET_SESSION_STATE_ON_CLOSE.get(props)),
+        bool(W.ROLLBACK_ON_SWITCH.get(props)),
+        tuple(_Entry(func, None) for func in funcs),
+    )

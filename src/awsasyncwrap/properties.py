@@ -10,16 +10,18 @@ driver dialect (``dbname`` for psycopg, ``db`` for aiomysql).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import methodcaller
 from typing import Any, Generic, TypeVar
 
+from ._bounded import remember
 from .errors import ConfigurationError
 
-__all__ = ["MONITORING_PREFIX", "Properties", "WrapperProperties", "WrapperProperty", "mask"]
+__all__ = ["MONITORING_PREFIX", "Properties", "WrapperProperties", "WrapperProperty", "mask", "parsed_once"]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 #: Properties starting with this prefix configure the wrapper's own monitoring connections.
 MONITORING_PREFIX = "monitoring-"
@@ -338,6 +340,53 @@ class WrapperProperties:
 
 
 _EXTRA: dict[str, WrapperProperty[Any]] = {}
+
+
+class _ParsedOnce(Generic[S]):
+    """``parse(props)``, worked out once per distinct values (and their types) of ``props``' entries named."""
+
+    __slots__ = ("__wrapped__", "_cache", "_names", "_parse")
+
+    def __init__(self, parse: Callable[[Mapping[str, Any]], S], names: tuple[str, ...]) -> None:
+        self._parse = parse
+        self._names = names
+        self._cache: dict[Hashable, S] = {}
+        self.__wrapped__ = parse
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The properties the result depends on."""
+        return self._names
+
+    def __call__(self, props: Mapping[str, Any]) -> S:
+        values = tuple(map(props.get, self._names))
+        key = (values, tuple(map(type, values)))  # 1 == True, yet one is a bad value for a float property
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list of functions): parsed each time
+            return self._parse(props)
+        parsed = self._parse(props)  # a bad value raises: nothing cached
+        remember(self._cache, key, parsed, _PARSED_MAX)
+        return parsed
+
+
+_PARSED_MAX = 32
+
+
+def parsed_once(
+    *props: WrapperProperty[Any],
+) -> Callable[[Callable[[Mapping[str, Any]], S]], _ParsedOnce[S]]:
+    """Decorate ``parse(props) -> settings``, a pure function of the values of ``props`` (the properties it
+    reads, all of them): it then runs once per distinct set of those values, and the same immutable result
+    is returned after. A connection's settings parsed at every connect cost more than the connect's own
+    round trips on a fast server; a pool opens its connections with the same properties."""
+
+    def decorate(parse: Callable[[Mapping[str, Any]], S]) -> _ParsedOnce[S]:
+        return _ParsedOnce(parse, tuple(prop.name for prop in props))
+
+    return decorate
 
 
 def register_property(prop: WrapperProperty[T]) -> WrapperProperty[T]:

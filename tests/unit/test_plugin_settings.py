@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from awsasyncwrap import ConfigurationError, Properties
+from awsasyncwrap._session_state import SessionState
+from awsasyncwrap._session_state import _configured as _session_configured
+from awsasyncwrap.plugins.host_monitoring._monitor import MonitorSettings
+from awsasyncwrap.plugins.host_monitoring._plugin import _disposal_and_enabled
 from awsasyncwrap.plugins.settings.failover import FailoverSettings
 from awsasyncwrap.plugins.settings.initial_connection import InitialConnectionSettings
 from awsasyncwrap.plugins.settings.limitless import LimitlessSettings
 from awsasyncwrap.plugins.settings.read_write_splitting import SwitchingSettings
 from awsasyncwrap.plugins.settings.srw import SrwSettings
+from awsasyncwrap.properties import _ParsedOnce
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -60,3 +65,52 @@ def test_topology_monitor_settings() -> None:
     assert default.connect_timeout is None and default.stuck_call_check_period == 0.5
     given = TopologySettings.from_props(Properties(cluster_topology_refresh_rate_ms="2000"))
     assert given.refresh_rate == 2.0
+
+
+class _Reads(dict):  # type: ignore[type-arg]
+    """Properties that record which names were read."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [
+        FailoverSettings.from_props,
+        MonitorSettings.from_props,
+        _disposal_and_enabled,
+        _session_configured,
+    ],
+)
+def test_settings_parsed_once_declare_every_property_they_read(parse: _ParsedOnce[object]) -> None:
+    props = _Reads()
+    parse.__wrapped__(props)
+    assert props.read <= set(parse.names)
+
+
+def test_parsed_once_reuses_a_result_for_equal_values_of_equal_types_only() -> None:
+    first = FailoverSettings.from_props(Properties(failover_timeout_sec="2.5"))
+    assert FailoverSettings.from_props(Properties(failover_timeout_sec="2.5", user="other")) is first
+    assert FailoverSettings.from_props(Properties(failover_timeout_sec=2.5)) is not first
+    with pytest.raises(ConfigurationError, match="'nan'"):
+        FailoverSettings.from_props(Properties(failover_timeout_sec="nan"))
+    assert FailoverSettings.from_props(Properties(failover_timeout_sec=1)).timeout == 1
+    with pytest.raises(ConfigurationError, match="True"):  # True == 1, but not a number of seconds
+        FailoverSettings.from_props(Properties(failover_timeout_sec=True))
+
+
+def test_parsed_once_parses_unhashable_values_each_time() -> None:
+    def hook(conn: object) -> None:
+        return None
+
+    state = SessionState.from_props(Properties(on_new_connection=[hook]))
+    other = SessionState.from_props(Properties(on_new_connection=[hook]))
+    assert state.appliers == other.appliers == (hook,)
+    state.add_applier(print)
+    assert other.appliers == (hook,)  # each connection's own list

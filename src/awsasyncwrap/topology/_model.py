@@ -25,6 +25,8 @@ class Topology:
     hosts: tuple[HostInfo, ...]
     read_at: float = field(default_factory=time.monotonic)
     verified_at: float | None = None
+    #: every name of every host -> the host (the first host of a name wins), made at the first lookup
+    _by_name: dict[str, HostInfo] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def writer(self) -> HostInfo | None:
@@ -41,12 +43,22 @@ class Topology:
 
     def find(self, host_id: str | None = None, url: str | None = None) -> HostInfo | None:
         """The host with this instance id or url."""
+        if host_id is None:
+            return None if url is None else self.by_name(url)
         for host in self.hosts:
-            if (host_id is not None and host.host_id == host_id) or (
-                url is not None and url in host.all_aliases
-            ):
+            if host.host_id == host_id or (url is not None and url in host.all_aliases):
                 return host
         return None
+
+    def by_name(self, url: str) -> HostInfo | None:
+        """The host known by ``url`` (its url or one of its aliases)."""
+        names = self._by_name
+        if names is None:
+            names = {}
+            for host in reversed(self.hosts):  # the first host of a name wins, as in a scan
+                names.update(dict.fromkeys(host.all_aliases, host))
+            object.__setattr__(self, "_by_name", names)  # a cache of the frozen hosts, not state
+        return names.get(url)
 
 
 class UnknownRegionError(ConfigurationError):

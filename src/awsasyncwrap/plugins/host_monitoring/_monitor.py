@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._background import BackgroundService
 from ...hostinfo import HostAvailability, HostInfo
-from ...properties import WrapperProperties
+from ...properties import WrapperProperties, parsed_once
 from ._calls import InFlightCalls
 from ._probe import Connector, ProbeConnection, describe_error
 from ._stuck import StuckCallsListener, StuckCallWatch
@@ -78,10 +78,16 @@ class MonitorSettings:
     #: ``stuck_call_topology_check_ms`` in seconds: when listeners hear of a stuck call (0: never)
     stuck: float = 0.0
 
-    @classmethod
-    def from_props(cls, props: Mapping[str, Any]) -> MonitorSettings:
+    @staticmethod
+    @parsed_once(
+        WrapperProperties.FAILURE_DETECTION_TIME_MS,
+        WrapperProperties.FAILURE_DETECTION_INTERVAL_MS,
+        WrapperProperties.FAILURE_DETECTION_COUNT,
+        WrapperProperties.STUCK_CALL_TOPOLOGY_CHECK_MS,
+    )
+    def from_props(props: Mapping[str, Any]) -> MonitorSettings:
         """The settings given by a connection's properties."""
-        return cls(
+        return MonitorSettings(
             WrapperProperties.FAILURE_DETECTION_TIME_MS.seconds(props),
             WrapperProperties.FAILURE_DETECTION_INTERVAL_MS.seconds(props),
             WrapperProperties.FAILURE_DETECTION_COUNT.value(props),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..._background import ServiceRegistry, registry
 from ..._deadline import run_bounded
 from ...hostinfo import HostInfo
 from ...plugin import ExecuteFunc, Plugin, PluginFactory
-from ...properties import WrapperProperties
+from ...properties import WrapperProperties, parsed_once
 from ._calls import MonitoredCall
 from ._monitor import HostMonitor, MonitorSettings, abort_calls_on_demoted_writer
 from ._probe import Connector, describe_error
@@ -32,6 +32,15 @@ _listening: weakref.WeakSet[Any] = weakref.WeakSet()
 
 #: Network-bound methods that are not monitored: closing never waits on the server's answer.
 _UNMONITORED = frozenset({"Connection.close"})
+
+
+@parsed_once(WrapperProperties.MONITOR_DISPOSAL_TIME_MS, WrapperProperties.FAILURE_DETECTION_ENABLED)
+def _disposal_and_enabled(props: Mapping[str, Any]) -> tuple[float, bool]:
+    """``monitor_disposal_time_ms`` in seconds, and whether failure detection is on."""
+    return (
+        WrapperProperties.MONITOR_DISPOSAL_TIME_MS.seconds(props),
+        WrapperProperties.FAILURE_DETECTION_ENABLED.value(props),
+    )
 
 
 def monitor_key(driver_code: str, host: HostInfo, settings: MonitorSettings) -> Hashable:
@@ -69,8 +78,7 @@ class HostMonitoringPlugin(Plugin):
         self._service = service
         self._props = props
         self._settings = MonitorSettings.from_props(props)
-        self._disposal = WrapperProperties.MONITOR_DISPOSAL_TIME_MS.seconds(props)
-        enabled = WrapperProperties.FAILURE_DETECTION_ENABLED.value(props)
+        self._disposal, enabled = _disposal_and_enabled(props)
         methods = service.driver_dialect.network_bound_methods - _UNMONITORED
         self._subscribed: set[str] = set(methods) if enabled else set()
         self._conn: Any = None  # the driver connection the monitor below was resolved for

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ...properties import (
-    Properties,
     WrapperProperties,
     WrapperProperty,
     _parse_bool,
     _parse_float,
+    parsed_once,
     register_property,
 )
 
@@ -46,9 +48,17 @@ class FailoverSettings:
     reader_strategy: str
     mode: str | None  # None: from the connection URL (reader_or_writer for a reader endpoint)
 
-    @classmethod
-    def from_props(cls, props: Properties) -> FailoverSettings:
-        return cls(
+    @staticmethod
+    @parsed_once(
+        WrapperProperties.ENABLE_FAILOVER,
+        WrapperProperties.FAILOVER_TIMEOUT_SEC,
+        FAILOVER_CONNECT_TIMEOUT_SEC,
+        ENABLE_CONNECT_FAILOVER,
+        WrapperProperties.FAILOVER_READER_HOST_SELECTOR_STRATEGY,
+        WrapperProperties.FAILOVER_MODE,
+    )
+    def from_props(props: Mapping[str, Any]) -> FailoverSettings:
+        return FailoverSettings(
             enabled=bool(WrapperProperties.ENABLE_FAILOVER.get(props)),
             timeout=WrapperProperties.FAILOVER_TIMEOUT_SEC.value(props),
             connect_timeout=FAILOVER_CONNECT_TIMEOUT_SEC.value(props),
