@@ -68,6 +68,22 @@ async def test_instance_endpoint_joins_the_monitor_that_lists_it(clean_registry:
     monitor.seed(Topology(mapper.build([TopologyEntry("inst-1", True), TopologyEntry("inst-2", False)])))
     assert cluster_id_for(Properties(), HostInfo(f"inst-2.{DOMAIN}", 5432)) == cluster_id
     assert cluster_id_for(Properties(), HostInfo(f"inst-9.{DOMAIN}", 5432)) != cluster_id
+    # what was found is remembered, and checked again at each use: a monitor gone lists nothing
+    await release_resources()
+    assert monitor.closed
+    assert cluster_id_for(Properties(), HostInfo(f"inst-2.{DOMAIN}", 5432)) != cluster_id
+
+
+def test_a_topology_finds_a_host_by_url_alias_or_instance_id() -> None:
+    first = HostInfo("a.example", 5432, HostRole.WRITER, host_id="a", aliases={"alias.example:5432"})
+    second = HostInfo("b.example", 5432, HostRole.READER, host_id="b", aliases={"alias.example:5432"})
+    topo = Topology((first, second))
+    assert topo.find(url="b.example:5432") is second
+    assert topo.find(url="alias.example:5432") is first  # a name two hosts share: the first one's
+    assert topo.find(url="c.example:5432") is None
+    assert topo.find(host_id="b") is second
+    assert topo.find(host_id="x", url="b.example:5432") is second
+    assert topo.find() is None
 
 
 def test_host_mapper_pattern_and_port() -> None:
