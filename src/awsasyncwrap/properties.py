@@ -345,29 +345,24 @@ _EXTRA: dict[str, WrapperProperty[Any]] = {}
 class _ParsedOnce(Generic[S]):
     """``parse(props)``, worked out once per distinct values (and their types) of ``props``' entries named."""
 
-    __slots__ = ("__wrapped__", "_cache", "_names", "_parse")
+    __slots__ = ("__wrapped__", "_cache", "names")
 
     def __init__(self, parse: Callable[[Mapping[str, Any]], S], names: tuple[str, ...]) -> None:
-        self._parse = parse
-        self._names = names
-        self._cache: dict[Hashable, S] = {}
         self.__wrapped__ = parse
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The properties the result depends on."""
-        return self._names
+        #: the properties the result depends on
+        self.names = names
+        self._cache: dict[Hashable, S] = {}
 
     def __call__(self, props: Mapping[str, Any]) -> S:
-        values = tuple(map(props.get, self._names))
+        values = tuple(map(props.get, self.names))
         key = (values, tuple(map(type, values)))  # 1 == True, yet one is a bad value for a float property
         try:
             return self._cache[key]
         except KeyError:
             pass
         except TypeError:  # an unhashable value (a list of functions): parsed each time
-            return self._parse(props)
-        parsed = self._parse(props)  # a bad value raises: nothing cached
+            return self.__wrapped__(props)
+        parsed = self.__wrapped__(props)  # a bad value raises: nothing cached
         remember(self._cache, key, parsed, _PARSED_MAX)
         return parsed
 

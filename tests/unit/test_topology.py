@@ -68,7 +68,7 @@ async def test_instance_endpoint_joins_the_monitor_that_lists_it(clean_registry:
     monitor.seed(Topology(mapper.build([TopologyEntry("inst-1", True), TopologyEntry("inst-2", False)])))
     assert cluster_id_for(Properties(), HostInfo(f"inst-2.{DOMAIN}", 5432)) == cluster_id
     assert cluster_id_for(Properties(), HostInfo(f"inst-9.{DOMAIN}", 5432)) != cluster_id
-    # what was found is remembered, and checked again at each use: a monitor gone lists nothing
+    # a monitor gone lists nothing
     await release_resources()
     assert monitor.closed
     assert cluster_id_for(Properties(), HostInfo(f"inst-2.{DOMAIN}", 5432)) != cluster_id

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, TypeGuard
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._background import registry
-from .._bounded import remember
 from ..errors import ConfigurationError
 from ..hostinfo import HostInfo, HostRole
 from ..properties import Properties, WrapperProperties
@@ -56,31 +55,16 @@ def cluster_id_for(props: Properties, initial_host: HostInfo) -> str:
 def _cluster_listing(host: HostInfo) -> str | None:
     """The cluster id of a live monitor (of the running loop) whose topology lists ``host``."""
     try:
-        reg = registry()
+        services = registry().services()
     except RuntimeError:  # no running loop
         return None
     url = host.url
-    known = _listed_in.get(url)  # the usual case: the monitor that listed it last still does
-    if known is not None and _lists(reg.get(monitor_key(known)), url):
-        return known
-    for service in reg.services():
-        if _lists(service, url):
-            remember(_listed_in, url, service.cluster_id, _LISTED_MAX)
-            return service.cluster_id
+    for service in services:
+        if isinstance(service, ClusterTopologyMonitor) and not service.closed:
+            topo = service.topology
+            if topo is not None and topo.by_name(url) is not None:
+                return service.cluster_id
     return None
-
-
-def _lists(service: object, url: str) -> TypeGuard[ClusterTopologyMonitor]:
-    """Whether ``service`` is a live topology monitor whose topology lists ``url``."""
-    if not isinstance(service, ClusterTopologyMonitor) or service.closed:
-        return False
-    topo = service.topology
-    return topo is not None and topo.by_name(url) is not None
-
-
-#: host url -> the cluster id of the monitor found listing it (checked again at each use)
-_listed_in: dict[Hashable, str] = {}
-_LISTED_MAX = 256
 
 
 def monitor_key(cluster_id: str) -> tuple[str, str]:
