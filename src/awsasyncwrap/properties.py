@@ -64,10 +64,19 @@ class Properties(dict[str, Any]):
         return Properties(self)
 
     def monitoring_props(self) -> Properties:
-        """Properties for a monitoring connection: ``monitoring-X`` entries override ``X``."""
+        """Properties for a monitoring connection: ``monitoring-X`` entries override ``X``.
+
+        A monitoring connection only reads, so it is in autocommit mode unless ``monitoring-autocommit``
+        says otherwise: in a transaction, MySQL / MariaDB would answer every later read of a kept
+        connection from the snapshot of its first (a topology that never changes), and PostgreSQL would
+        need a rollback after each query.
+        """
         if not any(map(_is_monitoring_key, self)):  # the usual case, without a Python-level loop
-            return Properties(self)
+            props = Properties(self)
+            props["autocommit"] = True
+            return props
         props = Properties((k, v) for k, v in self.items() if not k.startswith(MONITORING_PREFIX))
+        props["autocommit"] = True
         for key, value in self.items():
             if key.startswith(MONITORING_PREFIX):
                 props[key[len(MONITORING_PREFIX) :]] = value

@@ -12,7 +12,12 @@ from typing import Any
 import anyio
 import pytest
 
-from awsasyncwrap import AsyncAwsConnection, TransactionResolutionUnknownError, release_resources
+from awsasyncwrap import (
+    AsyncAwsConnection,
+    FailoverSuccessError,
+    TransactionResolutionUnknownError,
+    release_resources,
+)
 from awsasyncwrap.plugins.aurora_connection_tracker import tracked_connections
 from awsasyncwrap.plugins.host_monitoring import HostMonitor, HostMonitoringPlugin
 from awsasyncwrap.topology import ClusterTopologyMonitor
@@ -78,6 +83,35 @@ async def test_call_stuck_on_a_replaced_writer_fails_over_within_a_second(
     ids = await c.ids()
     acked = {0, 1, 2, 3, 4, 6}
     assert acked <= ids <= acked | {5}  # no acknowledged row lost (5 never reached the old writer)
+
+
+async def test_a_check_that_ran_before_the_promotion_sees_it_without_autocommit(cluster: Cluster) -> None:
+    """The drivers' default (no autocommit) for the app: the checks before the promotion read the old
+    topology on connections the episode keeps; the check after it reads the new one there (MariaDB once
+    answered every later read from the snapshot of the first, and the calls stayed stuck)."""
+    c = cluster
+    old = c.tb.writer
+    conn, monitor = await connect_with_defaults(c, autocommit=False)
+    try:
+        await c.run(conn, "SELECT 1")
+        await conn.rollback()
+        c.tb.net(old, "blackhole")  # the writer hangs ...
+        stuck = asyncio.create_task(c.run(conn, "SELECT 1"))
+        await until(lambda: monitor.writer_checks >= 2, timeout=3 * CHECK + SLACK + 5)
+        assert not stuck.done() and monitor.writer_changes_found == 0  # nobody replaced it yet
+        report = await c.tb.failover()  # ... and the cluster promotes a reader behind it
+        promoted = time.monotonic()
+        with pytest.raises((FailoverSuccessError, TransactionResolutionUnknownError)):
+            with anyio.fail_after(2 * CHECK + SLACK + 30):  # bounded: EFM alone would take 45 s
+                await stuck
+        elapsed = time.monotonic() - promoted
+        assert elapsed <= 2 * CHECK + SLACK, elapsed  # the next report and check, then the failover
+        assert monitor.writer_changes_found == 1
+        assert await c.host_id(conn) == report.new_writer
+    finally:
+        await conn.close()
+    await release_resources()
+    assert wrapper_tasks() == []
 
 
 async def test_long_query_on_a_healthy_writer_is_left_alone(cluster: Cluster) -> None:

@@ -6,6 +6,7 @@ One test per row of the aiomysql table in docs/core.md that is not trivially loc
 from __future__ import annotations
 
 import asyncio
+import os
 import warnings
 from typing import Any
 
@@ -196,3 +197,32 @@ async def test_close_cancelled_in_the_background_still_closes_the_socket(
     with pytest.raises(asyncio.CancelledError):
         await closing
     assert target.closed
+
+
+async def test_a_wrapper_query_leaves_no_snapshot_on_a_connection_without_autocommit(
+    mysql_kwargs: dict[str, Any],
+) -> None:
+    """The wrapper's own reads (dialect detection, instance id, topology) on a connection outside a
+    transaction leave it so: the app's next read sees what is committed now, as with the raw driver."""
+    table = f"snap_{os.getpid()}"
+    other = await aiomysql.connect(**mysql_kwargs, autocommit=True)
+    conn = await connect(mysql_kwargs, autocommit=False)
+    try:
+        async with other.cursor() as cur:
+            await cur.execute(f"CREATE TABLE {table} (v INT) ENGINE=InnoDB")
+            await cur.execute(f"INSERT INTO {table} VALUES (1)")
+        driver = conn.plugin_service.driver_dialect
+        raw = conn.target_connection
+        assert await driver.query(raw, f"SELECT v FROM {table}") == [(1,)]  # InnoDB: a snapshot opens
+        async with other.cursor() as cur:
+            await cur.execute(f"UPDATE {table} SET v = 2")
+        assert await driver.query(raw, f"SELECT v FROM {table}") == [(2,)]
+        cur = await conn.cursor()
+        await cur.execute(f"SELECT v FROM {table}")
+        assert await cur.fetchone() == (2,)
+        await conn.rollback()
+    finally:
+        await conn.ensure_closed()
+        async with other.cursor() as cur:
+            await cur.execute(f"DROP TABLE IF EXISTS {table}")
+        other.close()

@@ -92,7 +92,21 @@ def test_properties_mask_every_secret_like_name() -> None:
 
 def test_monitoring_props_override_plain_ones() -> None:
     props = Properties({"connect_timeout": 10, "monitoring-connect_timeout": 2, "user": "u"})
-    assert props.monitoring_props() == {"connect_timeout": 2, "user": "u"}
+    assert props.monitoring_props() == {"connect_timeout": 2, "user": "u", "autocommit": True}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"autocommit": False}, True),  # the app's transactions are not the monitor's
+        ({}, True),
+        ({"monitoring-autocommit": False}, False),  # said explicitly
+    ],
+)
+def test_monitoring_connections_are_in_autocommit_mode_unless_told_otherwise(
+    given: dict[str, object], expected: bool
+) -> None:
+    assert Properties({"user": "u", **given}).monitoring_props()["autocommit"] is expected
 
 
 @pytest.mark.parametrize(

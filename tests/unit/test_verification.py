@@ -110,6 +110,9 @@ class ClusterDriver(FakeDriverDialect):
     def __init__(self) -> None:
         self.is_reader = {"a": False, "b": True, "c": True}
         self.dead: set[str] = set()
+        #: instances whose queries get no answer until their connection is aborted
+        self.hung: set[str] = set()
+        self.abort_events: dict[int, asyncio.Event] = {}
         self.queries: Counter[str] = Counter()
         self.opened: Counter[str] = Counter()
         self.conns: list[FakeConnection] = []
@@ -131,6 +134,10 @@ class ClusterDriver(FakeDriverDialect):
             raise FakeOperationalError("connection lost")
         self.queries[node] += 1
         await asyncio.sleep(0)
+        if node in self.hung and not conn.closed:
+            await self._aborted(conn).wait()  # a socket that only an abort ends
+        if conn.closed:
+            raise FakeOperationalError("connection aborted")
         if sql == "IS_READER":
             return [(self.is_reader[node],)]
         if sql == "HOST_ID":
@@ -140,6 +147,10 @@ class ClusterDriver(FakeDriverDialect):
 
     def abort(self, conn: Any) -> None:
         conn.closed = True
+        self._aborted(conn).set()
+
+    def _aborted(self, conn: Any) -> asyncio.Event:
+        return self.abort_events.setdefault(id(conn), asyncio.Event())
 
     def open_to(self, node: str) -> list[FakeConnection]:
         return [c for c in self.conns if not c.closed and c.kwargs["host"].startswith(f"{node}.")]
@@ -235,6 +246,25 @@ async def test_the_writer_check_asks_on_the_spares_and_leaves_them_open() -> Non
     finally:
         await monitor.aclose()
     assert all(c.closed for c in driver.conns)
+
+
+async def test_the_writer_check_acts_on_the_first_answer_naming_a_new_writer() -> None:
+    """The old writer hangs, b was promoted, c does not answer: the new writer is published at b's answer,
+    not after c's query timeout (10 s here)."""
+    driver = ClusterDriver()
+    monitor = await started_with_spares(driver, cluster_topology_query_timeout_ms=10_000)
+    try:
+        driver.hung.update({"a", "c"})
+        driver.is_reader.update(a=True, b=False)
+        reported_at = time.monotonic()
+        monitor.report_stuck_calls(host("a"))
+        with anyio.fail_after(5):  # c's timeout would be 10 s
+            topo = await monitor.wait_for_writer(reported_at, 5)
+        assert topo is not None and topo.writer is not None and topo.writer.host_id == "b"
+        assert monitor.writer_changes_found == 1
+    finally:
+        await monitor.aclose()
+    assert not monitor.writer_check_running
 
 
 async def test_a_spare_to_a_host_that_refuses_is_retried_with_backoff() -> None:

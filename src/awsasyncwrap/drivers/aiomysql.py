@@ -299,7 +299,9 @@ class AiomysqlDriverDialect(DriverDialect):
         async with conn.cursor(aiomysql.Cursor) as cur:
             await cur.execute(sql, params)
             rows = list(await cur.fetchall()) if cur.description is not None else []
-        if was_idle and conn.get_transaction_status():
+        if was_idle:
+            # even when the server does not report a transaction: a read opened a consistent snapshot
+            # that would answer the connection's later reads (MariaDB does not flag it in the status)
             await conn.rollback()
         return [tuple(r) for r in rows]
 

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .._deadline import wait_set
+from .._tasks import cancel_and_wait
 from ..hostinfo import HostInfo
 from ._monitor_base import writer_of
 from ._stuck_writer_state import StuckWriterEpisode, check_wanted
@@ -86,32 +87,66 @@ class StuckWriterChecks(WriterVerification):
             )
 
     async def _check_writer(self, suspect: HostInfo, conns: dict[str, Any]) -> Verdict:
-        """Ask every other instance, in parallel, whether it sees another writer; act if one does."""
+        """Ask every other instance, in parallel, whether it sees another writer; act as soon as the
+        answers so far show one (an instance that does not answer delays nothing: it is waited for only
+        after the verification was requested)."""
         self.writer_checks += 1
         topo = self._topology
         others = [h for h in (topo.hosts if topo is not None else ()) if not self._is_same(h, suspect)]
-        answers = list(await asyncio.gather(*(self._ask(h, conns) for h in others)))
+        answers: list[CheckAnswer] = []
+        found = await self._collect(suspect, others, conns, answers)
         asked = {h.url for h in others}
         unknown: dict[str, HostInfo] = {}  # writers named by a topology that we did not ask
         for answer in answers:
             named = answer.named_writer
             if named is not None and named.url not in asked and not self._is_same(named, suspect):
                 unknown.setdefault(named.url, named)
-        if unknown:
-            answers += await asyncio.gather(*(self._ask(h, conns) for h in unknown.values()))
-        verdict, writer = judge(suspect, answers)
-        if verdict is Verdict.CHANGED and writer is not None:
-            self.writer_changes_found += 1
-            logger.info(
-                "cluster %s: calls stuck on the writer %s; %s answers as the new writer: verifying",
-                self.cluster_id,
-                suspect.url,
-                writer.url,
+        if unknown and not found:
+            found = await self._collect(suspect, list(unknown.values()), conns, answers)
+        if found:
+            return Verdict.CHANGED
+        verdict, _writer = judge(suspect, answers)
+        if logger.isEnabledFor(logging.DEBUG):
+            said = ", ".join(
+                f"{a.host.url}: reader={a.is_reader} writer={a.named_writer.url if a.named_writer else None}"
+                for a in answers
             )
-            self.request_verification(time.monotonic(), suspect)
-        else:
-            logger.debug("cluster %s: writer check of %s: %s", self.cluster_id, suspect.url, verdict.value)
+            logger.debug(
+                "cluster %s: writer check of %s: %s (%s)", self.cluster_id, suspect.url, verdict.value, said
+            )
         return verdict
+
+    async def _collect(
+        self, suspect: HostInfo, hosts: list[HostInfo], conns: dict[str, Any], answers: list[CheckAnswer]
+    ) -> bool:
+        """Ask ``hosts`` in parallel, adding their answers to ``answers`` as they come; request a
+        verification at the first answer that makes the verdict CHANGED. True if one did."""
+        tasks = [asyncio.ensure_future(self._ask(h, conns)) for h in hosts]
+        found = False
+        try:
+            pending: set[asyncio.Future[CheckAnswer]] = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                answers.extend(task.result() for task in done)
+                if not found:
+                    verdict, writer = judge(suspect, answers)
+                    if verdict is Verdict.CHANGED and writer is not None:
+                        found = True
+                        self._writer_found(suspect, writer)
+        finally:
+            if any(not task.done() for task in tasks):  # cancelled: the asks end with the check
+                await cancel_and_wait(tasks, None)
+        return found
+
+    def _writer_found(self, suspect: HostInfo, writer: HostInfo) -> None:
+        self.writer_changes_found += 1
+        logger.info(
+            "cluster %s: calls stuck on the writer %s; %s answers as the new writer: verifying",
+            self.cluster_id,
+            suspect.url,
+            writer.url,
+        )
+        self.request_verification(time.monotonic(), suspect)
 
     async def _ask(self, host: HostInfo, conns: dict[str, Any]) -> CheckAnswer:
         """Whether ``host`` is a reader and whom its topology names the writer, within the I/O timeout.
