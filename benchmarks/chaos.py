@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import heapq
+import itertools
 import os
 import random
 import sys
@@ -110,6 +112,8 @@ class Soak:
     reads: int = 0
     #: how long the testbed itself took to inject each fault
     fault_times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    #: writer task -> (when, error class name) of every error it saw, to explain its longest gaps
+    errors_seen: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -246,6 +250,7 @@ async def write_key(
             await asyncio.sleep(0.05)
         except Exception as exc:
             ok, name = classify(exc)
+            soak.errors_seen[key.rsplit("-", 1)[0]].append((soak.now(), name))
             if ok:
                 soak.documented[name] += 1
             else:
@@ -421,6 +426,25 @@ def unavailability(soak: Soak, end: float, group: str = "") -> dict[str, list[fl
     return out
 
 
+def longest_gaps(soak: Soak, count: int = 5) -> list[str]:
+    """The ``count`` longest gaps between two acknowledged writes of one writer task: the task, the window,
+    the faults injected shortly before or in it and the errors the task saw in it (one line each)."""
+    gaps = [
+        (t - prev, name, prev, t)
+        for name, times in soak.ack_times.items()
+        for prev, t in itertools.pairwise(times)
+    ]
+    lines = []
+    for length, name, start, stop in heapq.nlargest(count, gaps):
+        faults = [f"{f}@{at:.2f}" for at, f in soak.faults if start - 5 <= at <= stop]
+        errors = Counter(e for at, e in soak.errors_seen.get(name, ()) if start <= at <= stop)
+        lines.append(
+            f"{length:5.2f} s  {name} {start:.2f}..{stop:.2f}  faults {', '.join(faults) or '-'}"
+            f"  errors {dict(errors) or '-'}"
+        )
+    return lines
+
+
 def wrapper_tasks() -> list[str]:
     """Names of running tasks whose code is the wrapper's own (the testbed's tasks excluded)."""
     names = []
@@ -549,6 +573,9 @@ def report(
             f"    {fault:<24} {len(gaps):3d} {percentile(gaps, 0.5):6.2f} {percentile(gaps, 0.99):6.2f}"
             f" {max(gaps):6.2f}   ({groups_p50}; {percentile(soak.fault_times[fault], 0.5):.2f})"
         )
+    print("  longest gaps of one writer task (s, task, window, faults from 5 s before, errors in it):")
+    for line in longest_gaps(soak):
+        print(f"    {line}")
     ok = (
         not lost
         and not duplicated
