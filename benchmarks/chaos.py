@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
 import os
 import random
 import sys
@@ -90,6 +91,10 @@ class Row(Base):
 
 
 # --- what happened ------------------------------------------------------------------------------------
+
+
+#: seconds one fault injection may take (the testbed bounds each of its own steps at 60 s)
+FAULT_BOUND = 90.0
 
 
 @dataclass
@@ -393,7 +398,8 @@ async def fault_schedule(
         if soak.now() >= until:
             return
         fault = "rejoin" if degraded(tb) else rng.choice(FAULTS[:-1])
-        with anyio.fail_after(60):
+        # past the testbed's own step bound (60 s), so that its error, which says what is wrong, comes first
+        with anyio.fail_after(FAULT_BOUND):
             await inject(soak, tb, rng, fault)
 
 
@@ -599,7 +605,19 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def log_testbed_events() -> None:
+    """The testbed's own events (kills, rebuilds, a node that stops answering) in the output, indented as the
+    summary lines are, so that a failed soak shows what the cluster did."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  testbed: %(message)s"))
+    testbed_logger = logging.getLogger("awsasyncwrap.testbed")
+    testbed_logger.setLevel(logging.INFO)
+    testbed_logger.addHandler(handler)
+    testbed_logger.propagate = False
+
+
 def main() -> None:
+    log_testbed_events()
     parser = arg_parser(__doc__)
     parser.add_argument("--engine", choices=["postgres", "mariadb", "both"], default="both")
     parser.add_argument("--minutes", type=float, default=10.0)
