@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import anyio
 import pytest
 
-from awsasyncwrap.testbed import Testbed
+from awsasyncwrap.testbed import Testbed, TestbedError
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -71,3 +72,28 @@ async def test_kill_waits_until_a_lagging_reader_applied_the_topology(mariadb_cl
         with anyio.fail_after(60):
             await killing
     await assert_agreed_now(tb, f"kill reader {victim.id}")
+
+
+async def test_a_topology_that_does_not_arrive_is_reported_with_each_instance_s_replication(
+    mariadb_cluster: Testbed,
+) -> None:
+    """When the instances do not agree in time, the error says why: here a reader's applier is stopped."""
+    tb = mariadb_cluster
+    slow, victim = tb.readers
+    engine = tb._engine
+    options = engine.options
+    await engine._query(slow, "STOP SLAVE SQL_THREAD")  # type: ignore[attr-defined]
+    engine.options = dataclasses.replace(options, timeout=2.0)
+    try:
+        with anyio.fail_after(60), pytest.raises(TestbedError) as caught:
+            await tb.kill(victim)
+    finally:
+        engine.options = options
+        await engine._query(slow, "START SLAVE SQL_THREAD")  # type: ignore[attr-defined]
+    message = str(caught.value)
+    assert "instances disagree on the topology after 2 s" in message, message
+    assert f"'{slow.id}': 'read-only, io=Yes sql=No" in message, message
+    assert f"'{tb.writer.id}': 'writable" in message, message
+    with anyio.fail_after(60):
+        await tb.settled()
+    await assert_agreed_now(tb, "settled after the applier restarted")

@@ -423,6 +423,8 @@ class MariaDBEngine(Engine):
         running = io == "Yes" and sql_ == "Yes"
         error = status["Last_IO_Error"] or status["Last_SQL_Error"]
         text = "running" if running else f"io={io} sql={sql_}" + (f": {error}" if error else "")
+        # how far the applier is behind what the replica received (a lagging SQL thread is "running" too)
+        text += f" ({status['Seconds_Behind_Master']} s behind, received {status['Gtid_IO_Pos'] or '-'})"
         return NodeState(
             True,
             writable=not read_only,

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 FOLLOW = 2.0  # seconds a repointed replica gets to stream before it is rebuilt (normally 0.05 s)
 _SETTLE_POLL = 0.01  # seconds between two looks at every instance's topology while it settles
 _SETTLE_POLL_MAX = 0.2  # ... doubling up to this
+_STATE_TIMEOUT = 5.0  # seconds to ask the instances for their replication state when they do not settle
 
 View = tuple[frozenset[str], tuple[str, ...]]  # (instance ids, writer ids) one instance answers
 
@@ -48,6 +49,20 @@ async def views(tb: Testbed) -> dict[str, View | None]:
     return dict(zip((i.id for i in running), await asyncio.gather(*map(view, running)), strict=True))
 
 
+async def _replication(tb: Testbed) -> dict[str, str]:
+    """Each running instance's own account of its role and replication (why a topology did not arrive)."""
+    running = [inst for inst in tb._instances if inst.running]
+    with anyio.move_on_after(_STATE_TIMEOUT):
+        states = await asyncio.gather(*(tb._engine.node_state(inst) for inst in running))
+        return {
+            inst.id: ("writable" if state.writable else "read-only") + f", {state.replication}"
+            if state.reachable
+            else "not answering"
+            for inst, state in zip(running, states, strict=True)
+        }
+    return {inst.id: "no answer in time" for inst in running}
+
+
 async def settle(tb: Testbed) -> None:
     """See :meth:`Testbed.settled` (called with the lock held)."""
     writer = tb._writer
@@ -70,5 +85,8 @@ async def settle(tb: Testbed) -> None:
         return
     shown = {k: None if v is None else (sorted(v[0]), list(v[1])) for k, v in seen.items()}
     if writer.running:
-        raise TestbedError(f"instances disagree on the topology after {limit:g} s: {shown}")
+        raise TestbedError(
+            f"instances disagree on the topology after {limit:g} s: {shown}; what each says of its "
+            f"replication: {await _replication(tb)}"
+        )
     logger.info("writer %s is down and its readers still disagree on the topology: %s", writer.id, shown)
