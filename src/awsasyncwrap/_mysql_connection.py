@@ -14,11 +14,14 @@ from ._chains import Chain
 from ._tasks import spawn
 from .connection import AsyncAwsConnection, Done, close_if_cancelled, driver_method, on_current
 from .cursor import AsyncAwsMysqlCursor
+from .errors import AwsWrapperError, FailoverSuccessError
 from .plugin_service import PluginService
 
 __all__ = ["AsyncAwsMysqlConnection"]
 
 logger = logging.getLogger("awsasyncwrap.connection")
+
+_PING = driver_method("ping")
 
 
 class AsyncAwsMysqlConnection(AsyncAwsConnection, for_driver="aiomysql"):
@@ -34,6 +37,29 @@ class AsyncAwsMysqlConnection(AsyncAwsConnection, for_driver="aiomysql"):
     async def autocommit(self, value: bool) -> None:  # type: ignore[override]
         """Turn autocommit on or off (aiomysql's ``await conn.autocommit(v)``)."""
         await self.set_autocommit(value)
+
+    async def ping(self, reconnect: bool = True) -> None:
+        """Check that the server answers (aiomysql's ``Connection.ping()``).
+
+        ``reconnect`` (aiomysql's default: True): a connection found lost is opened again and the call
+        returns. With failover on, failover does it (a ``FailoverSuccessError`` is then not raised: the
+        connection answers again; a transaction that was open still raises
+        ``TransactionResolutionUnknownError``); else, as aiomysql, the driver reconnects to the same host.
+        The driver is never asked to reconnect behind the failover plugin's back.
+        """
+        try:
+            await self._pipe("Connection.ping", _PING, False)
+        except FailoverSuccessError:
+            if not reconnect:
+                raise
+        except Exception as exc:
+            # the wrapper's own errors (failover failed, a lost transaction) stand; so does a closed proxy
+            if not reconnect or self._closed or isinstance(exc, AwsWrapperError):
+                raise
+            if not self._driver.is_driver_error(exc):
+                raise
+            logger.debug("ping failed (%s); the driver reconnects to the same host", type(exc).__name__)
+            await self._pipe("Connection.ping", _PING, True)
 
     async def set_charset(self, charset: str) -> None:
         """Change the connection's character set (aiomysql)."""

@@ -270,10 +270,6 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         """Start a transaction (aiomysql's ``Connection.begin()``)."""
         await self._pipe("Connection.begin", driver_method("begin"))
 
-    async def ping(self, reconnect: bool = False) -> None:
-        """Check the server answers (aiomysql's ``Connection.ping()``)."""
-        await self._pipe("Connection.ping", driver_method("ping"), reconnect)
-
     async def select_db(self, db: str) -> None:
         """Switch database (aiomysql); re-applied after failover."""
         await self._set_remembered("Connection.select_db", "database", db)

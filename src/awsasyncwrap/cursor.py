@@ -233,6 +233,20 @@ class AsyncAwsMysqlCursor(AsyncAwsCursor):
 
     __slots__ = ()
 
+    async def execute(self, query: Any, args: Any = None) -> Any:  # type: ignore[override]
+        """Run a statement (aiomysql's signature: ``execute(query, args=None)``); the number of rows."""
+        hot = self._hot  # the base class's hot path, without psycopg's keywords and LISTEN tracking
+        if hot.driver_conn is not hot.service.current_connection:
+            self.ensure_current_connection()
+        chain = hot.chains.execute
+        if chain is None:
+            return await hot.cursor.execute(query, args)
+        return await chain(self, hot.cursor.execute, query, args, {})
+
+    async def executemany(self, query: Any, args: Any) -> Any:  # type: ignore[override]
+        """Run a statement once per parameter set (aiomysql's signature: ``executemany(query, args)``)."""
+        return await self._pipe("Cursor.executemany", self._cursor.executemany, query, args)
+
     async def nextset(self) -> bool | None:  # type: ignore[override]
         """Move to the next result set (aiomysql reads it from the server)."""
         result: bool | None = await self._pipe("Cursor.nextset", self._cursor.nextset)

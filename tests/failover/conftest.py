@@ -1,5 +1,6 @@
 """Failover tests: one engine-neutral ``cluster`` fixture, parametrized over PostgreSQL and MariaDB,
-and ``pg_only`` for what only applies to PostgreSQL (psycopg allows concurrent calls on one connection)."""
+``pg_only`` for what only applies to PostgreSQL (psycopg allows concurrent calls on one connection) and
+``mariadb_only`` for aiomysql's own methods."""
 
 from __future__ import annotations
 
@@ -33,4 +34,11 @@ async def cluster(cluster_testbed: Testbed) -> AsyncIterator[Cluster]:
 async def pg_only(pg_cluster: Testbed) -> AsyncIterator[Cluster]:
     """Like ``cluster``, PostgreSQL only."""
     async for c in _with_table(pg_cluster):
+        yield c
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def mariadb_only(mariadb_cluster: Testbed) -> AsyncIterator[Cluster]:
+    """Like ``cluster``, MariaDB only (aiomysql's own methods)."""
+    async for c in _with_table(mariadb_cluster):
         yield c

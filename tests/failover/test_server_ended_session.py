@@ -80,3 +80,31 @@ async def test_server_ended_session_is_a_lost_connection(cluster: Cluster, how: 
     finally:
         await conn.close()
     assert await c.ids() == {1}  # the ended session's uncommitted row is gone
+
+
+@pytest.mark.parametrize("in_tx", [False, True], ids=["idle", "in_tx"])
+@pytest.mark.parametrize("reconnect", [True, False], ids=["ping()", "ping(False)"])
+async def test_ping_reopens_a_session_the_server_ended_as_aiomysql_s_does(
+    mariadb_only: Cluster, reconnect: bool, in_tx: bool
+) -> None:
+    """aiomysql's ``ping()`` (reconnect=True) reopens a lost connection and returns: here through failover, so
+    no FailoverSuccessError, but a lost transaction is still reported; ``ping(False)`` raises as any call."""
+    c = mariadb_only
+    conn: Any = await c.connect()
+    try:
+        writer = await c.host_id(conn)
+        await end_session(c, conn, "kill", in_tx)
+        if in_tx or not reconnect:
+            expected = TransactionResolutionUnknownError if in_tx else FailoverSuccessError
+            with pytest.raises(expected):
+                await conn.ping(reconnect)
+            if in_tx:
+                await conn.rollback()
+        else:
+            await conn.ping()
+        assert await c.host_id(conn) == writer  # reconnected to the same healthy writer, and it works
+        await conn.ping()
+        await c.insert(conn, 1)
+    finally:
+        await conn.close()
+    assert await c.ids() == {1}

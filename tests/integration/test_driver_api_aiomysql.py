@@ -226,3 +226,55 @@ async def test_a_wrapper_query_leaves_no_snapshot_on_a_connection_without_autoco
         async with other.cursor() as cur:
             await cur.execute(f"DROP TABLE IF EXISTS {table}")
         other.close()
+
+
+async def test_execute_and_executemany_take_aiomysql_s_argument_names(mconn: Any) -> None:
+    """``execute(query, args=...)`` and ``executemany(query, args=...)``, as aiomysql spells them."""
+    recorded = RecordingPlugin.of(mconn)
+    async with mconn.cursor() as cur:
+        await cur.execute("CREATE TEMPORARY TABLE kw_args (n int)")
+        recorded.calls.clear()
+        assert await cur.executemany("INSERT INTO kw_args VALUES (%s)", args=[(1,), (2,)]) == 2
+        assert await cur.execute("SELECT n FROM kw_args WHERE n > %s ORDER BY n", args=(0,)) == 2
+        assert await cur.fetchall() == ((1,), (2,))
+        assert await cur.execute("SELECT %s", (3,)) == 1  # positional, as before
+        assert await cur.fetchone() == (3,)
+    assert [c for c in recorded.calls if c[0].startswith("Cursor.execute")] == [
+        ("Cursor.executemany", ("INSERT INTO kw_args VALUES (%s)", [(1,), (2,)])),
+        ("Cursor.execute", ("SELECT n FROM kw_args WHERE n > %s ORDER BY n", (0,))),
+        ("Cursor.execute", ("SELECT %s", (3,))),
+    ]
+
+
+async def kill_session(kwargs: dict[str, Any], thread_id: int) -> None:
+    """The server ends session ``thread_id`` (an admin's ``KILL CONNECTION``); returns once it is gone."""
+    raw = await aiomysql.connect(**kwargs)
+    try:
+        async with raw.cursor() as cur:
+            await cur.execute(f"KILL CONNECTION {thread_id}")
+    finally:
+        raw.close()
+    await wait_for(lambda: _not(server_sees(kwargs, thread_id)))
+
+
+async def test_ping_reconnects_as_aiomysql_s_does_without_failover(mysql_kwargs: dict[str, Any]) -> None:
+    """``ping()`` reopens a connection the server ended (aiomysql's default ``reconnect=True``), to the same
+    server; ``ping(False)`` raises the driver's error; a closed proxy is never reopened."""
+    conn = await connect(mysql_kwargs, "")
+    try:
+        first = conn.thread_id()
+        await kill_session(mysql_kwargs, first)
+        await conn.ping()
+        second = conn.thread_id()
+        assert second != first
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT 1")
+            assert await cur.fetchone() == (1,)
+        await kill_session(mysql_kwargs, second)
+        with pytest.raises(pymysql.err.OperationalError):
+            await conn.ping(False)
+    finally:
+        await conn.ensure_closed()
+    with pytest.raises(pymysql.err.InterfaceError):
+        await conn.ping()
+    assert conn.closed
