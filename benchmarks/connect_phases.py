@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
 import random
 import sys
 import time
@@ -144,9 +145,10 @@ class Phases:
         }
 
 
-async def _close(conn: Any) -> None:
-    result = conn.close()
-    if result is not None and hasattr(result, "__await__"):
+async def _finish(result: Any) -> None:
+    """Await what a close returned, if anything (the wrapped aiomysql connection's ``close()`` returns its
+    release task)."""
+    if inspect.isawaitable(result):
         await result
 
 
@@ -173,23 +175,17 @@ async def measure(phases: Phases, count: int) -> dict[str, tuple[list[float], li
                 if i >= 5:  # warm-up rounds
                     results[name][0].append(elapsed)
                     results[name][1].append(alone)
-                await _close(conn)
+                await _finish(conn.close())
                 if release is not None:
-                    await _close_or_call(release)
+                    await _finish(release())
                 await _settle_loop()
             gc.collect(0)
     finally:
         gc.enable()
         for spare in phases.spares:
-            await _close(spare)
-        await _close(keep)
+            await _finish(spare.close())
+        await _finish(keep.close())
     return results
-
-
-async def _close_or_call(release: Any) -> None:
-    result = release()
-    if result is not None and hasattr(result, "__await__"):
-        await result
 
 
 def report(title: str, results: dict[str, tuple[list[float], list[float]]]) -> None:
@@ -200,7 +196,7 @@ def report(title: str, results: dict[str, tuple[list[float], list[float]]]) -> N
     for name, (walls, alones) in results.items():
         wall = median(walls)
         alone = f"{median(alones) * 1e6:7.1f}" if any(alones) else f"{'':>7}"
-        extra = f"{(wall - base) * 1e6:+13.1f}" if name not in ("raw driver",) else f"{'':>13}"
+        extra = f"{(wall - base) * 1e6:+13.1f}" if name != "raw driver" else f"{'':>13}"
         print(f"{name:<40} {wall * 1e6:8.1f} {alone} {extra}")
     whole = median(results["whole wrapper"][0])
     print(
