@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
 from ._tasks import TASK_PREFIX, gather_within, log_death, spawn, survive
 
-__all__ = ["BackgroundService", "ServiceRegistry", "registry", "release_resources"]
+__all__ = ["BackgroundService", "ServiceRegistry", "register_shutdown_hook", "registry", "release_resources"]
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +175,36 @@ def registry() -> ServiceRegistry:
     return reg
 
 
+#: what the next :func:`release_resources` awaits first (aws-advanced-python-wrapper's shutdown hooks)
+_shutdown_hooks: list[Callable[[], Awaitable[object]]] = []
+
+
+def register_shutdown_hook(hook: Callable[[], Awaitable[object]]) -> None:
+    """Have the next :func:`release_resources` await ``hook()`` before it stops the monitors (once)."""
+    if not callable(hook):
+        raise TypeError(f"a shutdown hook is an async callable taking no argument, got {type(hook).__name__}")
+    _shutdown_hooks.append(hook)
+
+
+async def _run_shutdown_hooks() -> None:
+    hooks = _shutdown_hooks[:]
+    _shutdown_hooks.clear()
+    if not hooks:
+        return
+    outcomes = await asyncio.gather(*(hook() for hook in hooks), return_exceptions=True)
+    for hook, outcome in zip(hooks, outcomes, strict=True):
+        if isinstance(outcome, asyncio.CancelledError):
+            raise outcome
+        if isinstance(outcome, BaseException):
+            logger.warning(
+                "shutdown hook %s failed: %s", getattr(hook, "__qualname__", "?"), type(outcome).__name__
+            )
+
+
 async def release_resources() -> None:
-    """Stop every background monitor of the running event loop (call at application shutdown)."""
+    """Await the registered shutdown hooks, then stop every background monitor of the running event loop
+    (call at application shutdown)."""
+    await _run_shutdown_hooks()
     loop = asyncio.get_running_loop()
     reg = _registries.pop(loop, None)
     if reg is not None:

@@ -5,6 +5,9 @@ Switching is a change of import::
     # from aws_advanced_python_wrapper.aio import AsyncAwsWrapperConnection, release_resources_async
     from awsasyncwrap.compat import AsyncAwsWrapperConnection, release_resources_async
 
+``register_shutdown_hook(hook)`` is theirs too: :func:`~awsasyncwrap.release_resources` (and
+``release_resources_async``) awaits each registered ``hook()`` once, before it stops the monitors.
+
     conn = await AsyncAwsWrapperConnection.connect(psycopg.AsyncConnection.connect, conninfo, **props)
 
 Their property names are accepted by every connect of awsasyncwrap (docs/migrating.md lists them). The
@@ -16,12 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._background import release_resources
+from ._background import register_shutdown_hook, release_resources
 from ._compat_props import register_profile
 from .connection import AsyncAwsConnection
 from .errors import ConfigurationError
 
-__all__ = ["AsyncAwsWrapperConnection", "AwsWrapperConnection", "register_profile", "release_resources_async"]
+__all__ = [
+    "AsyncAwsWrapperConnection",
+    "AwsWrapperConnection",
+    "register_profile",
+    "register_shutdown_hook",
+    "release_resources_async",
+]
 
 _SYNC_DRIVERS = {
     ("psycopg", "Connection.connect"): "psycopg.AsyncConnection.connect",

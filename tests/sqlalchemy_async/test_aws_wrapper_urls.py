@@ -1,0 +1,41 @@
+"""aws-advanced-python-wrapper's SQLAlchemy URL names open our dialects, so its users keep their URLs
+(``postgresql+aws_wrapper_psycopg://``, ``mysql+aws_wrapper_aiomysql://``, plugins in ``wrapper_plugins``)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from awsasyncwrap import AsyncAwsConnection
+from awsasyncwrap.plugins.dev import DeveloperPlugin
+from awsasyncwrap.sqlalchemy.aiomysql import AwsMySQLDialect_aiomysql
+from awsasyncwrap.sqlalchemy.psycopg import AwsPGDialectAsync_psycopg
+from awsasyncwrap.testbed import Testbed
+
+from .conftest import mysql_url, pg_url
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_the_aws_wrapper_url_names_open_wrapped_connections(server_testbed: Testbed) -> None:
+    tb = server_testbed
+    if tb.engine == "postgres":
+        ours = pg_url(tb, wrapper_plugins="dev", wrapper_dialect="pg")
+        url = ours.replace("+awsasyncwrap_psycopg://", "+aws_wrapper_psycopg://")
+        dialect: type = AwsPGDialectAsync_psycopg
+    else:
+        ours = mysql_url(tb, wrapper_plugins="dev", wrapper_dialect="mariadb")
+        url = ours.replace("+awsasyncwrap_aiomysql://", "+aws_wrapper_aiomysql://")
+        dialect = AwsMySQLDialect_aiomysql
+    assert url != ours
+    engine = create_async_engine(url)  # found through the package's entry points, no register() call
+    try:
+        assert type(engine.dialect) is dialect
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+            raw = await conn.get_raw_connection()
+            proxy = AsyncAwsConnection.of(raw.driver_connection)
+            assert [type(p) for p in proxy.plugin_service.plugins] == [DeveloperPlugin]
+    finally:
+        await engine.dispose()
