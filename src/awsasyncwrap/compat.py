@@ -5,13 +5,12 @@ Switching is a change of import::
     # from aws_advanced_python_wrapper.aio import AsyncAwsWrapperConnection, release_resources_async
     from awsasyncwrap.compat import AsyncAwsWrapperConnection, release_resources_async
 
-``register_shutdown_hook(hook)`` is theirs too: :func:`~awsasyncwrap.release_resources` (and
-``release_resources_async``) awaits each registered ``hook()`` once, before it stops the monitors.
-
     conn = await AsyncAwsWrapperConnection.connect(psycopg.AsyncConnection.connect, conninfo, **props)
 
 Their property names are accepted by every connect of awsasyncwrap (docs/migrating.md lists them). The
-connection returned is an :class:`~awsasyncwrap.AsyncAwsConnection`.
+connection returned is an :class:`~awsasyncwrap.AsyncAwsConnection`. ``register_shutdown_hook(hook)`` is
+theirs too: :func:`~awsasyncwrap.release_resources` (and ``release_resources_async``) awaits each
+registered ``hook()`` once, before it stops the monitors.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from . import _status
 from ._errors import TestbedError
 from ._model import Instance
 from ._wait import until
@@ -51,16 +52,16 @@ async def views(tb: Testbed) -> dict[str, View | None]:
 
 async def _replication(tb: Testbed) -> dict[str, str]:
     """Each running instance's own account of its role and replication (why a topology did not arrive)."""
-    running = [inst for inst in tb._instances if inst.running]
     with anyio.move_on_after(_STATE_TIMEOUT):
-        states = await asyncio.gather(*(tb._engine.node_state(inst) for inst in running))
+        report = await _status.status(tb)
         return {
-            inst.id: ("writable" if state.writable else "read-only") + f", {state.replication}"
-            if state.reachable
+            inst.id: f"{'writable' if inst.writable else 'read-only'}, {inst.replication}"
+            if inst.reachable
             else "not answering"
-            for inst, state in zip(running, states, strict=True)
+            for inst in report.instances
+            if inst.running
         }
-    return {inst.id: "no answer in time" for inst in running}
+    return {inst.id: "no answer in time" for inst in tb._instances if inst.running}
 
 
 async def settle(tb: Testbed) -> None:
