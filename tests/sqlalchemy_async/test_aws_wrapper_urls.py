@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from awsasyncwrap import AsyncAwsConnection
+from awsasyncwrap import AsyncAwsConnection, ConfigurationError
 from awsasyncwrap.plugins.dev import DeveloperPlugin
 from awsasyncwrap.sqlalchemy.aiomysql import AwsMySQLDialect_aiomysql
 from awsasyncwrap.sqlalchemy.psycopg import AwsPGDialectAsync_psycopg
@@ -39,3 +39,23 @@ async def test_the_aws_wrapper_url_names_open_wrapped_connections(server_testbed
             assert [type(p) for p in proxy.plugin_service.plugins] == [DeveloperPlugin]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+aws_wrapper_psycopg://app@mydb.cluster-xyz.us-east-1.rds.amazonaws.com/app",
+        "postgresql+awsasyncwrap_psycopg://app@mydb.cluster-xyz.us-east-1.rds.amazonaws.com/app",
+        "mysql+aws_wrapper_aiomysql://app:pw@mydb.cluster-xyz.us-east-1.rds.amazonaws.com/app",
+        "mysql+awsasyncwrap_aiomysql://app:pw@mydb.cluster-xyz.us-east-1.rds.amazonaws.com/app",
+    ],
+)
+def test_the_sync_engine_is_refused_with_what_to_use(url: str) -> None:
+    """Their PostgreSQL URL also serves their sync wrapper; ours are asyncio only, and say so (before any I/O,
+    no coroutine left un-awaited: warnings are errors in this suite)."""
+    engine = create_engine(url)
+    try:
+        with pytest.raises(ConfigurationError, match=r"asyncio-only: .*create_async_engine"):
+            engine.connect()
+    finally:
+        engine.dispose()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["URL_ALIASES", "disconnect_verdict", "is_failover_recovered", "rename_url_properties"]
+__all__ = [
+    "URL_ALIASES",
+    "disconnect_verdict",
+    "is_failover_recovered",
+    "rename_url_properties",
+    "require_async_engine",
+]
 
 
 def _classes(*names: str) -> tuple[type[BaseException], ...]:
@@ -58,3 +64,21 @@ def rename_url_properties(opts: dict[str, Any]) -> dict[str, Any]:
         if alias in opts:
             opts[name] = opts.pop(alias)
     return opts
+
+
+def require_async_engine() -> None:
+    """Refuse a connect from SQLAlchemy's synchronous engine, saying what to use instead.
+
+    Without this, ``create_engine(...)`` with one of our URLs fails at its first connect with SQLAlchemy's
+    ``MissingGreenlet`` and a coroutine left un-awaited (aws-advanced-python-wrapper serves
+    ``postgresql+aws_wrapper_psycopg://`` to both engines; we are asyncio only).
+    """
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    if not in_greenlet():
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            "awsasyncwrap's SQLAlchemy dialects are asyncio-only: create the engine with "
+            "sqlalchemy.ext.asyncio.create_async_engine(...), not create_engine(...)."
+        )

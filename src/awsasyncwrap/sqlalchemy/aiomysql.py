@@ -24,7 +24,7 @@ from sqlalchemy.dialects.mysql.aiomysql import (
 from sqlalchemy.util.concurrency import await_
 
 from ..connection import AsyncAwsConnection
-from ._common import disconnect_verdict, is_failover_recovered, rename_url_properties
+from ._common import disconnect_verdict, is_failover_recovered, rename_url_properties, require_async_engine
 
 __all__ = ["AwsMySQLDialect_aiomysql"]
 
@@ -52,6 +52,7 @@ class AwsAiomysqlDBAPI(AsyncAdapt_aiomysql_dbapi):
     """aiomysql as SQLAlchemy sees it, except that ``connect`` opens a wrapped connection."""
 
     def connect(self, *arg: Any, **kw: Any) -> AwsAsyncAdapt_aiomysql_connection:
+        require_async_engine()
         creator_fn = kw.pop("async_creator_fn", None)
         awaitable: Awaitable[Any] = (
             AsyncAwsConnection.connect(self.aiomysql.connect, *arg, **kw)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql.psycopg import (
 from sqlalchemy.util.concurrency import await_
 
 from ..connection import AsyncAwsConnection
-from ._common import disconnect_verdict, is_failover_recovered, rename_url_properties
+from ._common import disconnect_verdict, is_failover_recovered, rename_url_properties, require_async_engine
 
 __all__ = ["AwsPGDialectAsync_psycopg"]
 
@@ -38,6 +38,7 @@ class AwsPsycopgAdaptDBAPI(PsycopgAdaptDBAPI):
     """psycopg as SQLAlchemy sees it, except that ``connect`` opens a wrapped connection."""
 
     def connect(self, *arg: Any, **kw: Any) -> AwsAsyncAdapt_psycopg_connection:
+        require_async_engine()
         creator_fn = kw.pop("async_creator_fn", None)
         awaitable: Awaitable[Any] = (
             AsyncAwsConnection.connect(self.psycopg.AsyncConnection.connect, *arg, **kw)
