@@ -294,6 +294,11 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         """Whether new transactions are read-only."""
         return self._driver.get_read_only(self._service.current_connection)
 
+    async def get_read_only(self) -> bool:
+        """Whether new transactions are read-only, as a plain bool (aws-advanced-python-wrapper's coroutine;
+        :attr:`read_only` is the driver's spelling, None on psycopg when never set)."""
+        return bool(self.read_only)
+
     async def set_read_only(self, value: bool | None) -> None:
         """Make new transactions read-only or not (read/write splitting acts on this)."""
         await self._set_remembered("Connection.set_read_only", "read_only", value)
@@ -358,6 +363,11 @@ class AsyncAwsConnection(CarriedConnectionState, Generic[DriverConn]):
         """Whether the connection was closed (by the application or found broken)."""
         conn = self._service.current_connection
         return self._closed or conn is None or self._driver.is_closed(conn)
+
+    @property
+    def is_closed(self) -> bool:
+        """:attr:`closed` (aws-advanced-python-wrapper's name)."""
+        return self.closed
 
     async def close(self) -> None:
         """Close the connection and release the background resources it held."""

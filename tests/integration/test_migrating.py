@@ -165,3 +165,22 @@ async def test_enable_connect_failover(cluster_testbed: Testbed, enabled: bool) 
     finally:
         await keeper.close()
         await release_resources()
+
+
+async def test_their_connection_api(server_testbed: Testbed) -> None:
+    """What their aio connection offers besides the driver's: ``is_closed``, ``await get_read_only()`` (a
+    bool), ``await set_read_only()``, ``await set_autocommit()``, ``target_connection``."""
+    tb = server_testbed
+    func, conninfo, kwargs = _driver_args(tb, tb.writer)
+    conn = await AsyncAwsWrapperConnection.connect(func, conninfo, **kwargs, plugins="")
+    try:
+        assert conn.is_closed is False
+        assert await conn.get_read_only() is False
+        await conn.set_read_only(True)
+        assert await conn.get_read_only() is True
+        await conn.set_read_only(False)
+        await conn.set_autocommit(True)
+        assert conn.target_connection is not None
+    finally:
+        await conn.close()
+    assert conn.is_closed is True
