@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import inspect
 import random
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import arg_parser, engines, median, single_server
+from _common import arg_parser, close_one, engines, median, single_server
 
 from awsasyncwrap import AsyncAwsConnection
 from awsasyncwrap._opening import forced_driver, prepared_props
@@ -145,13 +144,6 @@ class Phases:
         }
 
 
-async def _finish(result: Any) -> None:
-    """Await what a close returned, if anything (the wrapped aiomysql connection's ``close()`` returns its
-    release task)."""
-    if inspect.isawaitable(result):
-        await result
-
-
 async def measure(phases: Phases, count: int) -> dict[str, tuple[list[float], list[float]]]:
     """Per variant: wall seconds of each connect and the CPU seconds of its wrapper step alone."""
     variants = phases.variants()
@@ -175,16 +167,16 @@ async def measure(phases: Phases, count: int) -> dict[str, tuple[list[float], li
                 if i >= 5:  # warm-up rounds
                     results[name][0].append(elapsed)
                     results[name][1].append(alone)
-                await _finish(conn.close())
+                await close_one(conn)
                 if release is not None:
-                    await _finish(release())
+                    await release()
                 await _settle_loop()
             gc.collect(0)
     finally:
         gc.enable()
         for spare in phases.spares:
-            await _finish(spare.close())
-        await _finish(keep.close())
+            await close_one(spare)
+        await close_one(keep)
     return results
 
 

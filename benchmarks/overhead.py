@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import os
 import random
 import statistics
@@ -48,6 +47,7 @@ from _common import (
     arg_parser,
     aurora_props,
     close_all,
+    close_one,
     engines,
     median,
     percentile,
@@ -200,12 +200,6 @@ async def measure_connects(target: Target, count: int) -> dict[str, tuple[float,
         await close_one(conn)
     await close_all([])
     return {label: (firsts[label], later[label]) for label, _ in CONNECT_VARIANTS}
-
-
-async def close_one(conn: Any) -> None:
-    result = conn.close()
-    if inspect.isawaitable(result):  # the wrapped aiomysql connection's close() returns its release task:
-        await result  # done before the next connect, so that its work is not timed in some later connect
 
 
 def report_connects(title: str, results: dict[str, tuple[float, list[float]]]) -> None:

@@ -178,15 +178,13 @@ class AiomysqlPool:
             self._all_back.clear()
             await self._all_back.wait()
         await gather_within(set(self._tasks), None)
-        await gather_within(set(self._pool._tasks), CLOSE_TIMEOUT)  # closes of connections given back late
+        await self._pool.wait_owned_tasks(CLOSE_TIMEOUT)  # closes of connections given back late
         self._closed = True
 
     async def clear(self) -> None:
         """Close the free connections now."""
-        idle, self._pool._idle = self._pool._idle, []
-        for slot in idle:
-            self._pool._discard(slot, abort=False, refill=False)
-        await gather_within(set(self._pool._tasks), CLOSE_TIMEOUT)
+        self._pool.discard_idle()
+        await self._pool.wait_owned_tasks(CLOSE_TIMEOUT)
 
     async def __aenter__(self) -> AiomysqlPool:
         return self

@@ -22,7 +22,6 @@ from typing import Any
 import anyio
 
 from .._mysql_connection import AsyncAwsMysqlConnection
-from .._tasks import gather_within
 from ..connection import AsyncAwsConnection
 from ._errors import PoolClosed, PoolTimeout, TooManyRequests
 from ._outcome import Outcome, classify
@@ -135,7 +134,7 @@ class AsyncAwsConnectionPool(PoolState):
         idle, self._idle = self._idle, []
         with anyio.move_on_after(timeout, shield=True):
             await asyncio.gather(*(close_pooled(s.conn, abort=False) for s in idle), return_exceptions=True)
-            await gather_within(list(self._tasks), None)
+            await self.wait_owned_tasks(None)
         for task in list(self._tasks):
             task.cancel()
         logger.debug("pool %s closed", self.name)

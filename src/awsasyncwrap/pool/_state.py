@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from .._mysql_connection import AsyncAwsMysqlConnection
-from .._tasks import TASK_PREFIX, spawn
+from .._tasks import TASK_PREFIX, gather_within, spawn
 from ..connection import AsyncAwsConnection
 from ._errors import PoolClosed
 
@@ -216,6 +216,16 @@ class PoolState:
                 await self._add_idle()
         except Exception as exc:
             logger.warning("pool %s: refill failed: %s", self.name, type(exc).__name__)
+
+    def discard_idle(self) -> None:
+        """Close every idle connection now (in owned tasks), without refilling to ``min_size``."""
+        idle, self._idle = self._idle, []
+        for slot in idle:
+            self._discard(slot, abort=False, refill=False)
+
+    async def wait_owned_tasks(self, within: float | None) -> None:
+        """Wait up to ``within`` seconds (None: no limit) for the pool's short tasks (closes, refills)."""
+        await gather_within(list(self._tasks), within)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         spawn(coro, f"{TASK_PREFIX}{self.name}:{what}", self._tasks)
